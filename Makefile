@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine:  `make reproduce`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SCALE  ?= smoke
+export HF_HUB_OFFLINE ?= 1
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+.PHONY: install reproduce test test-unit test-notebooks bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+reproduce: install
+	$(VENV)/bin/rawdiff reproduce --scale $(SCALE)
+
+# Unit tests, then every notebook under nbval (in order 01..06: later ones reuse earlier checkpoints).
+test: install
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
+
+test-unit: install
+	$(PY) -m pytest -p no:cacheprovider tests
+
+test-notebooks: install
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env notebooks
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf build figures/*.png figures/*.csv figures/*.md figures/MANIFEST.json

@@ -1,0 +1,1 @@
+"""rawdiff.camera"""

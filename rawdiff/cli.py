@@ -1,0 +1,52 @@
+"""``rawdiff`` command line.  Each sub-command lives in ``rawdiff/commands/<name>.py`` with ``register(sub)``.
+
+User errors (:class:`rawdiff.errors.RawdiffError`) are printed as one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Sub-command modules, in the order they appear in --help.  Heavy imports happen inside each command.
+COMMAND_MODULES = ("data", "train", "develop", "enhance", "ocr", "reproduce")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rawdiff import __version__
+
+    parser = argparse.ArgumentParser(prog="rawdiff", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rawdiff {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"rawdiff.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"rawdiff.commands.{name}":
+                continue  # not built yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rawdiff.errors import RawdiffError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        rc = args.func(args)
+    except RawdiffError as err:
+        print(f"rawdiff {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

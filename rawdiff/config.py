@@ -1,0 +1,195 @@
+"""Frozen configuration dataclasses and the three scale presets (``smoke`` / ``medium`` / ``paper``).
+
+``smoke`` runs every notebook on a 2-core CPU in a few minutes (sized from the measured CPU speed in
+DESIGN.md §2); ``medium`` targets one GPU for ~20 minutes; ``paper`` follows the papers' settings
+where they are known (DiD: DESIGN.md §3; DiffRAW: sizes are our choice, the paper's are not public).
+Change a field with :func:`dataclasses.replace`; there is no global configuration.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace  # noqa: F401  (replace re-exported)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Synthetic datasets written by notebook 01 / ``rawdiff data synth``."""
+
+    phone_size: int = 64          # DSLR target H=W (packed RAW is phone_size/2)
+    phone_n_train: int = 192
+    phone_n_test: int = 16
+    lowlight_size: int = 128      # dark/bright pair H=W
+    lowlight_n_train: int = 96
+    lowlight_n_test: int = 16
+    text_fraction: float = 0.5    # fraction of low-light scenes that contain rendered words
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Conditional UNet (rawdiff.nn.unet).  ``in_channels`` counts noisy image + concatenated conditions."""
+
+    in_channels: int = 10
+    out_channels: int = 3
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 1
+    attn_levels: tuple[int, ...] = ()   # indices into channel_mults that get self-attention
+    dropout: float = 0.0
+    emb_dim: int | None = None          # default 4 * base_channels
+
+
+@dataclass(frozen=True)
+class ISPNetConfig:
+    """LiteISPNet-like learned ISP (packed RAW + coordinates -> sRGB)."""
+
+    channels: int = 32
+    num_blocks: int = 4
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training loop for every model (rawdiff.train)."""
+
+    steps: int = 300
+    batch_size: int = 8
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    ema_decay: float = 0.999
+    ema_start: int = 0
+    grad_clip: float = 1.0
+    warmup_steps: int = 0
+    log_every: int = 10
+    ckpt_every: int = 100
+    amp: bool = True              # bf16 autocast, applied on CUDA only
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DTDMConfig:
+    """DiffRAW's domain-transform diffusion (DESIGN.md §3)."""
+
+    T: int = 1000
+    s: int = 400                  # truncation step
+    beta_start: float = 1e-4
+    beta_end: float = 2e-2
+    schedule: str = "linear"      # "linear" | "cosine"
+    gamma: str = "default"        # gamma_t = (1 - abar_t) / (1 - abar_s)
+    prediction: str = "x0"        # "x0" | "eps"
+    sample_steps: int = 5
+    eta: float = 0.0
+
+
+@dataclass(frozen=True)
+class EDMConfig:
+    """EDM settings used by DiD (Karras et al. 2022, DESIGN.md §3)."""
+
+    sigma_data: float = 0.5
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    num_steps: int = 18
+    s_churn: float = 0.0
+    lpips_weight: float = 5.0
+
+
+@dataclass(frozen=True)
+class DiDConfig:
+    """DiD multi-scale patch training and cascade (DESIGN.md §3)."""
+
+    patch: int = 32
+    scales: tuple[int, ...] = (32, 64, 128)      # working resolutions, coarse to fine
+    crop: int = 128                               # training crop (= largest scale)
+    ilvr_steps: int = 6
+    ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
+    tile_overlap: int = 0                         # 0 = paper's non-overlapping tiles
+    normalization: str = "tail"                   # "tail" | "linear"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    data: DataConfig
+    isp_net: ISPNetConfig
+    isp_train: TrainConfig
+    diffraw_unet: UNetConfig
+    diffraw_train: TrainConfig
+    dtdm: DTDMConfig
+    did_unet: UNetConfig
+    did_train: TrainConfig
+    edm: EDMConfig
+    did: DiDConfig
+    regress_train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _smoke() -> Preset:
+    return Preset(
+        name="smoke",
+        data=DataConfig(),
+        isp_net=ISPNetConfig(channels=24, num_blocks=3),
+        isp_train=TrainConfig(steps=300, batch_size=8, lr=1e-3, ema_decay=0.99),
+        diffraw_unet=UNetConfig(in_channels=3 + 4 + 3, out_channels=3, base_channels=24,
+                                channel_mults=(1, 2, 2), num_res_blocks=1),
+        diffraw_train=TrainConfig(steps=400, batch_size=8, lr=1e-3, ema_decay=0.99),
+        dtdm=DTDMConfig(),
+        did_unet=UNetConfig(in_channels=12, out_channels=3, base_channels=24,
+                            channel_mults=(1, 2, 2), num_res_blocks=1, attn_levels=(1,)),
+        did_train=TrainConfig(steps=400, batch_size=16, lr=1e-3, ema_decay=0.99),
+        edm=EDMConfig(),
+        did=DiDConfig(),
+        regress_train=TrainConfig(steps=400, batch_size=16, lr=1e-3, ema_decay=0.99),
+    )
+
+
+def _medium() -> Preset:
+    s = _smoke()
+    return replace(
+        s,
+        name="medium",
+        data=DataConfig(phone_size=128, phone_n_train=4000, phone_n_test=100,
+                        lowlight_size=256, lowlight_n_train=2000, lowlight_n_test=100),
+        isp_net=ISPNetConfig(channels=48, num_blocks=6),
+        isp_train=replace(s.isp_train, steps=5000, batch_size=32, lr=5e-4, ema_decay=0.999, ckpt_every=1000),
+        diffraw_unet=replace(s.diffraw_unet, base_channels=64, channel_mults=(1, 2, 2, 4), num_res_blocks=2,
+                             attn_levels=(2,)),
+        diffraw_train=replace(s.diffraw_train, steps=20000, batch_size=32, lr=2e-4, ema_decay=0.9995,
+                              ckpt_every=2000),
+        did_unet=replace(s.did_unet, base_channels=64, channel_mults=(2, 2, 2), num_res_blocks=2),
+        did_train=replace(s.did_train, steps=20000, batch_size=64, lr=4e-4, ema_decay=0.9995, ckpt_every=2000),
+        did=replace(s.did, scales=(32, 64, 128, 256), crop=256),
+        regress_train=replace(s.regress_train, steps=20000, batch_size=64, lr=4e-4, ckpt_every=2000),
+    )
+
+
+def _paper() -> Preset:
+    m = _medium()
+    return replace(
+        m,
+        name="paper",
+        data=DataConfig(phone_size=448, phone_n_train=46839, phone_n_test=1204,
+                        lowlight_size=256, lowlight_n_train=485, lowlight_n_test=15),
+        isp_net=ISPNetConfig(channels=64, num_blocks=8),
+        diffraw_unet=replace(m.diffraw_unet, base_channels=128, channel_mults=(1, 1, 2, 2, 4), num_res_blocks=2,
+                             attn_levels=(3,)),
+        diffraw_train=replace(m.diffraw_train, steps=500000, batch_size=16, lr=1e-4),
+        # DiD official UNet: DDPM++ 128 ch, mults [2,2,2], 4 blocks/level, attention at 16x16 (~55.7M params);
+        # Adam lr 8e-4, EMA, fp32 (DESIGN.md §3).
+        did_unet=replace(m.did_unet, base_channels=128, channel_mults=(2, 2, 2), num_res_blocks=4,
+                         attn_levels=(1,)),
+        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False),
+    )
+
+
+PRESETS = {"smoke": _smoke, "medium": _medium, "paper": _paper}
+
+
+def get_preset(name: str = "smoke") -> Preset:
+    """Return the preset called ``name`` (``smoke``, ``medium`` or ``paper``)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown scale {name!r}; expected one of {sorted(PRESETS)}") from None

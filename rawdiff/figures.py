@@ -1,0 +1,52 @@
+"""Write figures and tables deterministically (same inputs -> byte-identical files) into ``figures/``.
+
+Notebooks call :func:`save_figure` / :func:`save_table`; ``rawdiff reproduce`` hashes what they wrote into
+``figures/MANIFEST.json``.  File names start with the notebook number (``03_loss_curves.png``) so the manifest
+can map each file back to its notebook.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from rawdiff.utils import atomic_write_bytes, atomic_write_text
+
+
+def save_figure(fig, out_dir: str | os.PathLike, name: str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``out_dir/name.png`` without timestamps/version metadata."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return atomic_write_bytes(Path(out_dir) / f"{name}.png", buf.getvalue())
+
+
+def _fmt(v: Any, digits: int) -> str:
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 1e6 else f"{v:.{digits}g}"
+    return "" if v is None else str(v)
+
+
+def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str,
+               columns: Iterable[str] | None = None, digits: int = 4, title: str | None = None) -> tuple[Path, Path]:
+    """Write ``rows`` (list of dicts) as ``name.csv`` and ``name.md`` (a GitHub Markdown table)."""
+    rows = list(rows)
+    cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
+    csv_lines = [",".join(cols)]
+    for r in rows:
+        csv_lines.append(",".join('"%s"' % _fmt(r.get(c), 6).replace('"', "'") if "," in _fmt(r.get(c), 6)
+                                  else _fmt(r.get(c), 6) for c in cols))
+    md = [f"### {title}\n" if title else "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(_fmt(r.get(c), digits) for c in cols) + " |" for r in rows]
+    out = Path(out_dir)
+    return (atomic_write_text(out / f"{name}.csv", "\n".join(csv_lines) + "\n"),
+            atomic_write_text(out / f"{name}.md", "\n".join(x for x in md if x) + "\n"))
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
+    """Markdown table string (for displaying in notebooks)."""
+    rows = list(rows)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c), digits) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""Small shared helpers: device resolution, seeded generators, atomic file writes, hashing, timing."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    return dev
+
+
+def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A fresh ``torch.Generator`` seeded with ``seed`` on ``device`` (randomness is always injected)."""
+    g = torch.Generator(device=resolve_device(device))
+    g.manual_seed(int(seed))
+    return g
+
+
+def derive_seed(*parts: Any) -> int:
+    """Deterministic 63-bit seed from any printable parts (e.g. ``derive_seed(seed, 'train', step)``)."""
+    h = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Stable hash of a JSON-serialisable object (dataclasses via ``asdict`` first)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temp directory beside ``final``; on success it is renamed to ``final``, on error removed."""
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final}: already exists (pass overwrite=True / --overwrite to replace it)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class Timer:
+    """``with Timer() as t: ...; t.seconds`` — synchronises CUDA so GPU timings are real."""
+
+    def __init__(self, device: torch.device | None = None):
+        self.device = device
+        self.seconds = float("nan")
+
+    def __enter__(self) -> "Timer":
+        self._sync()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sync()
+        self.seconds = time.perf_counter() - self._t0
+
+    def _sync(self) -> None:
+        if self.device is not None and torch.device(self.device).type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def repo_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The rawdiff checkout containing ``start`` (or this file), if any; ``None`` for a plain install."""
+    p = Path(start or __file__).resolve()
+    for cand in [p, *p.parents]:
+        if (cand / "pyproject.toml").exists() and (cand / "rawdiff").is_dir():
+            return cand
+    return None
+
+
+def default_cache_dir() -> Path:
+    """Where notebooks cache trained checkpoints: ``$RAWDIFF_CACHE`` or ``<repo>/build/cache``."""
+    env = os.environ.get("RAWDIFF_CACHE")
+    if env:
+        return Path(env)
+    root = repo_root()
+    return (root / "build" / "cache") if root else Path.home() / ".cache" / "rawdiff"
