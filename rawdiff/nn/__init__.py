@@ -1,1 +1,1 @@
-"""rawdiff.nn"""
+"""Networks: the conditional UNet (unet.py) and the learned ISP (ispnet.py)."""

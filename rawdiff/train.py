@@ -1,0 +1,252 @@
+"""The one training loop shared by ISPNet, DiffRAW, DiD and the regression baseline.
+
+Contract (what makes resume exact and DistributedDataParallel equivalent to one process):
+
+* ``batch_fn(step, generator) -> batch`` draws *all* randomness of a step (data, crops, timesteps / sigmas,
+  noise) from ``generator``, which is seeded from ``(cfg.seed, step)`` alone, and returns the **global**
+  batch (a tensor or a dict of tensors, batch dimension first).  Under DDP each rank keeps its contiguous
+  slice of that batch, so N ranks see exactly what one process would see.
+* ``loss_fn(model, batch) -> loss`` (or ``(loss, {name: float})``) is deterministic given the batch and
+  returns the mean over the batch it is given (DDP averages gradients over ranks -> the global mean).
+
+Features: AdamW with linear warm-up, gradient clipping, EMA of the weights, bf16 autocast on CUDA
+(``cfg.amp``), a tqdm progress bar with the loss, periodic checkpoints written atomically (a new folder,
+renamed into place, then a ``latest`` pointer swapped with ``os.replace``) as safetensors + JSON, and
+``resume=True`` continuing bit-exactly on CPU.  Optimiser state is saved with ``torch.save`` and loaded with
+``weights_only=True``; nothing is ever unpickled.  Under ``torchrun`` only rank 0 logs and writes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from rawdiff.config import TrainConfig
+from rawdiff.errors import RawdiffError
+from rawdiff.utils import atomic_write_text, derive_seed, make_generator, resolve_device
+
+CKPT_PREFIX = "ckpt-"
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    ema: nn.Module
+    history: list[dict] = field(default_factory=list)
+    out_dir: Path | None = None
+    step: int = 0
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------------------- distributed
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size); (0, 1) when torch.distributed is not initialised."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def maybe_init_distributed(device: str | torch.device = "auto") -> torch.device:
+    """Initialise the default process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
+
+    Uses NCCL on CUDA (one GPU per ``LOCAL_RANK``) and gloo on CPU.  Returns the device this rank trains on.
+    """
+    dev = resolve_device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        if dev.type == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            dev = torch.device("cuda", local)
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    elif dev.type == "cuda" and torch.distributed.is_initialized():
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return dev
+
+
+def _local_slice(batch: Any, rank: int, world: int) -> Any:
+    if world == 1:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        n = batch.shape[0]
+        if n % world:
+            raise RawdiffError(f"global batch size {n} is not divisible by the number of processes {world}")
+        k = n // world
+        return batch[rank * k:(rank + 1) * k]
+    if isinstance(batch, dict):
+        return {key: _local_slice(v, rank, world) for key, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_local_slice(v, rank, world) for v in batch)
+    return batch
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+def _latest_ckpt(out_dir: Path) -> Path | None:
+    ptr = out_dir / "latest"
+    if ptr.exists():
+        cand = out_dir / ptr.read_text().strip()
+        if (cand / "state.json").exists():
+            return cand
+    # fall back to the highest complete checkpoint folder
+    done = sorted((p for p in out_dir.glob(f"{CKPT_PREFIX}*") if (p / "state.json").exists()),
+                  key=lambda p: int(p.name[len(CKPT_PREFIX):]))
+    return done[-1] if done else None
+
+
+def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer,
+                    history: list[dict], run_config: dict, keep: int = 2) -> Path:
+    """Write ``out_dir/ckpt-{step}/`` atomically and point ``out_dir/latest`` at it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{CKPT_PREFIX}{step:08d}"
+    tmp = out_dir / f".{final.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(_state_dict_cpu(model), str(tmp / "model.safetensors"))
+    save_file(_state_dict_cpu(ema), str(tmp / "ema.safetensors"))
+    torch.save(opt.state_dict(), tmp / "optim.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))
+    (tmp / "config.json").write_text(json.dumps(run_config, indent=1, default=str))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    atomic_write_text(out_dir / "latest", final.name)
+    atomic_write_text(out_dir / "config.json", json.dumps(run_config, indent=1, default=str))
+    old = sorted(p for p in out_dir.glob(f"{CKPT_PREFIX}*") if p.is_dir() and p != final)
+    for p in old[:max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, device: str | torch.device = "cpu"
+             ) -> dict:
+    """Load the latest checkpoint of a run into ``model`` (EMA weights by default); return its config."""
+    out_dir = Path(out_dir)
+    ckpt = _latest_ckpt(out_dir) if out_dir.exists() else None
+    if ckpt is None:
+        raise RawdiffError(f"{out_dir}: no checkpoint found (expected {out_dir}/latest -> {CKPT_PREFIX}*/)")
+    weights = load_file(str(ckpt / ("ema.safetensors" if ema else "model.safetensors")), device=str(device))
+    model.load_state_dict(weights)
+    return json.loads((ckpt / "config.json").read_text())
+
+
+def run_is_complete(out_dir: str | os.PathLike, steps: int) -> bool:
+    """True when ``out_dir`` holds a checkpoint at ``steps`` (used to reuse cached runs)."""
+    out_dir = Path(out_dir)
+    ckpt = _latest_ckpt(out_dir) if out_dir.exists() else None
+    return ckpt is not None and json.loads((ckpt / "state.json").read_text())["step"] >= steps
+
+
+def read_history(out_dir: str | os.PathLike) -> list[dict]:
+    """The loss history (one dict per logged step) of a run's latest checkpoint."""
+    ckpt = _latest_ckpt(Path(out_dir))
+    return json.loads((ckpt / "state.json").read_text())["history"] if ckpt else []
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: Callable[[int, torch.Generator], Any],
+          cfg: TrainConfig, out_dir: str | os.PathLike | None, *, device: str | torch.device = "auto",
+          resume: bool = False, run_config: dict | None = None, progress: bool = True, desc: str = "train",
+          callback: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train ``model`` for ``cfg.steps`` optimiser steps; see the module docstring for the contract.
+
+    ``callback(step, logs)`` is called after every step (e.g. to stop early by raising).  With ``out_dir=None``
+    nothing is written (handy in tests).  Returns the trained model, its EMA copy and the loss history.
+    """
+    dev = maybe_init_distributed(device)
+    rank, world = dist_info()
+    out = Path(out_dir) if out_dir is not None else None
+    run_config = {**(run_config or {}), "train": asdict(cfg)}
+
+    model = model.to(dev)
+    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    start = 0
+    if resume and out is not None and out.exists() and (ckpt := _latest_ckpt(out)) is not None:
+        model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(dev)))
+        ema.load_state_dict(load_file(str(ckpt / "ema.safetensors"), device=str(dev)))
+        opt.load_state_dict(torch.load(ckpt / "optim.pt", map_location=dev, weights_only=True))
+        state = json.loads((ckpt / "state.json").read_text())
+        start, history = int(state["step"]), list(state["history"])
+    elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
+        raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    use_amp = cfg.amp and dev.type == "cuda"
+
+    bar = None
+    if progress and rank == 0 and start < cfg.steps:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True)
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(start, cfg.steps):
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        for g in opt.param_groups:
+            g["lr"] = lr
+        gen = make_generator(derive_seed(cfg.seed, "batch", step), dev)
+        batch = _local_slice(batch_fn(step, gen), rank, world)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            res = loss_fn(net, batch)
+        loss, logs = (res if isinstance(res, tuple) else (res, {}))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+        opt.step()
+        decay = 0.0 if step < cfg.ema_start else min(cfg.ema_decay, (1 + step) / (10 + step))
+        _ema_update(ema, model, decay)
+
+        done = step + 1
+        loss_v = loss.detach()
+        if world > 1:
+            torch.distributed.all_reduce(loss_v)
+            loss_v /= world
+        rec = {"step": done, "loss": float(loss_v), "lr": lr, **{k: float(v) for k, v in logs.items()}}
+        if gnorm is not None:
+            rec["grad_norm"] = float(gnorm)
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            history.append(rec)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        if out is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            if rank == 0:
+                save_checkpoint(out, done, model, ema, opt, history, run_config)
+            if world > 1:
+                torch.distributed.barrier()
+        if callback is not None:
+            callback(done, rec)
+    if bar is not None:
+        bar.close()
+    ema.eval()
+    model.eval()
+    return TrainResult(model=model, ema=ema, history=history, out_dir=out, step=max(start, cfg.steps),
+                       seconds=time.perf_counter() - t0)
+
+
+def history_losses(history: list[dict]) -> tuple[list[int], list[float]]:
+    """(steps, losses) from a history list, for plotting loss curves."""
+    return [h["step"] for h in history], [h["loss"] for h in history]
