@@ -88,6 +88,14 @@ def _local_slice(batch: Any, rank: int, world: int) -> Any:
     return batch
 
 
+def _to_channels_last(batch: Any) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.ndim == 4 else batch
+    if isinstance(batch, dict):
+        return {k: _to_channels_last(v) for k, v in batch.items()}
+    return batch
+
+
 # ----------------------------------------------------------------------------------------------- checkpoints
 def _latest_ckpt(out_dir: Path) -> Path | None:
     ptr = out_dir / "latest"
@@ -176,7 +184,7 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     out = Path(out_dir) if out_dir is not None else None
     run_config = {**(run_config or {}), "train": asdict(cfg)}
 
-    model = model.to(dev)
+    model = model.to(dev, memory_format=torch.channels_last) if cfg.channels_last else model.to(dev)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     history: list[dict] = []
@@ -190,9 +198,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
         raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
 
-    net = model
+    net = torch.compile(model) if cfg.compile else model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
     use_amp = cfg.amp and dev.type == "cuda"
 
     bar = None
@@ -207,6 +215,8 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
             g["lr"] = lr
         gen = make_generator(derive_seed(cfg.seed, "batch", step), dev)
         batch = _local_slice(batch_fn(step, gen), rank, world)
+        if cfg.channels_last:
+            batch = _to_channels_last(batch)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             res = loss_fn(net, batch)
         loss, logs = (res if isinstance(res, tuple) else (res, {}))

@@ -1,0 +1,1 @@
+"""Benchmark scripts (`make bench`); never part of `make test`."""

@@ -1,0 +1,95 @@
+"""Training throughput of the DiffRAW and DiD UNets at smoke/medium sizes, with the speed options.
+
+Measures a full optimiser step (forward + backward + AdamW) on batches of the real input shapes, after warm-up,
+and the UNet forward FLOPs (torch.utils.flop_counter) so the achieved TFLOP/s can be compared with the device
+peak.  Options: ``plain`` (fp32, NCHW), ``channels_last``, ``bf16`` (autocast), ``compile`` (torch.compile).
+
+    python -m benchmarks.bench_train [--device auto] [--sizes smoke,medium] [--options plain,channels_last,bf16]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.common import peak_memory, record
+from rawdiff.config import get_preset
+from rawdiff.nn.unet import UNet, count_parameters
+from rawdiff.utils import resolve_device
+
+MODELS = {  # name -> (preset field, x channels, image size per scale, batch size per scale)
+    "diffraw": ("diffraw_unet", lambda p: p.data.phone_size, "diffraw_train"),
+    "did": ("did_unet", lambda p: p.did.patch, "did_train"),
+}
+
+
+def forward_flops(net: UNet, x, t, cond) -> float:
+    with FlopCounterMode(display=False) as fc:
+        net(x, t, cond)
+    return float(fc.get_total_flops())
+
+
+def bench_one(model: str, scale: str, option: str, device: torch.device, steps: int) -> dict:
+    preset = get_preset(scale)
+    field, size_fn, train_field = MODELS[model]
+    cfg = getattr(preset, field)
+    size, batch = size_fn(preset), getattr(preset, train_field).batch_size
+    torch.manual_seed(0)
+    net = UNet(cfg).to(device)
+    x = torch.randn(batch, cfg.out_channels, size, size, device=device)
+    cond = torch.randn(batch, cfg.in_channels - cfg.out_channels, size, size, device=device)
+    t = torch.rand(batch, device=device)
+    flops = forward_flops(net, x[:1], t[:1], cond[:1]) * batch
+    if option == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        x, cond = (v.contiguous(memory_format=torch.channels_last) for v in (x, cond))
+    run = torch.compile(net) if option == "compile" else net
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    amp = option == "bf16"
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = (run(x, t, cond) - x).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    try:
+        for _ in range(2):
+            step()
+    except Exception as err:  # e.g. torch.compile unsupported here: report, don't crash the suite
+        return {"model": model, "scale": scale, "option": option, "status": f"unavailable: {type(err).__name__}: "
+                f"{str(err).splitlines()[0][:120]}"}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    sec = (time.perf_counter() - t0) / steps
+    return {"model": model, "scale": scale, "option": option, "params_M": count_parameters(net) / 1e6,
+            "batch": batch, "res": size, "ms_per_step": 1e3 * sec, "samples_per_s": batch / sec,
+            "fwd_gflop_per_batch": flops / 1e9,
+            # a training step costs ~3x the forward FLOPs (forward + backward for inputs and weights)
+            "train_tflops_achieved": 3 * flops / sec / 1e12, "status": "ok", **peak_memory(device)}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--sizes", default="smoke,medium")
+    ap.add_argument("--models", default="diffraw,did")
+    ap.add_argument("--options", default="plain,channels_last")
+    ap.add_argument("--steps", type=int, default=3)
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    rows = [bench_one(m, s, o, device, args.steps) for s in args.sizes.split(",") for m in args.models.split(",")
+            for o in args.options.split(",")]
+    return record("train_throughput", device, rows, "Training throughput (UNet optimiser step)")
+
+
+if __name__ == "__main__":
+    main()
