@@ -61,6 +61,8 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 100
     amp: bool = True              # bf16 autocast, applied on CUDA only
+    channels_last: bool = False   # NHWC memory format for convolutions (measured in benchmarks/bench_train.py)
+    compile: bool = False         # torch.compile the model (measured; off by default)
     seed: int = 0
 
 
