@@ -1,0 +1,136 @@
+"""rawdiff.ocr: DiD's text metrics in closed form, engine availability, rapidocr on a rendered word, CLI."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import rawdiff  # noqa: F401
+from rawdiff import ocr
+from rawdiff.errors import UnavailableError
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_normalize_text_36_char_set():
+    assert ocr.normalize_text("Hello, World-42!") == "helloworld42"
+    assert ocr.normalize_text("CAMERA") == "camera"
+    assert ocr.normalize_text("Café au lait") == "cafaulait"
+    assert ocr.normalize_text("") == "" and ocr.normalize_text("  .,;") == ""
+    assert set(ocr.CHARSET) == set("0123456789abcdefghijklmnopqrstuvwxyz") and len(ocr.CHARSET) == 36
+
+
+@pytest.mark.parametrize("a,b,d", [("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3), ("", "", 0),
+                                   ("flaw", "lawn", 2), ("camera", "camera", 0), ("ab", "ba", 2),
+                                   ("intention", "execution", 5)])
+def test_levenshtein_closed_forms(a, b, d):
+    assert ocr.levenshtein(a, b) == d
+    assert ocr.levenshtein(b, a) == d
+
+
+def test_word_accuracy_ned_cer():
+    preds = ["Camera", "l1ght", "", "dark!"]
+    gts = ["camera", "light", "text", "DARK"]
+    assert ocr.word_accuracy(preds, gts) == pytest.approx(2 / 4)
+    # 1-NED: camera 1, l1ght 1-1/5, "" vs text 0, dark 1
+    assert ocr.one_minus_ned(preds, gts) == pytest.approx((1 + 0.8 + 0 + 1) / 4)
+    # CER: edits 0 + 1 + 4 + 0 over 6 + 5 + 4 + 4 chars
+    assert ocr.cer(preds, gts) == pytest.approx(5 / 19)
+    assert ocr.one_minus_ned([""], [""]) == 1.0          # empty vs empty counts as a match
+    assert ocr.one_minus_ned(["!!"], ["??"]) == 1.0       # both normalise to empty
+    assert ocr.cer([""], [""]) == 0.0 and ocr.cer(["a"], [""]) == math.inf
+    assert math.isnan(ocr.word_accuracy([], []))
+    m = ocr.text_metrics(preds, gts)
+    assert m["n"] == 4 and m["word_acc"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        ocr.word_accuracy(["a"], ["a", "b"])
+
+
+def test_to_uint8_rgb_accepts_tensors_and_arrays():
+    t = torch.zeros(3, 4, 5)
+    t[0] = 1.0
+    a = ocr.to_uint8_rgb(t)
+    assert a.shape == (4, 5, 3) and a.dtype == np.uint8 and a[0, 0].tolist() == [255, 0, 0]
+    assert np.array_equal(ocr.to_uint8_rgb(t[None]), a)
+    assert np.array_equal(ocr.to_uint8_rgb(a), a)
+    assert np.array_equal(ocr.to_uint8_rgb(a.astype(np.float32) / 255), a)
+    with pytest.raises(ValueError):
+        ocr.to_uint8_rgb(torch.zeros(2, 3, 4, 4))
+
+
+# -------------------------------------------------------------------------------------- availability
+def test_easyocr_unavailable_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path))
+    reason = ocr.engine_availability("easyocr")
+    assert reason.startswith("unavailable: easyocr needs craft_mlt_25k.pth and english_g2.pth")
+    with pytest.raises(UnavailableError, match="craft_mlt_25k.pth"):
+        ocr.get_engine("easyocr")
+    assert not any(tmp_path.rglob("*.pth"))  # nothing downloaded
+
+
+def test_tesseract_unavailable_without_binary(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert ocr.engine_availability("tesseract").startswith("unavailable: the tesseract binary")
+    with pytest.raises(UnavailableError):
+        ocr.get_engine("tesseract")
+
+
+def test_engine_table_and_unknown():
+    table = ocr.engine_availability()
+    assert set(table) == set(ocr.ENGINES)
+    assert all(v == "" or v.startswith("unavailable: ") for v in table.values())
+    with pytest.raises(ValueError):
+        ocr.get_engine("nope")
+
+
+# ---------------------------------------------------------------------------------------- rapidocr
+@pytest.fixture(scope="module")
+def rapid():
+    reason = ocr.engine_availability("rapidocr")
+    if reason:
+        pytest.skip(reason)
+    return ocr.get_engine("rapidocr")
+
+
+def _word(text="camera", height=32):
+    from rawdiff.data.text import render_text
+
+    return render_text(text, height=height, margin=8)
+
+
+def test_rapidocr_recognises_clean_word(rapid):
+    crop = _word("camera")
+    assert rapid.name == "rapidocr"
+    assert ocr.normalize_text(rapid.recognize(crop)) == "camera"
+    assert ocr.normalize_text(rapid.recognize(ocr.to_uint8_rgb(crop))) == "camera"
+    batch = torch.stack([_word("camera", 28)[:, :, :100], _word("camera", 28)[:, :, :100]])
+    assert [ocr.normalize_text(s) for s in rapid.recognize_batch(batch)] == ["camera", "camera"]
+
+
+def test_rapidocr_read_pads_and_maps_boxes(rapid):
+    crop = _word("camera", height=28)
+    img = torch.ones(3, 96, 240)
+    img[:, 30:30 + crop.shape[1], 50:50 + crop.shape[2]] = crop
+    dets = rapid.read(img)
+    assert dets, "no text detected"
+    best = max(dets, key=lambda d: d.score)
+    assert ocr.normalize_text(best.text) == "camera"
+    x0, y0, x1, y1 = best.box
+    assert 40 <= x0 < x1 <= 50 + crop.shape[2] + 10 and 20 <= y0 < y1 <= 30 + crop.shape[1] + 10
+    assert rapid.read(torch.ones(3, 64, 64)) == []  # blank image: nothing
+
+
+def test_cli_ocr_crops_and_eval(rapid, tmp_path, capsys):
+    from PIL import Image
+
+    from rawdiff.cli import main
+
+    for i, w in enumerate(["camera", "light"]):
+        Image.fromarray(ocr.to_uint8_rgb(_word(w))).save(tmp_path / f"{i}_{w}.png")
+    assert main(["ocr", str(tmp_path / "0_camera.png")]) == 0
+    assert "camera" in capsys.readouterr().out.lower()
+    assert main(["ocr", "--eval", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "n=2" in out and "word_acc=1.0000" in out
+    assert main(["ocr"]) == 2  # nothing to do -> one-line error

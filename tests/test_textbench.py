@@ -1,0 +1,251 @@
+"""rawdiff.textbench (word crops, darkening protocols, user crops, evaluation) and rawdiff.claims."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import rawdiff  # noqa: F401
+from rawdiff import claims
+from rawdiff import textbench as TB
+from rawdiff.errors import DataError
+from rawdiff.utils import make_generator
+
+
+# ------------------------------------------------------------------------------------------- crops
+def test_word_crops_are_seeded_and_labelled():
+    from rawdiff.data.text import load_words
+
+    a = TB.make_benchmark(4, make_generator(0), levels=[(0.5, 0.1)])
+    b = TB.make_benchmark(4, make_generator(0), levels=[(0.5, 0.1)])
+    c = TB.make_benchmark(4, make_generator(1), levels=[(0.5, 0.1)])
+    assert len(a) == 4 and all(s.clean.shape == (3, *TB.CROP_SIZE) for s in a)
+    assert all(torch.equal(x.dark, y.dark) and x.label == y.label for x, y in zip(a, b))
+    assert any(not torch.equal(x.clean, y.clean) for x, y in zip(a, c))
+    words = set(load_words())
+    assert all(s.label in words and s.level == "v0.50_n0.10" and s.protocol == "did" for s in a)
+    for s in a:
+        assert 0 <= s.clean.min() and s.clean.max() <= 1 and s.clean.std() > 0.02
+
+
+def test_every_background_and_levels_grid():
+    g = make_generator(3)
+    for kind in TB.BACKGROUNDS:
+        crop, word = TB.make_word_crop(g, "camera", background=kind)
+        assert word == "camera" and crop.shape == (3, 64, 192)
+    samples = TB.make_benchmark(2, make_generator(0))
+    assert len(samples) == 2 * len(TB.DID_FACTORS) * len(TB.DID_NOISE)
+    assert len({s.level for s in samples}) == 12
+    with pytest.raises(ValueError):
+        TB.make_word_crop(g, background="plaid")
+
+
+# --------------------------------------------------------------------------------------- darkening
+def test_did_darkening_scales_value_and_keeps_hue():
+    g = make_generator(0)
+    img, _ = TB.make_word_crop(g, "hue")
+    for f in TB.DID_FACTORS:
+        d = TB.darken_did(img, f, 0.0, make_generator(1))
+        assert d.amax(0).mean().item() == pytest.approx(f * img.amax(0).mean().item(), rel=1e-5)
+        assert torch.allclose(d, f * img, atol=1e-6)  # V x f at fixed H, S == RGB x f
+
+
+def test_did_noise_std_is_level_times_mean_value():
+    img = torch.full((3, 128, 128), 0.5)
+    img[0] = 0.4  # coloured: V = 0.5 (G, B), S > 0
+    f, sigma = 0.5, 0.4
+    d = TB.darken_did(img, f, sigma, make_generator(2))
+    v = d.amax(0)
+    expected = sigma * f * 0.5  # sigma x mean(V_dark)
+    assert v.mean().item() == pytest.approx(f * 0.5, abs=2e-3)
+    assert v.std().item() == pytest.approx(expected, rel=0.05)
+    # hue/saturation kept: R/G ratio is unchanged where not clipped
+    ok = (v < 0.99) & (v > 0.01)
+    assert torch.allclose((d[0] / d[1])[ok], torch.full_like(d[0][ok], 0.8), atol=1e-4)
+    # same generator state -> same noise
+    assert torch.equal(d, TB.darken_did(img, f, sigma, make_generator(2)))
+    # batched input works the same as per image
+    db = TB.darken_did(img[None].repeat(2, 1, 1, 1), f, sigma, make_generator(2))
+    assert db.shape == (2, 3, 128, 128) and torch.equal(db[0], d)
+
+
+def test_raw_protocol_is_dark_and_right_skewed():
+    from rawdiff.errors import UnavailableError
+
+    g = make_generator(0)
+    try:
+        samples = TB.make_benchmark(3, g, protocol="raw", levels=[100, 300])
+    except UnavailableError as err:
+        pytest.skip(str(err))
+    assert {s.level for s in samples} == {"x100", "x300"}
+    for s in samples:
+        assert s.dark.shape == s.clean.shape and torch.isfinite(s.dark).all()
+        lum = s.dark.mean(0).flatten().double()
+        assert lum.mean() < 0.5 * s.clean.mean()
+        skew = (((lum - lum.mean()) / lum.std()) ** 3).mean().item()
+        assert skew > 0, skew
+    m100 = torch.stack([s.dark for s in samples if s.level == "x100"]).mean()
+    m300 = torch.stack([s.dark for s in samples if s.level == "x300"]).mean()
+    assert m300 < m100
+
+
+# -------------------------------------------------------------------------------------- user crops
+def _save(path, img):
+    from PIL import Image
+
+    from rawdiff.ocr import to_uint8_rgb
+
+    Image.fromarray(to_uint8_rgb(img)).save(path)
+
+
+def test_load_user_crops_filename_labels(tmp_path):
+    g = make_generator(0)
+    _save(tmp_path / "camera.png", TB.make_word_crop(g, "camera")[0])
+    _save(tmp_path / "7_light42.png", TB.make_word_crop(g, "light42")[0])
+    (tmp_path / "notes.md").write_text("ignored")
+    pairs = TB.read_labelled_folder(tmp_path)
+    assert sorted(lab for _, lab in pairs) == ["camera", "light42"]
+    s = TB.load_user_crops(tmp_path, make_generator(1), levels=[(0.4, 0.05), (0.6, 0.2)])
+    assert len(s) == 4 and {x.level for x in s} == {"v0.40_n0.05", "v0.60_n0.20"}
+    assert all(x.dark.mean() < x.clean.mean() for x in s)
+    raw = TB.load_user_crops(tmp_path, protocol=None)
+    assert all(x.level == "as-is" and torch.equal(x.dark, x.clean) for x in raw)
+
+
+def test_load_user_crops_labels_files(tmp_path):
+    g = make_generator(0)
+    _save(tmp_path / "a.png", TB.make_word_crop(g, "alpha")[0])
+    _save(tmp_path / "b.png", TB.make_word_crop(g, "beta")[0])
+    (tmp_path / "labels.txt").write_text("# file\tlabel\na.png\tAlpha\nb.png\tBeta 2\n")
+    assert [lab for _, lab in TB.read_labelled_folder(tmp_path)] == ["Alpha", "Beta 2"]
+    (tmp_path / "labels.txt").unlink()
+    (tmp_path / "labels.json").write_text(json.dumps({"a.png": "x1", "b.png": "y2"}))
+    assert [lab for _, lab in TB.read_labelled_folder(tmp_path)] == ["x1", "y2"]
+    (tmp_path / "labels.json").write_text(json.dumps([{"file": "missing.png", "label": "z"}]))
+    with pytest.raises(DataError, match="missing.png"):
+        TB.read_labelled_folder(tmp_path)
+    with pytest.raises(DataError):
+        TB.read_labelled_folder(tmp_path / "nope")
+
+
+# -------------------------------------------------------------------------------------- evaluation
+class _ConstEngine:
+    """Stub OCR engine: always reads 'camera' (makes evaluate's bookkeeping checkable in closed form)."""
+
+    name = "const"
+
+    def recognize_batch(self, crops):
+        return ["CAMERA" for _ in crops]
+
+
+def test_evaluate_rows_closed_form():
+    g = make_generator(0)
+    items = [TB.make_word_crop(g, w) for w in ("camera", "camera", "light")]
+    samples = TB._darken_all([(c, w, "") for c, w in items], g, "did", TB._resolve_levels("did", [(0.5, 0.1)]))
+    calls = []
+
+    def brighten(b):
+        calls.append(b.shape[0])
+        return (b * 2).clamp(0, 1)
+
+    rows = TB.evaluate({"x2": brighten, **TB.baseline_methods()}, samples, [_ConstEngine()])
+    assert {r["method"] for r in rows} == {"x2", "dark input", "gamma", "clahe", "clean (reference)"}
+    assert calls == [3]
+    for r in rows:
+        assert set(r) == set(claims.CONTRACT["06_ocr_accuracy.csv"])
+        assert r["n"] == 3 and r["word_acc"] == pytest.approx(2 / 3) and r["engine"] == "const"
+        assert r["cer"] == pytest.approx(6 / (6 + 6 + 5))  # "camera" vs "light": no shared letter, 6 edits
+    with pytest.raises(ValueError, match="returned shape"):
+        TB.evaluate({"bad": lambda b: b[:, :, :8]}, samples, [_ConstEngine()])
+
+
+def test_baselines_brighten():
+    d = TB.darken_did(TB.make_word_crop(make_generator(0))[0], 0.4, 0.05, make_generator(1))[None]
+    for name, fn in TB.baseline_methods().items():
+        out = fn(d)
+        assert out.shape == d.shape and 0 <= out.min() and out.max() <= 1
+        if name != "dark input":
+            assert out.mean() > d.mean(), name
+
+
+def test_rapidocr_reads_clean_better_than_very_dark():
+    from rawdiff.ocr import engine_availability, get_engine
+
+    reason = engine_availability("rapidocr")
+    if reason:
+        pytest.skip(reason)
+    g = make_generator(0)
+    samples = TB.make_benchmark(6, g, levels=[(0.4, 0.4)])
+    rows = TB.evaluate({"dark input": lambda b: b * 0.1}, samples, [get_engine("rapidocr")])
+    acc = {r["method"]: r["word_acc"] for r in rows}
+    assert acc["clean (reference)"] >= 0.8
+    assert acc["clean (reference)"] > acc["dark input"]
+
+
+# ------------------------------------------------------------------------------------------ claims
+def _write(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+
+
+def _holding_tables(d):
+    _write(d / "04_dtdm_steps.csv", ["method", "steps", "nfe", "psnr", "ssim", "scale"],
+           [["dtdm", 5, 5, 25.0, 0.85, "smoke"], ["ddpm", 1000, 1000, 22.0, 0.7, "smoke"],
+            ["ddim", 50, 50, 21.0, 0.68, "smoke"]])
+    _write(d / "03_condition_ablation.csv", ["condition", "psnr", "ssim", "color_error"],
+           [["none", 15, 0.4, 9.0], ["raw", 20, 0.7, 6.0], ["raw+c", 22, 0.72, 3.0]])
+    _write(d / "03_plug_and_play.csv", ["c_source", "color_dist_to_c", "color_dist_to_source"],
+           [["own", 2.0, 2.0], ["swapped", 3.0, 8.0], ["swapped", 4.0, 7.0]])
+    _write(d / "05_norm_ablation.csv", ["normalization", "psnr", "ssim"],
+           [["tail", 24.0, 0.8], ["linear", 22.5, 0.75], ["log", 23.0, 0.77]])
+    _write(d / "05_ilvr_ablation.csv", ["ilvr_steps", "psnr", "ssim"],
+           [[0, 20.0, 0.7], [6, 23.0, 0.8], [18, 21.0, 0.75]])
+    _write(d / "06_ocr_accuracy.csv", claims.CONTRACT["06_ocr_accuracy.csv"],
+           [["did", "did", "v0.40_n0.10", "rapidocr", 0.8, 0.9, 0.1, 20],
+            ["gamma", "did", "v0.40_n0.10", "rapidocr", 0.6, 0.8, 0.2, 20],
+            ["clean (reference)", "did", "v0.40_n0.10", "rapidocr", 0.95, 0.97, 0.03, 20]])
+    (d / "04_dtdm_steps.png").write_bytes(b"png")
+
+
+def test_scorecard_all_hold(tmp_path):
+    _holding_tables(tmp_path)
+    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
+    assert len(res) == len(claims.CLAIMS)
+    assert all(r.verdict == claims.HOLDS for r in res.values()), {k: (r.verdict, r.evidence) for k, r in res.items()}
+    assert "25.00 dB" in res["dtdm_steps"].evidence and "(scale: smoke)" in res["dtdm_steps"].evidence
+    assert res["dtdm_steps"].files == ("04_dtdm_steps.csv", "04_dtdm_steps.png")
+    path = claims.write_scorecard(tmp_path)
+    text = path.read_text()
+    assert path.name == "claims.md" and text.count("**holds**") == len(claims.CLAIMS)
+    assert "no paper numbers are quoted" in text
+    assert claims.write_scorecard(tmp_path).read_text() == text  # deterministic
+
+
+def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
+    _holding_tables(tmp_path)
+    _write(tmp_path / "04_dtdm_steps.csv", ["method", "steps", "nfe", "psnr", "ssim"],
+           [["dtdm", 5, 5, 20.0, 0.6], ["ddpm", 1000, 1000, 22.0, 0.7]])          # worse quality
+    _write(tmp_path / "05_norm_ablation.csv", ["normalization", "psnr", "ssim"],
+           [["tail", 22.0, 0.8], ["linear", 22.5, 0.75]])                          # linear wins
+    _write(tmp_path / "05_ilvr_ablation.csv", ["ilvr_steps", "psnr", "ssim"],
+           [[0, 20.0, 0.7], [18, 21.0, 0.75]])                                     # no middle value
+    _write(tmp_path / "06_ocr_accuracy.csv", claims.CONTRACT["06_ocr_accuracy.csv"],
+           [["did", "did", "l1", "rapidocr", 0.6, 0.9, 0.1, 20],
+            ["clahe", "did", "l1", "rapidocr", 0.6, 0.8, 0.2, 20]])                # tie -> does not hold
+    _write(tmp_path / "03_condition_ablation.csv", ["condition", "psnr", "ssim"], [["none", 1, 0.1]])
+    (tmp_path / "03_plug_and_play.csv").unlink()
+    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
+    assert res["dtdm_steps"].verdict == claims.FAILS
+    assert res["tail_norm"].verdict == claims.FAILS and "linear 22.50 dB" in res["tail_norm"].evidence
+    assert res["ilvr_first_steps"].verdict == claims.UNMEASURABLE
+    assert res["did_ocr"].verdict == claims.FAILS
+    assert res["raw_structure"].verdict == claims.UNMEASURABLE and "color_error" in res["raw_structure"].evidence
+    assert res["plug_and_play"].verdict == claims.NOT_RUN and res["plug_and_play"].files == ()
+    text = claims.write_scorecard(tmp_path).read_text()
+    assert "**not run**" in text and "**does not hold**" in text
+
+
+def test_scorecard_empty_folder(tmp_path):
+    text = claims.write_scorecard(tmp_path).read_text()
+    assert text.count("**not run**") == len(claims.CLAIMS)
