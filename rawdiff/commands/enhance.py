@@ -1,0 +1,138 @@
+"""``rawdiff enhance --run RUN_DIR [--ilvr-steps k] [--overlap N] [--seed S] INPUT OUTPUT.png``: DiD low-light
+enhancement of one dark sRGB image (PNG/JPEG/TIFF/BMP, any size) or RAW file (DNG, NEF, CR2, ARW, ...)."""
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+from rawdiff.errors import DataError
+
+RAW_SUFFIXES = {".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".raw"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+OUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def _read_raw_srgb(path: Path):
+    """A RAW file developed to (dark) sRGB in [0, 1]: rawdiff's RAW reader + simple ISP when present, else
+    LibRaw's own development via rawpy (camera white balance, no auto-brightening: the image stays dark)."""
+    import numpy as np
+    import torch
+
+    try:
+        from rawdiff.camera.isp import simple_isp
+        from rawdiff.data.loaders import read_raw
+    except ImportError:
+        read_raw = simple_isp = None
+    if read_raw is not None:
+        try:
+            raw = read_raw(path)
+            packed = raw["packed"] if isinstance(raw, dict) else raw
+            packed = packed[None] if packed.ndim == 3 else packed
+            return simple_isp(packed.float())[0].clamp(0, 1)
+        except Exception:  # noqa: BLE001 - fall back to LibRaw's development below
+            pass
+    try:
+        import rawpy
+    except ImportError:
+        raise DataError(f"{path}: reading RAW files needs rawpy (pip install rawpy)") from None
+    try:
+        with rawpy.imread(str(path)) as r:
+            rgb = r.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16)
+    except Exception as err:  # rawpy raises its own LibRaw* error classes
+        raise DataError(f"{path}: not a readable RAW file ({type(err).__name__}: {err})") from None
+    return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1).contiguous()
+
+
+def read_input(path: str | Path):
+    """``3 x H x W`` float tensor in [0, 1] from an 8/16-bit image or a RAW file; :class:`DataError` otherwise."""
+    import numpy as np
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected an image or RAW file")
+    suffix = p.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return _read_raw_srgb(p)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32) / (65535.0 if im.mode.startswith("I;16") else
+                                                          max(1.0, float(np.asarray(im).max())))
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            else:
+                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        hint = "" if suffix in IMAGE_SUFFIXES else f" (supported: {', '.join(sorted(IMAGE_SUFFIXES | RAW_SUFFIXES))})"
+        raise DataError(f"{p}: not a readable image ({err}){hint}") from None
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise DataError(f"{p}: empty image")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+
+
+def write_output(img, path: str | Path) -> Path:
+    """Write a ``3 x H x W`` [0, 1] tensor as an 8-bit image (format from the suffix), atomically."""
+    import numpy as np
+    from PIL import Image
+
+    from rawdiff.utils import atomic_write_bytes
+
+    p = Path(path)
+    fmt = OUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{p}: output must end in one of {', '.join(sorted(OUT_FORMATS))}")
+    arr = (img.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt)
+    return atomic_write_bytes(p, buf.getvalue())
+
+
+def run(args: argparse.Namespace) -> int:
+    from rawdiff.errors import RawdiffError
+    from rawdiff.pipelines.did import enhance, load_did
+    from rawdiff.utils import Timer
+
+    out = Path(args.output)
+    if out.suffix.lower() not in OUT_FORMATS:
+        raise DataError(f"{out}: output must end in one of {', '.join(sorted(OUT_FORMATS))}")
+    if args.ilvr_steps is not None and args.ilvr_steps < 0:
+        raise RawdiffError(f"--ilvr-steps must be >= 0, got {args.ilvr_steps}")
+    if args.overlap is not None and not 0 <= args.overlap < 32:
+        raise RawdiffError(f"--overlap must be in [0, 32) pixels (tiles are 32x32), got {args.overlap}")
+    if not Path(args.run).is_dir():
+        raise RawdiffError(f"{args.run}: no such run directory (train one with `rawdiff train did`)")
+    img = read_input(args.input)
+    model = load_did(args.run, device=args.device)
+    if args.overlap is not None and args.overlap >= model.did.patch:
+        raise RawdiffError(f"--overlap must be < the tile size {model.did.patch}")
+    with Timer(model.device) as t:
+        res = enhance(model, img, ilvr_steps=args.ilvr_steps, overlap=args.overlap, generator=args.seed,
+                      num_steps=args.steps, max_batch=args.max_batch)
+    write_output(res.image[0], out)
+    h, w = img.shape[-2:]
+    print(f"{args.input} ({w}x{h}) -> {out}: {len(res.per_scale)} scales, {sum(res.tiles_per_scale)} tiles, "
+          f"{res.tile_nfe} tile evaluations, {t.seconds:.1f} s")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("enhance", help="DiD low-light enhancement of a dark image or RAW file",
+                       description=__doc__.replace("``", ""))
+    p.add_argument("input", metavar="INPUT", help="dark sRGB image (any size) or RAW file (DNG, ...)")
+    p.add_argument("output", metavar="OUTPUT.png", help="where to write the enhanced image (.png/.jpg/.tif)")
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="DiD run directory (rawdiff train did --out)")
+    p.add_argument("--ilvr-steps", type=int, default=None, metavar="K",
+                   help="ILVR on the first K Heun steps (default: the run's config, paper 6 of 18)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N",
+                   help="tile overlap in pixels with blended stitching (default 0 = paper's non-overlapping tiles)")
+    p.add_argument("--steps", type=int, default=None, help="Heun steps (default: the run's config, 18)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
+    p.add_argument("--max-batch", type=int, default=256, help="tiles per network batch (memory knob)")
+    p.set_defaults(func=run)
