@@ -23,9 +23,8 @@ at fixed H, S scales R, G, B by ``V'/V`` (a black pixel, S = 0, becomes grey ``V
 **Darkening, protocol "raw"** (physical): sRGB -> camera RAW (``rawdiff.camera.isp.unprocess``, Brooks
 et al. 2019), a short exposure with exposure ratio 100-300 and Poisson-Gaussian sensor noise
 (``rawdiff.camera.noise.simulate_low_light``), then the plain ISP (``simple_isp``) without brightness
-amplification.  The result is dark and right-skewed like real dark photographs (DiD §3.3).  Status: not
-wired yet — ``rawdiff.camera.isp``/``noise`` did not exist when this module was written, so
-:func:`darken_raw` raises ``UnavailableError`` until it is connected.
+amplification (``rawdiff.camera.noise.dark_srgb``).  The result is dark and right-skewed like real dark
+photographs (DiD §3.3).
 
 **Baselines**: ``dark input`` (as is), ``gamma`` (per-image gamma that maps the mean to 0.5) and ``clahe``
 (``skimage.exposure.equalize_adapthist`` on V).  The regression UNet and DiD are plugged into
@@ -210,18 +209,34 @@ def darken_did(img: torch.Tensor, factor: float, sigma: float, generator: torch.
 def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator, **noise_kwargs) -> torch.Tensor:
     """Physical low light: unprocess -> short exposure (1/ratio) with Poisson-Gaussian noise -> simple ISP.
 
-    Needs ``rawdiff.camera.isp`` (``unprocess``, ``simple_isp``) and ``rawdiff.camera.noise``
-    (``simulate_low_light``).  TODO(textbench): those modules were not in the tree when this was written,
-    so the call is not wired yet; until it is, this raises :class:`UnavailableError` (never a stand-in).
+    ``img`` is ``[N] x 3 x H x W`` sRGB in [0, 1].  Per image, a random camera is drawn
+    (``rawdiff.camera.isp.random_camera_params``), the crop is unprocessed to a RAW mosaic (Brooks et al. 2019),
+    exposed ``ratio`` times shorter with Poisson-Gaussian noise and 14-bit quantisation
+    (``rawdiff.camera.noise.simulate_low_light``) and developed by the same camera's ``simple_isp`` with
+    exposure 1 (no brightening) — all of it ``rawdiff.camera.noise.dark_srgb``.  Noise levels are Brooks et
+    al.'s log-linear shot/read draws with ``dark_srgb``'s default shot range, or ``noise_kwargs`` passed to
+    ``rawdiff.camera.noise.sample_noise_params`` (e.g. ``shot_range=(1e-4, 1e-3)``).  Odd sizes are
+    edge-padded to even for the Bayer mosaic and cropped back.  Randomness comes from ``generator`` only
+    (drawn on the CPU; the result is moved to ``img``'s device).
     """
-    import importlib.util
+    from rawdiff.camera.noise import dark_srgb, sample_noise_params
 
-    from rawdiff.errors import UnavailableError
+    x = img[None] if img.dim() == 3 else img
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"darken_raw: expected [N x] 3 x H x W sRGB, got shape {tuple(img.shape)}")
+    h, w = x.shape[-2:]
+    xc = x.detach().float().cpu().clamp(0, 1)
+    if h % 2 or w % 2:
+        xc = F.pad(xc, (0, w % 2, 0, h % 2), mode="replicate")
+    gen = generator if generator.device.type == "cpu" else None
+    if gen is None:  # the camera/noise draws happen on the CPU; derive a CPU generator from a CUDA one
+        from rawdiff.utils import make_generator
 
-    missing = [m for m in ("rawdiff.camera.isp", "rawdiff.camera.noise") if importlib.util.find_spec(m) is None]
-    raise UnavailableError("unavailable: protocol 'raw' needs " + ", ".join(missing or ["rawdiff.camera"])
-                           + " (unprocess / simulate_low_light / simple_isp) wired into rawdiff.textbench.darken_raw;"
-                           " use protocol='did' meanwhile")
+        gen = make_generator(int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device)))
+    noise = sample_noise_params(xc.shape[0], gen, **noise_kwargs) if noise_kwargs else None
+    out = dark_srgb(xc, gen, ratio=float(ratio), noise=noise)["low"][:, :, :h, :w].clamp(0, 1)
+    out = out.to(x.device, x.dtype)
+    return out[0] if img.dim() == 3 else out
 
 
 def darken(img: torch.Tensor, protocol: str, level: Mapping, generator: torch.Generator) -> torch.Tensor:

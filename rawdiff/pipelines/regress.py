@@ -1,0 +1,318 @@
+"""Regression baseline for DiD's OCR claim: a plain UNet trained to map a dark image to the well-lit one.
+
+DiD (Nguyen et al., "Diffusion in the Dark", WACV-24, §5) argues that *diffusion* reconstruction keeps the
+high-frequency detail text recognition needs, where direct regression (L1/L2-trained networks) averages it
+away.  To test that, the competitor must differ from DiD only in being a regression: this module trains
+
+* the **same UNet family** as ``preset.did_unet`` (rawdiff.nn.unet.UNet: same widths, depth, attention), but
+  with the dark image as its only input (3 channels instead of DiD's noisy x + c_x + c_y1 + c_y2 = 12) and
+  ``noise_level = 0`` (the UNet's embedding of a constant; there is no noise);
+* on the **same low-light training pairs** (``load_lowlight(root, "train")``, shared with rawdiff.pipelines.did);
+* in the **same normalised space**: DiD's tail normalisation (rawdiff.norm, DESIGN.md §3) with dataset-level
+  statistics fitted on the training set — dark statistics for the input, bright statistics for the target —
+  saved with the checkpoint (``regress.json``); ``normalization="linear"`` (``2x - 1``) is the alternative;
+* with an **L1 loss** (``loss="l2"``: MSE) between prediction and target in that space;
+* for ``preset.regress_train`` optimiser steps through the one training loop (rawdiff.train.train), on
+  random ``crop x crop`` windows (default 32 = DiD's training patch, so a step costs about what a DiD step
+  costs) at full resolution.
+
+Inference (:func:`enhance_regress`) is fully convolutional: any ``H x W`` is reflect-padded at the bottom/right
+to a multiple of the UNet's down-sampling factor, run, and cropped back.
+
+Trained models are cached like DiD's (:func:`get_or_train_regress`): ``cache_dir/regress-<norm>-<key>/`` with
+``key`` = sha256 of every setting that changes the weights plus the training data's hash
+(rawdiff.pipelines.did.data_hash), so notebook 06 trains once and reuses the checkpoint afterwards.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from rawdiff.config import Preset, TrainConfig, UNetConfig, get_preset
+from rawdiff.diffusion.cascade import pad_reflect, resize
+from rawdiff.errors import DataError, RawdiffError
+from rawdiff.norm import normalizer_from_dict
+from rawdiff.pipelines.did import data_hash, fit_normalizers, load_lowlight
+from rawdiff.utils import (
+    atomic_write_text,
+    default_cache_dir,
+    derive_seed,
+    resolve_device,
+    sha256_json,
+)
+
+__all__ = [
+    "RegressConfig", "RegressModel", "RandomCropBatches", "RegressLoss", "regress_unet_config", "build_regressor",
+    "train_regress_tensors", "train_regress", "load_regress", "regress_cache_key", "get_or_train_regress",
+    "enhance_regress",
+]
+
+META_FILE = "regress.json"
+
+
+@dataclass(frozen=True)
+class RegressConfig:
+    """Settings of the regression baseline that are not in the preset (see the module docstring)."""
+
+    loss: str = "l1"              # "l1" | "l2"
+    crop: int = 32                # training window (px, full resolution); 32 = DiD's patch
+    normalization: str = "tail"   # "tail" (DiD's) | "linear" (2x - 1)
+
+    def __post_init__(self):
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"RegressConfig.loss must be 'l1' or 'l2', got {self.loss!r}")
+        if self.normalization not in ("tail", "linear"):
+            raise ValueError(f"RegressConfig.normalization must be 'tail' or 'linear', got {self.normalization!r}")
+        if self.crop < 1:
+            raise ValueError(f"RegressConfig.crop must be positive, got {self.crop}")
+
+
+def regress_unet_config(preset: Preset) -> UNetConfig:
+    """``preset.did_unet`` with 3 input channels (the dark image only) and 3 outputs."""
+    return dataclasses.replace(preset.did_unet, in_channels=3, out_channels=3)
+
+
+def build_regressor(unet: UNetConfig, seed: int = 0) -> torch.nn.Module:
+    """A :class:`rawdiff.nn.unet.UNet` whose initial weights depend on ``seed`` only.
+
+    The UNet initialises from torch's default generator; we fork it (the caller's global RNG state is left
+    untouched) and seed the fork, so the same seed always gives the same initial weights.
+    """
+    from rawdiff.nn.unet import UNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "regress-init"))
+        return UNet(unet)
+
+
+# ----------------------------------------------------------------------------------------------- model bundle
+@dataclass
+class RegressModel:
+    """A trained regression UNet with the normalisers that map [0, 1] images into and out of its space."""
+
+    net: torch.nn.Module
+    dark_norm: Any
+    bright_norm: Any
+    unet: UNetConfig
+    cfg: RegressConfig
+    run_dir: Path | None = None
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = float("nan")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def __call__(self, dark: torch.Tensor) -> torch.Tensor:
+        return enhance_regress(self, dark)
+
+
+# ----------------------------------------------------------------------------------------------- batches
+class RandomCropBatches:
+    """``batch_fn(step, generator)`` for rawdiff.train: random ``crop x crop`` windows of random training pairs.
+
+    The pairs are normalised once at construction (the normalisations are pointwise, so cropping after
+    normalising equals normalising the crop).  Images smaller than ``crop`` are up-sampled (bilinear,
+    antialiased) so their short side is ``crop``.  All randomness (image index, window position) comes from
+    ``generator``, so a batch depends on ``(seed, step)`` only.
+    """
+
+    def __init__(self, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], crop: int, batch_size: int,
+                 dark_norm, bright_norm, device: str | torch.device = "cpu"):
+        if len(dark) != len(bright) or not dark:
+            raise DataError(f"need matching non-empty dark/bright image lists, got {len(dark)} and {len(bright)}")
+        dev = resolve_device(device)
+        self.crop, self.batch_size = int(crop), int(batch_size)
+        self.pairs = []
+        for d, b in zip(dark, bright):
+            d, b = self._fit(d), self._fit(b)
+            if d.shape != b.shape:
+                raise DataError(f"dark/bright pair sizes differ: {tuple(d.shape)} vs {tuple(b.shape)}")
+            self.pairs.append((dark_norm.forward(d[None])[0].to(dev), bright_norm.forward(b[None])[0].to(dev)))
+
+    def _fit(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if x.ndim != 3 or x.shape[0] != 3:
+            raise DataError(f"expected 3 x H x W images, got shape {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if min(h, w) < self.crop:
+            f = self.crop / min(h, w)
+            x = resize(x[None], (max(self.crop, round(h * f)), max(self.crop, round(w * f))))[0]
+        return x
+
+    def __call__(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        g, B, c = generator, self.batch_size, self.crop
+        idx = torch.randint(len(self.pairs), (B,), generator=g, device=g.device).tolist()
+        pos = torch.rand(B, 2, generator=g, device=g.device).tolist()
+        xs, ys = [], []
+        for k, (u, v) in zip(idx, pos):
+            d, b = self.pairs[k]
+            h, w = d.shape[-2:]
+            top, left = int(u * (h - c + 1)), int(v * (w - c + 1))
+            xs.append(d[:, top:top + c, left:left + c])
+            ys.append(b[:, top:top + c, left:left + c])
+        return {"x": torch.stack(xs).contiguous(), "target": torch.stack(ys).contiguous()}
+
+
+class RegressLoss:
+    """``loss_fn(model, batch)`` for rawdiff.train: mean L1 (or L2) between ``model(x, 0)`` and ``target``."""
+
+    def __init__(self, kind: str = "l1"):
+        if kind not in ("l1", "l2"):
+            raise ValueError(f"loss must be 'l1' or 'l2', got {kind!r}")
+        self.kind = kind
+
+    def __call__(self, model, batch: Mapping[str, torch.Tensor]):
+        x = batch["x"]
+        pred = model(x, torch.zeros(x.shape[0], device=x.device))
+        diff = pred.float() - batch["target"].float()
+        return diff.abs().mean() if self.kind == "l1" else diff.pow(2).mean()
+
+
+# ----------------------------------------------------------------------------------------------- training
+def _meta(unet: UNetConfig, cfg: RegressConfig, tcfg: TrainConfig, norms: dict, extra: Mapping | None) -> dict:
+    return {"kind": "regress", "unet": dataclasses.asdict(unet), "regress": dataclasses.asdict(cfg),
+            "train": dataclasses.asdict(tcfg), "norm": norms, **(extra or {})}
+
+
+def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor],
+                          out_dir: str | os.PathLike | None, *, cfg: RegressConfig = RegressConfig(),
+                          train_cfg: TrainConfig | None = None, device: str | torch.device = "auto",
+                          resume: bool = False, progress: bool = True, extra_config: Mapping | None = None
+                          ) -> RegressModel:
+    """Train the regression UNet on in-memory pairs (lists of ``3 x H x W`` [0, 1] tensors).
+
+    ``train_cfg`` overrides ``preset.regress_train`` (its ``seed`` seeds the initial weights and the batches).
+    With ``out_dir``, the normaliser statistics and configs go to ``out_dir/regress.json`` and checkpoints to
+    ``out_dir`` (rawdiff.train); ``resume=True`` continues a partial run with its saved statistics.
+    """
+    from rawdiff.train import train
+
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    dev = resolve_device(device)
+    tcfg = train_cfg or preset.regress_train
+    unet = regress_unet_config(preset)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and resume and (out / META_FILE).exists():
+        saved = json.loads((out / META_FILE).read_text())["norm"]
+        dark_norm, bright_norm = normalizer_from_dict(saved["dark"]), normalizer_from_dict(saved["bright"])
+    else:
+        dark_norm, bright_norm = fit_normalizers(dark, bright, cfg.normalization)
+    norms = {"normalization": cfg.normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
+    meta = _meta(unet, cfg, tcfg, norms, extra_config)
+    if out is not None:
+        atomic_write_text(out / META_FILE, json.dumps(meta, indent=1, sort_keys=True))
+    batches = RandomCropBatches(dark, bright, cfg.crop, tcfg.batch_size, dark_norm, bright_norm, dev)
+    net = build_regressor(unet, tcfg.seed)
+    res = train(net, RegressLoss(cfg.loss), batches, tcfg, out, device=dev, resume=resume, run_config=meta,
+                progress=progress, desc=f"regression UNet ({cfg.loss}, {cfg.normalization})")
+    return RegressModel(net=res.ema.eval(), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, cfg=cfg,
+                        run_dir=out, history=list(res.history), train_seconds=res.seconds)
+
+
+def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: str | os.PathLike, *,
+                  cfg: RegressConfig = RegressConfig(), device: str | torch.device = "auto", resume: bool = False,
+                  progress: bool = True, steps: int | None = None, seed: int | None = None) -> RegressModel:
+    """Train on the ``train`` split of a low-light dataset (the data DiD trains on); ``steps``/``seed`` override
+    ``preset.regress_train``."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    tcfg = _train_cfg(preset, steps, seed)
+    dark, bright, _ = load_lowlight(lowlight_root, "train")
+    return train_regress_tensors(preset, dark, bright, out_dir, cfg=cfg, train_cfg=tcfg, device=device,
+                                 resume=resume, progress=progress,
+                                 extra_config={"data_root": str(lowlight_root), "scale": preset.name})
+
+
+def _train_cfg(preset: Preset, steps: int | None, seed: int | None) -> TrainConfig:
+    tcfg = preset.regress_train
+    if steps is not None:
+        tcfg = dataclasses.replace(tcfg, steps=int(steps))
+    if seed is not None:
+        tcfg = dataclasses.replace(tcfg, seed=int(seed))
+    return tcfg
+
+
+def _dc(cls, d: Mapping) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+
+def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> RegressModel:
+    """Load a trained regression run (EMA weights by default) with its saved normalisers."""
+    from rawdiff.nn.unet import UNet
+    from rawdiff.train import load_run, read_history
+
+    run = Path(run_dir)
+    if not (run / META_FILE).exists():
+        raise RawdiffError(f"{run}: not a regression-UNet run (no {META_FILE})")
+    meta = json.loads((run / META_FILE).read_text())
+    if meta.get("kind") != "regress":
+        raise RawdiffError(f"{run}: holds a {meta.get('kind')!r} run, not a regression-UNet run")
+    unet, cfg = _dc(UNetConfig, meta["unet"]), _dc(RegressConfig, meta["regress"])
+    net = UNet(unet)
+    load_run(run, net, ema=ema, device="cpu")
+    return RegressModel(net=net.to(resolve_device(device)).eval(), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
+                        bright_norm=normalizer_from_dict(meta["norm"]["bright"]), unet=unet, cfg=cfg, run_dir=run,
+                        history=read_history(run))
+
+
+def regress_cache_key(preset: Preset, cfg: RegressConfig, train_cfg: TrainConfig, data_digest: str) -> str:
+    """Cache key: every setting that changes the weights + the training data's hash."""
+    return sha256_json({"unet": dataclasses.asdict(regress_unet_config(preset)), "regress": dataclasses.asdict(cfg),
+                        "train": dataclasses.asdict(train_cfg), "data": data_digest, "version": 1})
+
+
+def get_or_train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, *,
+                         cache_dir: str | os.PathLike | None = None, device: str | torch.device = "auto",
+                         seed: int | None = None, progress: bool = True, cfg: RegressConfig = RegressConfig(),
+                         steps: int | None = None) -> RegressModel:
+    """Reuse the cached regression UNet for (config, seed, data) if complete, else train it (resuming a partial run).
+
+    Mirrors rawdiff.pipelines.did.get_or_train_did: the run lives in
+    ``cache_dir/regress-<normalization>-<key>/`` (``cache_dir`` default rawdiff.utils.default_cache_dir()).
+    ``seed``/``steps`` override ``preset.regress_train``.
+    """
+    from rawdiff.train import run_is_complete
+
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    tcfg = _train_cfg(preset, steps, seed)
+    key = regress_cache_key(preset, cfg, tcfg, data_hash(lowlight_root))
+    run = Path(cache_dir or default_cache_dir()) / f"regress-{cfg.normalization}-{key[:16]}"
+    if not (run_is_complete(run, tcfg.steps) and (run / META_FILE).exists()):
+        dark, bright, _ = load_lowlight(lowlight_root, "train")
+        train_regress_tensors(preset, dark, bright, run, cfg=cfg, train_cfg=tcfg, device=device, resume=True,
+                              progress=progress, extra_config={"data_root": str(lowlight_root), "scale": preset.name})
+    return load_regress(run, device)  # trained now or earlier: loaded the same way either time
+
+
+# ----------------------------------------------------------------------------------------------- inference
+@torch.no_grad()
+def enhance_regress(model_or_run: RegressModel | str | os.PathLike, dark: torch.Tensor, *, max_batch: int = 64
+                    ) -> torch.Tensor:
+    """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) -> same shape in [0, 1].
+
+    Fully convolutional: reflect-pad bottom/right to a multiple of the UNet's down-sampling factor, normalise
+    (dark statistics), run the UNet with ``noise_level = 0``, invert the bright normalisation, crop back.
+    Deterministic.  Runs on the model's device; the result is returned on ``dark``'s device.
+    """
+    model = model_or_run if isinstance(model_or_run, RegressModel) else load_regress(model_or_run)
+    x = dark[None] if dark.ndim == 3 else dark
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark.shape)}")
+    n, _, h, w = x.shape
+    f = model.net.downsample_factor
+    hp, wp = -(-h // f) * f, -(-w // f) * f
+    dev = model.device
+    outs = []
+    for a in range(0, n, max(1, int(max_batch))):
+        xb = pad_reflect(x[a:a + max_batch].to(dev).float().clamp(0, 1), hp - h, wp - w)
+        y = model.net(model.dark_norm.forward(xb), torch.zeros(xb.shape[0], device=dev))
+        outs.append(model.bright_norm.inverse(y)[:, :, :h, :w].clamp(0, 1))
+    out = torch.cat(outs).to(dark.device)
+    return out[0] if dark.ndim == 3 else out
