@@ -1,0 +1,254 @@
+"""D² — DiffRAW's second-order degradation at scale 1 (DESIGN.md §3), batched torch, seeded.
+
+DiffRAW trains with c_train = x_train = D²(y): the DSLR target degraded so that colour and pixel
+positions stay those of y while detail is destroyed.  The stages and default ranges follow Real-ESRGAN
+(Wang et al., ICCVW-21, "Real-ESRGAN: Training Real-World Blind Super-Resolution with Pure Synthetic
+Data", §3.1 and its released training options); the code is our own:
+
+  order 1:  blur (iso / aniso / generalised / plateau Gaussian kernel, 7..21 px, or a sinc kernel)
+            -> random resize (up / down / keep)
+            -> Gaussian or Poisson noise (grey noise with p = 0.4)
+            -> JPEG
+  order 2 (applied with probability ``second_order_prob`` = 0.8): the same stages with the second ranges
+  final:    resize back to the original size + sinc (p = 0.8) and JPEG, in random order.
+
+Differences from Real-ESRGAN: scale is 1 (the output has the input's size; no down-scaling by 4), there is
+**no colour jitter**, and the whole second order is gated by p = 0.8 (DESIGN.md).  JPEG is a **real
+encode/decode with PIL** (libjpeg, 4:2:0 chroma subsampling, per image, on the CPU); it is not
+differentiable (D² only makes training inputs).  Every random choice comes from the injected
+``torch.Generator``; images are N x 3 x H x W in [0, 1] and come back clamped to [0, 1] and quantised to
+8 bit, like Real-ESRGAN.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
+
+
+@dataclass(frozen=True)
+class DegradeConfig:
+    """Real-ESRGAN default ranges (first / second order), scale 1, no colour jitter."""
+
+    kernel_sizes: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
+    kernel_probs: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)   # order of KERNEL_TYPES
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    blur_sigma2: tuple[float, float] = (0.2, 1.5)
+    betag_range: tuple[float, float] = (0.5, 4.0)       # generalised Gaussian shape
+    betap_range: tuple[float, float] = (1.0, 2.0)       # plateau shape
+    sinc_prob: float = 0.1
+    sinc_prob2: float = 0.1
+    resize_probs: tuple[float, float, float] = (0.2, 0.7, 0.1)   # up, down, keep
+    resize_range: tuple[float, float] = (0.15, 1.5)
+    resize_range2: tuple[float, float] = (0.3, 1.2)
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple[float, float] = (1.0, 30.0)       # sigma in 8-bit units
+    noise_range2: tuple[float, float] = (1.0, 25.0)
+    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
+    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple[float, float] = (30.0, 95.0)
+    jpeg_range2: tuple[float, float] = (30.0, 95.0)
+    second_order_prob: float = 0.8
+    final_sinc_prob: float = 0.8
+
+
+class _Rng:
+    """Scalar draws from a torch.Generator (kept on the generator's device)."""
+
+    def __init__(self, g: torch.Generator | None):
+        self.g = g
+        self.dev = g.device if g is not None else torch.device("cpu")
+
+    def u(self, lo: float = 0.0, hi: float = 1.0) -> float:
+        return lo + (hi - lo) * float(torch.rand((), generator=self.g, device=self.dev))
+
+    def choice(self, probs) -> int:
+        p = torch.tensor(probs, dtype=torch.float64, device=self.dev)
+        return int(torch.multinomial(p / p.sum(), 1, generator=self.g))
+
+
+# ------------------------------------------------------------------------------------------- kernels
+def _grid(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
+    return torch.meshgrid(r, r, indexing="ij")
+
+
+def gaussian_kernel(k: int, sx: float, sy: float, theta: float, beta: float = 2.0,
+                    plateau: bool = False) -> torch.Tensor:
+    """Anisotropic (generalised / plateau) Gaussian kernel, normalised to sum 1 (Real-ESRGAN §3.1, eq. 2).
+
+    Generalised: exp(-0.5 (d^T S^-1 d)^(beta/2)); plateau: 1 / (1 + (d^T S^-1 d)^beta); beta = 2 ->
+    ordinary Gaussian.  S = R diag(sx^2, sy^2) R^T.
+    """
+    yy, xx = _grid(k)
+    c, s = math.cos(theta), math.sin(theta)
+    u = c * xx + s * yy
+    v = -s * xx + c * yy
+    q = (u / sx) ** 2 + (v / sy) ** 2
+    ker = 1.0 / (1.0 + q ** beta) if plateau else torch.exp(-0.5 * q ** (beta / 2))
+    return (ker / ker.sum()).float()
+
+
+def sinc_kernel(k: int, omega: float) -> torch.Tensor:
+    """Circular low-pass (2-D sinc / jinc) kernel with cutoff ``omega`` (Real-ESRGAN §3.1, eq. 6)."""
+    from scipy.special import j1
+
+    yy, xx = _grid(k)
+    r = torch.sqrt(xx ** 2 + yy ** 2).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ker = omega * j1(omega * r) / (2 * np.pi * r)
+    ker[r == 0] = omega ** 2 / (4 * np.pi)
+    ker = torch.from_numpy(ker)
+    return (ker / ker.sum()).float()
+
+
+def random_kernel(rng: _Rng, cfg: DegradeConfig, sigma_range: tuple[float, float], sinc_p: float,
+                  size: int = 21) -> torch.Tensor:
+    """One random blur kernel (padded to ``size`` x ``size``)."""
+    k = cfg.kernel_sizes[rng.choice([1.0] * len(cfg.kernel_sizes))]
+    if rng.u() < sinc_p:
+        omega = rng.u(math.pi / 3, math.pi) if k < 13 else rng.u(math.pi / 5, math.pi)
+        ker = sinc_kernel(k, omega)
+    else:
+        kind = KERNEL_TYPES[rng.choice(cfg.kernel_probs)]
+        sx = rng.u(*sigma_range)
+        iso = kind.endswith("iso") and not kind.endswith("aniso")
+        sy = sx if iso else rng.u(*sigma_range)
+        theta = 0.0 if iso else rng.u(-math.pi, math.pi)
+        if kind.startswith("generalized"):
+            ker = gaussian_kernel(k, sx, sy, theta, beta=rng.u(*cfg.betag_range))
+        elif kind.startswith("plateau"):
+            ker = gaussian_kernel(k, sx, sy, theta, beta=rng.u(*cfg.betap_range), plateau=True)
+        else:
+            ker = gaussian_kernel(k, sx, sy, theta)
+    pad = (size - k) // 2
+    return F.pad(ker, (pad, pad, pad, pad))
+
+
+def filter2d(img: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Per-image convolution: img N x C x H x W, kernels N x k x k (reflect padding keeps the size)."""
+    n, c, h, w = img.shape
+    k = kernels.shape[-1]
+    p = k // 2
+    mode = "reflect" if p < min(h, w) else "replicate"
+    x = F.pad(img.reshape(1, n * c, h, w), (p, p, p, p), mode=mode)
+    wt = kernels.to(img).repeat_interleave(c, 0).unsqueeze(1)
+    return F.conv2d(x, wt, groups=n * c).view(n, c, h, w)
+
+
+# ------------------------------------------------------------------------------------------- stages
+def _resize(img: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    if mode == "area":
+        return F.interpolate(img, size=size, mode="area")
+    return F.interpolate(img, size=size, mode=mode, align_corners=False)
+
+
+def _random_resize(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, rrange: tuple[float, float]) -> torch.Tensor:
+    which = rng.choice(cfg.resize_probs)
+    scale = rng.u(1.0, rrange[1]) if which == 0 else rng.u(rrange[0], 1.0) if which == 1 else 1.0
+    mode = ("area", "bilinear", "bicubic")[rng.choice([1.0, 1.0, 1.0])]
+    h, w = img.shape[-2:]
+    size = (max(4, int(round(h * scale))), max(4, int(round(w * scale))))
+    return _resize(img, size, mode)
+
+
+def _add_noise(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, nrange, prange,
+               generator: torch.Generator | None) -> torch.Tensor:
+    n = img.shape[0]
+    out = []
+    for i in range(n):
+        im = img[i:i + 1]
+        gray = rng.u() < cfg.gray_noise_prob
+        shape = (1, 1, *im.shape[-2:]) if gray else im.shape
+        if rng.u() < cfg.gaussian_noise_prob:
+            sigma = rng.u(*nrange) / 255.0
+            noise = sigma * torch.randn(shape, generator=generator, device=im.device, dtype=im.dtype)
+        else:
+            scale = rng.u(*prange)
+            base = im.mean(1, keepdim=True) if gray else im
+            lam = (base.clamp(0, 1) * 255.0).round()
+            noise = scale * (torch.poisson(lam, generator=generator) - lam) / 255.0
+        out.append((im + noise).clamp(0, 1))
+    return torch.cat(out)
+
+
+def jpeg(img: torch.Tensor, quality: list[float] | torch.Tensor) -> torch.Tensor:
+    """Real JPEG encode/decode per image with PIL (non-differentiable); img N x 3 x H x W in [0, 1]."""
+    from PIL import Image
+
+    arr = (img.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    outs = []
+    for a, q in zip(arr, [float(v) for v in quality]):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=int(round(q)))
+        buf.seek(0)
+        outs.append(np.asarray(Image.open(buf).convert("RGB")))
+    out = torch.from_numpy(np.stack(outs)).permute(0, 3, 1, 2).float() / 255.0
+    return out.to(img.device, img.dtype)
+
+
+def _quantise(img: torch.Tensor) -> torch.Tensor:
+    return (img.clamp(0, 1) * 255.0).round() / 255.0
+
+
+def _order(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, second: bool,
+           generator: torch.Generator | None) -> torch.Tensor:
+    sig = cfg.blur_sigma2 if second else cfg.blur_sigma
+    sp = cfg.sinc_prob2 if second else cfg.sinc_prob
+    kernels = torch.stack([random_kernel(rng, cfg, sig, sp) for _ in range(img.shape[0])])
+    img = filter2d(img, kernels)
+    img = _random_resize(img, rng, cfg, cfg.resize_range2 if second else cfg.resize_range)
+    img = _add_noise(img, rng, cfg, cfg.noise_range2 if second else cfg.noise_range,
+                     cfg.poisson_scale_range2 if second else cfg.poisson_scale_range, generator)
+    if not second:  # order-2 JPEG happens in the final stage (as in Real-ESRGAN)
+        q = [rng.u(*cfg.jpeg_range) for _ in range(img.shape[0])]
+        img = jpeg(img, q)
+    return img
+
+
+def degrade(y: torch.Tensor, generator: torch.Generator | None = None,
+            cfg: DegradeConfig = DegradeConfig()) -> torch.Tensor:
+    """D²(y): second-order Real-ESRGAN-style degradation at scale 1 (see the module docstring).
+
+    ``y``: N x 3 x H x W in [0, 1]; returns the same shape, dtype and device, in [0, 1].  One set of random
+    parameters (resize factor, order-2 gate, final-stage order) is shared by the batch, as in Real-ESRGAN's
+    batched pipeline; kernels, noise and JPEG qualities are drawn per image.  Same generator state -> same
+    output.
+    """
+    if y.dim() != 4 or y.shape[1] != 3:
+        raise ValueError(f"degrade expects N x 3 x H x W, got {tuple(y.shape)}")
+    rng = _Rng(generator)
+    h, w = y.shape[-2:]
+    img = _order(y.float(), rng, cfg, False, generator)
+    if rng.u() < cfg.second_order_prob:
+        img = _order(img, rng, cfg, True, generator)
+    mode = ("area", "bilinear", "bicubic")[rng.choice([1.0, 1.0, 1.0])]
+    n = img.shape[0]
+    sinc = torch.stack([_final_kernel(rng, cfg) for _ in range(n)])
+    q = [rng.u(*cfg.jpeg_range2) for _ in range(n)]
+    if rng.u() < 0.5:   # resize back + sinc, then JPEG
+        img = filter2d(_resize(img, (h, w), mode), sinc)
+        img = jpeg(img, q)
+    else:               # JPEG, then resize back + sinc
+        img = jpeg(img, q)
+        img = filter2d(_resize(img, (h, w), mode), sinc)
+    return _quantise(img).to(y.dtype)
+
+
+def _final_kernel(rng: _Rng, cfg: DegradeConfig, size: int = 21) -> torch.Tensor:
+    """Final-stage sinc filter with p = final_sinc_prob, else the identity (a pulse)."""
+    if rng.u() < cfg.final_sinc_prob:
+        k = cfg.kernel_sizes[rng.choice([1.0] * len(cfg.kernel_sizes))]
+        ker = sinc_kernel(k, rng.u(math.pi / 3, math.pi))
+        pad = (size - k) // 2
+        return F.pad(ker, (pad, pad, pad, pad))
+    ker = torch.zeros(size, size)
+    ker[size // 2, size // 2] = 1.0
+    return ker
