@@ -206,14 +206,17 @@ def darken_did(img: torch.Tensor, factor: float, sigma: float, generator: torch.
     return out[0] if img.dim() == 3 else out
 
 
-def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator, **noise_kwargs) -> torch.Tensor:
+def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator,
+               gain: tuple[float, float] | None = None, **noise_kwargs) -> torch.Tensor:
     """Physical low light: unprocess -> short exposure (1/ratio) with Poisson-Gaussian noise -> simple ISP.
 
     ``img`` is ``[N] x 3 x H x W`` sRGB in [0, 1].  Per image, a random camera is drawn
     (``rawdiff.camera.isp.random_camera_params``), the crop is unprocessed to a RAW mosaic (Brooks et al. 2019),
     exposed ``ratio`` times shorter with Poisson-Gaussian noise and 14-bit quantisation
-    (``rawdiff.camera.noise.simulate_low_light``) and developed by the same camera's ``simple_isp`` with
-    exposure 1 (no brightening) — all of it ``rawdiff.camera.noise.dark_srgb``.  Noise levels are Brooks et
+    (``rawdiff.camera.noise.simulate_low_light``) and developed by the same camera's ``simple_isp`` with the
+    ISP's digital gain drawn exactly as for the low-light training set (``gain``, default
+    ``rawdiff.data.synth.LOWLIGHT_GAIN``; ``(1, 1)`` = no brightening) — all of it
+    ``rawdiff.camera.noise.dark_srgb``, so the benchmark is darkened like the data the models were trained on.  Noise levels are Brooks et
     al.'s log-linear shot/read draws with ``dark_srgb``'s default shot range, or ``noise_kwargs`` passed to
     ``rawdiff.camera.noise.sample_noise_params`` (e.g. ``shot_range=(1e-4, 1e-3)``).  Odd sizes are
     edge-padded to even for the Bayer mosaic and cropped back.  Randomness comes from ``generator`` only
@@ -234,7 +237,10 @@ def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator, **no
 
         gen = make_generator(int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device)))
     noise = sample_noise_params(xc.shape[0], gen, **noise_kwargs) if noise_kwargs else None
-    out = dark_srgb(xc, gen, ratio=float(ratio), noise=noise)["low"][:, :, :h, :w].clamp(0, 1)
+    from rawdiff.data.synth import LOWLIGHT_GAIN, sample_gains
+
+    k = sample_gains(xc.shape[0], gen, LOWLIGHT_GAIN if gain is None else gain)
+    out = dark_srgb(xc, gen, ratio=float(ratio), noise=noise, brighten=k)["low"][:, :, :h, :w].clamp(0, 1)
     out = out.to(x.device, x.dtype)
     return out[0] if img.dim() == 3 else out
 

@@ -75,15 +75,18 @@ def test_raw_protocol_is_dark_and_right_skewed():
     g = make_generator(0)
     samples = TB.make_benchmark(3, g, protocol="raw", levels=[100, 300])
     assert {s.level for s in samples} == {"x100", "x300"}
-    for s in samples:
+    for s in samples:  # default: the training set's ISP gain (5-20) is applied, the crop is still dark
         assert s.dark.shape == s.clean.shape and torch.isfinite(s.dark).all()
-        lum = s.dark.mean(0).flatten().double()
-        assert lum.mean() < 0.5 * s.clean.mean()
+        assert s.dark.mean() < 0.5 * s.clean.mean()
+    clean = samples[0].clean
+    for ratio in (100, 300):  # without gain, the raw short exposure is right-skewed (mass near 0, long tail)
+        lum = TB.darken_raw(clean, ratio, make_generator(1), gain=(1, 1)).mean(0).flatten().double()
         skew = (((lum - lum.mean()) / lum.std()) ** 3).mean().item()
         assert skew > 0, skew
-    m100 = torch.stack([s.dark for s in samples if s.level == "x100"]).mean()
-    m300 = torch.stack([s.dark for s in samples if s.level == "x300"]).mean()
-    assert m300 < m100
+    # at a fixed gain, the x300 exposure is darker than the x100 one
+    m100 = TB.darken_raw(clean, 100, make_generator(2), gain=(10, 10)).mean()
+    m300 = TB.darken_raw(clean, 300, make_generator(2), gain=(10, 10)).mean()
+    assert m300 < 0.6 * m100
 
 
 # -------------------------------------------------------------------------------------- user crops

@@ -1,0 +1,326 @@
+"""Dataset readers: ZRR (real or our synthetic copy), low-light pairs (ours or LOL), SID Sony, any RAW file.
+
+Layouts (DESIGN.md §3, data/README.md):
+
+* ZRR (Ignatov et al. 2020): ``<split>/huawei_raw/{i}.png`` — 16-bit single-channel Bayer RGGB, 10-bit, black
+  63 / white 1020 (LiteISPNet's normalisation ``(x - 63) / (1020 - 63)``) — and ``<split>/canon/{i}.jpg``.
+* Low light: ours ``<split>/low|high/{i}.png`` (+ ``labels.json``, ``raw_low/``), or LOL (Wei et al., BMVC 2018)
+  ``our485|eval15/low|high/*.png`` (split ``"train"`` -> our485, ``"test"`` -> eval15).
+* SID Sony (Chen et al., CVPR 2018): ``Sony/short|long/*.ARW`` and ``Sony_{train,val,test}_list.txt`` whose
+  lines are ``./Sony/short/X_00_0.1s.ARW ./Sony/long/X_00_10s.ARW ISO... F...``; the exposure ratio is
+  ``min(long / short, 300)`` from the exposure times in the file names (SID's training code caps it at 300).
+
+Items are dicts of float32 tensors (``C x H x W``) read lazily; ``.tensors()`` stacks a whole split (meant for
+the small synthetic sets).  Every problem is a one-line :class:`DataError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from rawdiff.camera.bayer import OFFSETS, pack
+from rawdiff.data.io import read_bayer_png, read_rgb, rgb_to_tensor
+from rawdiff.errors import DataError
+
+__all__ = [
+    "ZRR_BLACK",
+    "ZRR_WHITE",
+    "LowLightDataset",
+    "SIDSonyDataset",
+    "ZRRDataset",
+    "natural_key",
+    "read_raw",
+    "read_zrr_raw",
+]
+
+ZRR_BLACK, ZRR_WHITE = 63, 1020
+_SPLITS = ("train", "test")
+
+
+def natural_key(name: str):
+    """Sort key that orders ``2`` before ``10`` (ZRR and LOL files are numbered)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _check_split(split: str, allowed=_SPLITS) -> str:
+    if split not in allowed:
+        raise DataError(f"unknown split {split!r}; expected one of {allowed}")
+    return split
+
+
+def _stems(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    return {p.stem: p for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")}
+
+
+def _pair_up(a_dir: Path, a_suf: tuple[str, ...], b_dir: Path, b_suf: tuple[str, ...]) -> list[tuple[str, Path, Path]]:
+    """Files of ``a_dir`` and ``b_dir`` matched by stem; any unmatched file -> DataError naming it."""
+    a, b = _stems(a_dir, a_suf), _stems(b_dir, b_suf)
+    for stem in sorted(set(a) ^ set(b), key=natural_key):
+        have, missing_dir, suf = (a[stem], b_dir, b_suf) if stem in a else (b[stem], a_dir, a_suf)
+        raise DataError(f"{have}: no matching {missing_dir}/{stem}{suf[0]} (every image needs its pair)")
+    return [(s, a[s], b[s]) for s in sorted(a, key=natural_key)]
+
+
+def _stack(items: list[torch.Tensor], what: str, device) -> torch.Tensor:
+    if not items:
+        raise DataError(f"{what}: no images to stack")
+    shapes = {tuple(t.shape) for t in items}
+    if len(shapes) > 1:
+        raise DataError(f"{what}: images have different sizes {sorted(shapes)[:3]}; crop them before stacking")
+    out = torch.stack(items)
+    return out.to(device) if device is not None else out
+
+
+# --------------------------------------------------------------------------------------------- RAW files
+def read_zrr_raw(path: str | os.PathLike) -> torch.Tensor:
+    """ZRR Bayer PNG -> packed RGGB ``4 x H/2 x W/2`` float32, ``(x - 63) / (1020 - 63)`` clamped to [0, 1]."""
+    dn = torch.from_numpy(read_bayer_png(path).astype(np.float32))
+    return pack(((dn - ZRR_BLACK) / (ZRR_WHITE - ZRR_BLACK)).clamp(0, 1)[None, None])[0]
+
+
+def read_raw(path: str | os.PathLike, *, normalize: bool = True) -> dict:
+    """Any RAW file -> ``dict(packed, pattern, black, white, meta)``.
+
+    ``packed``: ``4 x h x w`` float32 in [0, 1], the 2x2 cells in raster order (``pattern`` names them, e.g.
+    ``"RGGB"``; reorder with :func:`rawdiff.camera.bayer.to_rggb_order`), black-level subtracted per channel
+    and divided by ``white - black``.  ``black``: the 4 per-channel black levels (packed order); ``white``: the
+    white level.  ZRR-style 16-bit PNGs (``.png``) use black 63 / white 1020 and RGGB; everything else goes
+    through LibRaw (rawpy): ``raw_image_visible``, ``raw_pattern`` + ``color_desc`` for the pattern,
+    ``black_level_per_channel``, ``white_level``.  An odd visible width/height loses its last row/column.
+    ``normalize=False`` returns the digital numbers unchanged (float32, exact below 2^24) instead.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if not p.is_file():
+        raise DataError(f"{p}: expected a RAW file, found a directory")
+    if p.suffix.lower() == ".png":
+        if normalize:
+            packed = read_zrr_raw(p)
+        else:
+            packed = pack(torch.from_numpy(read_bayer_png(p).astype(np.float32))[None, None])[0]
+        return {"packed": packed, "pattern": "RGGB", "black": [float(ZRR_BLACK)] * 4, "white": float(ZRR_WHITE),
+                "meta": {"path": str(p), "format": "zrr-png", "shape": [2 * packed.shape[-2], 2 * packed.shape[-1]]}}
+    try:
+        import rawpy
+    except ImportError:
+        raise DataError(f"{p}: reading camera RAW files needs rawpy (pip install rawpy)") from None
+    try:
+        with rawpy.imread(str(p)) as r:
+            raw = np.array(r.raw_image_visible, dtype=np.float32, copy=True)
+            cfa = np.array(r.raw_pattern) if r.raw_pattern is not None else None
+            desc = r.color_desc.decode("ascii", "replace") if isinstance(r.color_desc, bytes) else str(r.color_desc)
+            black_pc = [float(b) for b in r.black_level_per_channel]
+            white = float(r.white_level)
+            meta = {"path": str(p), "format": "libraw", "raw_type": str(r.raw_type),
+                    "camera_whitebalance": [float(v) for v in r.camera_whitebalance],
+                    "color_matrix": np.asarray(r.color_matrix).tolist(),
+                    "rgb_xyz_matrix": np.asarray(r.rgb_xyz_matrix).tolist(),
+                    "visible_shape": list(raw.shape), "num_colors": int(r.num_colors)}
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - rawpy raises LibRaw* classes, OSError, ...
+        msg = str(err).splitlines()[0] if str(err) else ""
+        raise DataError(f"{p}: not a RAW file LibRaw can read ({type(err).__name__}{': ' + msg if msg else ''})") \
+            from None
+    if raw.ndim != 2:
+        raise DataError(f"{p}: expected a single-plane Bayer RAW, got image data of shape {raw.shape} "
+                        f"(linear/demosaiced DNGs are not supported)")
+    if cfa is None or cfa.shape != (2, 2):
+        shape = None if cfa is None else cfa.shape
+        raise DataError(f"{p}: expected a 2x2 Bayer colour filter array, got pattern of shape {shape} "
+                        f"(X-Trans and other CFAs are not supported)")
+    pattern = "".join(desc[int(cfa[dy, dx])] for dy, dx in OFFSETS).upper()
+    if sorted(pattern) != sorted("RGGB"):
+        raise DataError(f"{p}: unsupported colour filter {pattern!r} (expected a permutation of RGGB)")
+    h, w = raw.shape[0] // 2 * 2, raw.shape[1] // 2 * 2
+    if h == 0 or w == 0:
+        raise DataError(f"{p}: RAW image is empty ({raw.shape})")
+    raw = raw[:h, :w]
+    black = [black_pc[int(cfa[dy, dx])] if len(black_pc) > int(cfa[dy, dx]) else black_pc[0] for dy, dx in OFFSETS]
+    if white <= max(black):
+        raise DataError(f"{p}: white level {white} is not above the black level {max(black)}")
+    packed = torch.from_numpy(raw)[None, None]
+    packed = pack(packed)[0]
+    if normalize:
+        b = torch.tensor(black, dtype=torch.float32).view(4, 1, 1)
+        packed = ((packed - b) / (white - b)).clamp(0, 1)
+    return {"packed": packed.contiguous(), "pattern": pattern, "black": black, "white": white, "meta": meta}
+
+
+# --------------------------------------------------------------------------------------------- ZRR
+class ZRRDataset:
+    """ZRR-layout phone-RAW/DSLR pairs: items ``dict(raw = 4 x S/2 x S/2, rgb = 3 x S x S, name)``.
+
+    ``raw`` is the packed RGGB RAW normalised with black 63 / white 1020 (LiteISPNet convention); ``rgb`` the
+    DSLR JPEG in [0, 1].  Reads the real ZRR and :func:`rawdiff.data.synth.synth_phone2dslr` output alike.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train"):
+        self.root, self.split = Path(root), _check_split(split)
+        raw_dir, rgb_dir = self.root / split / "huawei_raw", self.root / split / "canon"
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: ZRR dataset folder does not exist")
+        for d in (raw_dir, rgb_dir):
+            if not d.is_dir():
+                raise DataError(f"{d}: missing; expected ZRR layout {split}/huawei_raw/*.png + {split}/canon/*.jpg")
+        self._pairs = _pair_up(raw_dir, (".png",), rgb_dir, (".jpg", ".jpeg"))
+
+    @property
+    def names(self) -> list[str]:
+        return [s for s, _, _ in self._pairs]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i: int) -> dict:
+        name, raw_p, rgb_p = self._pairs[i]
+        raw = read_zrr_raw(raw_p)
+        rgb = rgb_to_tensor(read_rgb(rgb_p))
+        if rgb.shape[-2] != 2 * raw.shape[-2] or rgb.shape[-1] != 2 * raw.shape[-1]:
+            raise DataError(f"{rgb_p}: expected {2 * raw.shape[-2]}x{2 * raw.shape[-1]} to match {raw_p.name}, "
+                            f"got {rgb.shape[-2]}x{rgb.shape[-1]}")
+        return {"raw": raw, "rgb": rgb, "name": name}
+
+    def tensors(self, device=None, limit: int | None = None) -> dict:
+        """``dict(raw = N x 4 x S/2 x S/2, rgb = N x 3 x S x S)`` of the first ``limit`` (default all) items."""
+        n = len(self) if limit is None else min(int(limit), len(self))
+        items = [self[i] for i in range(n)]
+        return {"raw": _stack([it["raw"] for it in items], f"{self.root}/{self.split}", device),
+                "rgb": _stack([it["rgb"] for it in items], f"{self.root}/{self.split}", device)}
+
+    def __repr__(self) -> str:
+        return f"ZRRDataset({str(self.root)!r}, {self.split!r}, {len(self)} pairs)"
+
+
+# --------------------------------------------------------------------------------------------- low light
+class LowLightDataset:
+    """Dark/well-lit pairs: items ``dict(low, high = 3 x H x W in [0, 1], label: str, name)``.
+
+    Reads our synthetic layout (``<split>/low|high``, words from ``labels.json`` joined by a space, ``""`` when a
+    scene has none) and LOL (``our485`` for ``"train"``, ``eval15`` for ``"test"``; labels are ``""``).
+    """
+
+    LOL_SPLITS: ClassVar[dict[str, str]] = {"train": "our485", "test": "eval15"}
+
+    def __init__(self, root: str | os.PathLike, split: str = "train"):
+        self.root, self.split = Path(root), _check_split(split)
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: low-light dataset folder does not exist")
+        ours, lol = self.root / split, self.root / self.LOL_SPLITS[split]
+        if (ours / "low").is_dir():
+            self.layout, base = "rawdiff-lowlight", ours
+        elif (lol / "low").is_dir():
+            self.layout, base = "lol", lol
+        else:
+            raise DataError(f"{self.root}: expected {split}/low|high/*.png (rawdiff synthetic) or "
+                            f"{self.LOL_SPLITS[split]}/low|high/*.png (LOL)")
+        if not (base / "high").is_dir():
+            raise DataError(f"{base / 'high'}: missing; every low/ image needs a high/ image of the same name")
+        self._pairs = _pair_up(base / "low", (".png",), base / "high", (".png",))
+        self._labels = {s: "" for s, _, _ in self._pairs}
+        lab = base / "labels.json"
+        if lab.is_file():
+            try:
+                raw = json.loads(lab.read_text())
+            except (OSError, ValueError) as err:
+                raise DataError(f"{lab}: expected a JSON object index -> list of words ({err})") from None
+            if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+                raise DataError(f"{lab}: expected a JSON object index -> list of words")
+            for k, v in raw.items():
+                if k in self._labels:
+                    self._labels[k] = " ".join(str(w) for w in v)
+
+    @property
+    def names(self) -> list[str]:
+        return [s for s, _, _ in self._pairs]
+
+    @property
+    def labels(self) -> list[str]:
+        """Per item: the rendered words joined by a space, ``""`` for no text (LOL: always ``""``)."""
+        return [self._labels[s] for s in self.names]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i: int) -> dict:
+        name, low_p, high_p = self._pairs[i]
+        low, high = rgb_to_tensor(read_rgb(low_p)), rgb_to_tensor(read_rgb(high_p))
+        if low.shape != high.shape:
+            raise DataError(f"{high_p}: expected the size of {low_p.name} ({low.shape[-2]}x{low.shape[-1]}), "
+                            f"got {high.shape[-2]}x{high.shape[-1]}")
+        return {"low": low, "high": high, "label": self._labels[name], "name": name}
+
+    def tensors(self, device=None, limit: int | None = None) -> dict:
+        """``dict(low, high = N x 3 x H x W)`` of the first ``limit`` (default all) items (same size needed)."""
+        n = len(self) if limit is None else min(int(limit), len(self))
+        items = [self[i] for i in range(n)]
+        what = f"{self.root}/{self.split}"
+        return {"low": _stack([it["low"] for it in items], what, device),
+                "high": _stack([it["high"] for it in items], what, device)}
+
+    def __repr__(self) -> str:
+        return f"LowLightDataset({str(self.root)!r}, {self.split!r}, {self.layout}, {len(self)} pairs)"
+
+
+# --------------------------------------------------------------------------------------------- SID
+_EXPOSURE = re.compile(r"_(\d+(?:\.\d+)?)s$")
+
+
+def _exposure(path: Path) -> float:
+    m = _EXPOSURE.search(path.stem)
+    if not m:
+        raise DataError(f"{path}: expected an SID file name ending in _<exposure>s (e.g. 00001_00_0.1s.ARW)")
+    return float(m.group(1))
+
+
+class SIDSonyDataset:
+    """SID Sony pairs: items ``dict(short, long = 4 x H/2 x W/2 packed RAW in [0, 1], ratio, pattern, name)``.
+
+    Both RAWs are normalised by their own black/white levels (:func:`read_raw`; Sony: 512 / 16383); ``ratio``
+    = ``min(long exposure / short exposure, 300)`` — multiply ``short`` by it to match ``long``'s brightness.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "test"):
+        self.root, self.split = Path(root), _check_split(split, ("train", "val", "test"))
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: SID dataset folder does not exist")
+        lst = self.root / f"Sony_{split}_list.txt"
+        if not lst.is_file():
+            raise DataError(f"{lst}: missing; expected the SID Sony layout Sony/short|long/*.ARW + Sony_{split}_list.txt")
+        self._pairs: list[tuple[Path, Path]] = []
+        for n, line in enumerate(lst.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise DataError(f"{lst}:{n}: expected '<short.ARW> <long.ARW> ...', got {line.strip()!r}")
+            self._pairs.append((self.root / parts[0], self.root / parts[1]))
+        for s, lg in self._pairs[:1]:
+            for f in (s, lg):
+                if not f.is_file():
+                    raise DataError(f"{f}: listed in {lst.name} but missing")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.stem for s, _ in self._pairs]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i: int) -> dict:
+        short_p, long_p = self._pairs[i]
+        ratio = min(_exposure(long_p) / _exposure(short_p), 300.0)
+        s, lg = read_raw(short_p), read_raw(long_p)
+        return {"short": s["packed"], "long": lg["packed"], "ratio": float(ratio), "pattern": s["pattern"],
+                "name": short_p.stem}
+
+    def __repr__(self) -> str:
+        return f"SIDSonyDataset({str(self.root)!r}, {self.split!r}, {len(self)} pairs)"
