@@ -13,14 +13,6 @@ from rawdiff.pipelines import did as P
 from rawdiff.utils import make_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny ops: one intra-op thread avoids OpenMP oversubscription stalls (seen as 20x
-    slow-downs on shared 2-core machines); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _images(n=3, size=128, seed=0):

@@ -9,14 +9,6 @@ from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
 from rawdiff.pipelines import diffraw as P
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead, and on a shared 2-core machine 2 spinning OpenMP
-    threads per process slow these tests down ~100x (measured).  Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _data(n=6, size=32, seed=0):

@@ -11,14 +11,6 @@ from rawdiff.diffusion.edm import (EDMLoss, EDMPrecond, ILVRProjection, count_nf
 from rawdiff.utils import make_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny ops: one intra-op thread avoids OpenMP oversubscription stalls (seen as 20x
-    slow-downs on shared 2-core machines); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 MU, S = 0.3, 0.5
 

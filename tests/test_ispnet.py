@@ -1,19 +1,10 @@
 """ISPNet (rawdiff.nn.ispnet): shapes, coordinates, can fit a simple RAW->sRGB map with L1."""
-import pytest
 import torch
 
 from rawdiff.config import ISPNetConfig
 from rawdiff.nn.ispnet import ISPNet, coord_grid, count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead, and on a shared 2-core machine 2 spinning OpenMP
-    threads per process slow these tests down ~100x (measured).  Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_shapes_odd_and_even():

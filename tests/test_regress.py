@@ -4,20 +4,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-import rawdiff
 from rawdiff.config import UNetConfig, get_preset
 from rawdiff.norm import TailNorm
 from rawdiff.pipelines import regress as R
 from rawdiff.utils import make_generator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These nets are tiny: one intra-op thread avoids oversubscribing shared CPUs (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _images(n=3, size=48, seed=0):
