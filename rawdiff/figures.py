@@ -27,26 +27,40 @@ def _fmt(v: Any, digits: int) -> str:
     return "" if v is None else str(v)
 
 
+def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4, columns: Iterable[str] | None = None) -> str:
+    """GitHub Markdown table of ``rows`` (list of dicts).
+
+    Cells holding ``"unavailable: <reason>"`` are shown as ``unavailable (n)`` and each distinct reason is listed
+    once under the table, so a metric without weights does not drown the numbers (the CSV keeps the full text).
+    """
+    rows = list(rows)
+    cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
+    notes: dict[str, int] = {}
+
+    def cell(v: Any) -> str:
+        text = _fmt(v, digits)
+        if text.startswith("unavailable:"):
+            n = notes.setdefault(text, len(notes) + 1)
+            return f"unavailable ({n})"
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
+    if notes:
+        lines += [""] + [f"({n}) {text}  " for text, n in notes.items()]
+    return "\n".join(lines)
+
+
 def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str,
                columns: Iterable[str] | None = None, digits: int = 4, title: str | None = None) -> tuple[Path, Path]:
-    """Write ``rows`` (list of dicts) as ``name.csv`` and ``name.md`` (a GitHub Markdown table)."""
+    """Write ``rows`` (list of dicts) as ``name.csv`` (full values) and ``name.md`` (see :func:`to_markdown`)."""
     rows = list(rows)
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
     csv_lines = [",".join(cols)]
     for r in rows:
         csv_lines.append(",".join('"%s"' % _fmt(r.get(c), 6).replace('"', "'") if "," in _fmt(r.get(c), 6)
                                   else _fmt(r.get(c), 6) for c in cols))
-    md = [f"### {title}\n" if title else "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(_fmt(r.get(c), digits) for c in cols) + " |" for r in rows]
+    md = (f"### {title}\n\n" if title else "") + to_markdown(rows, digits, cols)
     out = Path(out_dir)
     return (atomic_write_text(out / f"{name}.csv", "\n".join(csv_lines) + "\n"),
-            atomic_write_text(out / f"{name}.md", "\n".join(x for x in md if x) + "\n"))
-
-
-def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
-    """Markdown table string (for displaying in notebooks)."""
-    rows = list(rows)
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c), digits) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+            atomic_write_text(out / f"{name}.md", md + "\n"))

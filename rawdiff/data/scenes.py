@@ -140,8 +140,8 @@ class SceneBank:
 def photo_crop(bank: SceneBank, size: int, generator: torch.Generator, index: int | None = None) -> torch.Tensor:
     """A random square view of a bank photo, resized to ``size`` (3 x size x size float32 in [0, 1]).
 
-    The crop side is log-uniform between ``size/2`` (x2 zoom in) and the photo's short side (whole view,
-    zoomed out); then a random horizontal flip and a random multiple of 90° rotation.  Greyscale photos are
+    The crop side is log-uniform between ``max(size/2, short/4)`` and the photo's short side (whole view,
+    zoomed out) — at least a quarter of the photo, so small outputs are not flat patches of sky or wall; then a random horizontal flip and a random multiple of 90° rotation.  Greyscale photos are
     tinted between a random dark and a random bright colour.
     """
     if len(bank) == 0:
@@ -151,7 +151,7 @@ def photo_crop(bank: SceneBank, size: int, generator: torch.Generator, index: in
     img = bank.photos[i]
     h, w = img.shape[-2:]
     short = min(h, w)
-    lo = min(max(size / 2, 4.0), short)
+    lo = min(max(size / 2, short / 4, 4.0), short)
     u = float(_rand(g))
     c = round(math.exp(math.log(lo) + u * (math.log(short) - math.log(lo))))
     c = max(2, min(c, short))

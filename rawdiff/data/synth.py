@@ -46,7 +46,7 @@ __all__ = [
 
 ZRR_BLACK, ZRR_WHITE = 63, 1020
 # Bumped whenever the generated content changes (cache keys of rawdiff.data.ensure_datasets include it).
-DATA_VERSION = 1
+DATA_VERSION = 2
 # Digital gain applied by the ISP to the short exposure of low-light scenes (log-uniform).  Our choice: without
 # it a x100-x300 exposure through the sRGB curve averages ~0.003 and 2/3 of its 8-bit pixels are 0; a gain of
 # 5-20 gives LOL-like dark images (mean ~0.05, Wei et al. 2018) whose noise is still that of the short exposure.
