@@ -46,7 +46,9 @@ Verdict rules (explicit; "NFE" = network evaluations)
   ``0``, the max, and at least one value between.
 * **DiD helps OCR** — for every (protocol, engine) pair, the mean word accuracy over levels of ``did``
   exceeds that of every other method (``clean (reference)`` excluded); does not hold if any method ties
-  or beats it.  Not measurable if there are no ``did`` rows or no competitors.
+  or beats it.  Not measurable if there are no ``did`` rows or no competitors, or if fewer than
+  :data:`MIN_OCR_WORDS` words per (protocol, engine) were read by DiD (a word accuracy near 0.5 measured on n
+  words has a standard error of ~0.5/sqrt(n): below 30 words, differences of 0.1 are noise).
 
 A missing CSV gives ``not run``; a CSV without the required columns / rows gives
 ``not measurable at this scale`` with the reason in the evidence column.
@@ -200,6 +202,9 @@ def _rule_ilvr(rows):
                            f"none: {by_k[0]:.2f} dB, all {kmax}: {by_k[kmax]:.2f} dB")
 
 
+MIN_OCR_WORDS = 30
+
+
 def _rule_ocr(rows):
     did = _rows(rows, "method", "did")
     if not did:
@@ -207,7 +212,7 @@ def _rule_ocr(rows):
     others = sorted({r["method"] for r in rows if str(r["method"]).strip().lower() not in ("did", "clean (reference)")})
     if not others:
         raise _Unmeasurable("no competing method in the table")
-    ok, parts = True, []
+    ok, parts, n_min = True, [], math.inf
     for prot, eng in sorted({(r["protocol"], r["engine"]) for r in did}):
         sel = [r for r in rows if r["protocol"] == prot and r["engine"] == eng]
         acc = {m: _mean(_num(r["word_acc"]) for r in sel if r["method"] == m) for m in {r["method"] for r in sel}}
@@ -219,6 +224,10 @@ def _rule_ocr(rows):
         ok &= d > comp[best_m]
         n = int(sum(_num(r["n"]) for r in sel if r["method"].strip().lower() == "did"))
         parts.append(f"{prot}/{eng}: DiD word acc {d:.3f} vs best other ({best_m}) {comp[best_m]:.3f} (n={n})")
+        n_min = min(n_min, n)
+    if n_min < MIN_OCR_WORDS:
+        raise _Unmeasurable(f"only n={n_min} words read per protocol/engine (< {MIN_OCR_WORDS} needed to tell "
+                            f"methods apart); measured: " + "; ".join(parts))
     return ok, "; ".join(parts)
 
 

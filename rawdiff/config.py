@@ -135,7 +135,7 @@ def _smoke() -> Preset:
         name="smoke",
         data=DataConfig(),
         isp_net=ISPNetConfig(channels=24, num_blocks=3, train_crop=32),
-        isp_train=TrainConfig(steps=300, batch_size=8, lr=1e-3, ema_decay=0.99),
+        isp_train=TrainConfig(steps=1000, batch_size=16, lr=2e-3, ema_decay=0.995, ckpt_every=500),
         diffraw_unet=UNetConfig(in_channels=3 + 4 + 3, out_channels=3, base_channels=24,
                                 channel_mults=(1, 2, 2), num_res_blocks=1),
         diffraw_train=TrainConfig(steps=300, batch_size=8, lr=1e-3, ema_decay=0.99),  # x3 nets in notebook 03

@@ -199,9 +199,9 @@ def _holding_tables(d):
     _write(d / "05_ilvr_ablation.csv", ["ilvr_steps", "psnr", "ssim"],
            [[0, 20.0, 0.7], [6, 23.0, 0.8], [18, 21.0, 0.75]])
     _write(d / "06_ocr_accuracy.csv", claims.CONTRACT["06_ocr_accuracy.csv"],
-           [["did", "did", "v0.40_n0.10", "rapidocr", 0.8, 0.9, 0.1, 20],
-            ["gamma", "did", "v0.40_n0.10", "rapidocr", 0.6, 0.8, 0.2, 20],
-            ["clean (reference)", "did", "v0.40_n0.10", "rapidocr", 0.95, 0.97, 0.03, 20]])
+           [["did", "did", "v0.40_n0.10", "rapidocr", 0.8, 0.9, 0.1, 40],
+            ["gamma", "did", "v0.40_n0.10", "rapidocr", 0.6, 0.8, 0.2, 40],
+            ["clean (reference)", "did", "v0.40_n0.10", "rapidocr", 0.95, 0.97, 0.03, 40]])
     (d / "04_dtdm_steps.png").write_bytes(b"png")
 
 
@@ -228,8 +228,8 @@ def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
     _write(tmp_path / "05_ilvr_ablation.csv", ["ilvr_steps", "psnr", "ssim"],
            [[0, 20.0, 0.7], [18, 21.0, 0.75]])                                     # no middle value
     _write(tmp_path / "06_ocr_accuracy.csv", claims.CONTRACT["06_ocr_accuracy.csv"],
-           [["did", "did", "l1", "rapidocr", 0.6, 0.9, 0.1, 20],
-            ["clahe", "did", "l1", "rapidocr", 0.6, 0.8, 0.2, 20]])                # tie -> does not hold
+           [["did", "did", "l1", "rapidocr", 0.6, 0.9, 0.1, 40],
+            ["clahe", "did", "l1", "rapidocr", 0.6, 0.8, 0.2, 40]])                # tie -> does not hold
     _write(tmp_path / "03_condition_ablation.csv", ["condition", "psnr", "ssim"], [["none", 1, 0.1]])
     (tmp_path / "03_plug_and_play.csv").unlink()
     res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
@@ -247,3 +247,13 @@ def test_scorecard_empty_folder(tmp_path):
     text = claims.write_scorecard(tmp_path).read_text()
     assert text.count("**not run**") == len(claims.CLAIMS)
 
+
+
+def test_ocr_claim_needs_enough_words(tmp_path):
+    _holding_tables(tmp_path)
+    _write(tmp_path / "06_ocr_accuracy.csv", claims.CONTRACT["06_ocr_accuracy.csv"],
+           [["did", "did", "l1", "rapidocr", 0.9, 0.9, 0.1, 9],
+            ["gamma", "did", "l1", "rapidocr", 0.3, 0.8, 0.2, 9]])
+    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
+    assert res["did_ocr"].verdict == claims.UNMEASURABLE
+    assert "n=9" in res["did_ocr"].evidence and "0.900" in res["did_ocr"].evidence
