@@ -39,6 +39,18 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
 
 
+@contextlib.contextmanager
+def seeded_init(seed: int, *tags: Any) -> Iterator[None]:
+    """Construct models inside this block to make their initial weights depend on ``(seed, *tags)`` only.
+
+    ``torch.nn`` layers initialise from torch's default generator; this forks it (the caller's RNG state is left
+    untouched) and seeds the fork, so training from the same seed starts from the same weights.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init", *tags))
+        yield
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

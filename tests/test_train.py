@@ -109,3 +109,25 @@ def test_ddp_gloo_two_processes_match_single_process(tmp_path):
     for k, v in _weights(single.model).items():
         torch.testing.assert_close(ddp[k], v, rtol=1e-4, atol=1e-5, msg=k)
     assert run_is_complete(out, CFG.steps)
+
+
+def test_model_builders_initialise_from_the_seed_only():
+    from rawdiff.config import get_preset
+    from rawdiff.pipelines.did import build_denoiser
+    from rawdiff.pipelines.diffraw import build_ispnet, build_unet
+    from rawdiff.utils import seeded_init
+
+    p = get_preset("smoke")
+    builders = [lambda s: build_ispnet(p, s), lambda s: build_unet(p, s),
+                lambda s: build_denoiser(p.did_unet, p.edm, s)]
+    for build in builders:
+        torch.manual_seed(123)
+        a = build(0)
+        torch.manual_seed(456)  # the global RNG state must not matter
+        b, c = build(0), build(1)
+        wa, wb, wc = (torch.cat([t.flatten() for t in m.state_dict().values()]) for m in (a, b, c))
+        assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    state = torch.get_rng_state()
+    with seeded_init(7):
+        torch.rand(3)
+    assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is left untouched

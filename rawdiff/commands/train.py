@@ -93,7 +93,25 @@ TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {"isp": train_isp, "d
 
 
 def _dispatch(args) -> int:
-    return TRAINERS[args.model](args)
+    """Run the trainer; under ``torchrun`` join the process group first and let only rank 0 print."""
+    import contextlib
+    import io
+
+    import torch
+
+    from rawdiff.train import dist_info, maybe_init_distributed
+
+    maybe_init_distributed(args.device)
+    rank, world = dist_info()
+    quiet = contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext()
+    try:
+        with quiet:
+            if rank:
+                args.no_progress = True
+            return TRAINERS[args.model](args)
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
 
 
 def register(sub) -> None:

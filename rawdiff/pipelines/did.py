@@ -33,7 +33,7 @@ from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, check_scale
 from rawdiff.diffusion.edm import EDMLoss, EDMPrecond, karras_sigmas, randn, sample_training_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
-from rawdiff.utils import Timer, atomic_write_text, default_cache_dir, resolve_device, sha256_file, sha256_json
+from rawdiff.utils import Timer, atomic_write_text, default_cache_dir, resolve_device, seeded_init, sha256_file, sha256_json
 
 __all__ = [
     "DiDModel", "MultiScalePatchBatches", "fit_normalizers", "build_denoiser", "load_lowlight",
@@ -80,14 +80,15 @@ def fit_normalizers(dark: Iterable[torch.Tensor], bright: Iterable[torch.Tensor]
     raise ValueError(f"unknown DiD normalization {normalization!r}; expected 'tail' or 'linear'")
 
 
-def build_denoiser(unet: UNetConfig, edm: EDMConfig) -> EDMPrecond:
-    """EDM-preconditioned conditional UNet (12 input channels: noisy x + c_x + c_y1 + c_y2)."""
+def build_denoiser(unet: UNetConfig, edm: EDMConfig, seed: int = 0) -> EDMPrecond:
+    """EDM-preconditioned conditional UNet (12 input channels: noisy x + c_x + c_y1 + c_y2); init from ``seed``."""
     from rawdiff.nn.unet import UNet
 
     if unet.in_channels != 12 or unet.out_channels != 3:
         raise ValueError(f"DiD needs a UNet with 12 input (x + 3 conditions) and 3 output channels, got "
                          f"{unet.in_channels} -> {unet.out_channels}")
-    return EDMPrecond(UNet(unet), sigma_data=edm.sigma_data)
+    with seeded_init(seed, "did-unet"):
+        return EDMPrecond(UNet(unet), sigma_data=edm.sigma_data)
 
 
 # ----------------------------------------------------------------------------------------------- batches
@@ -243,7 +244,7 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
                    lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=bright_norm.inverse)
     batches = MultiScalePatchBatches(dark, bright, preset.did, preset.edm, tcfg.batch_size, dark_norm, bright_norm,
                                      dev)
-    model = build_denoiser(preset.did_unet, preset.edm)
+    model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
     res = train(model, loss, batches, tcfg, out, device=dev, resume=resume, run_config=meta, progress=progress,
                 desc=f"DiD ({normalization})")
     return DiDModel(denoiser=res.ema.eval(), dark_norm=dark_norm, bright_norm=bright_norm, unet=preset.did_unet,

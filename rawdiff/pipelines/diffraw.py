@@ -41,7 +41,7 @@ from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.diffusion.schedules import abar_from_config, timesteps
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.nn.ispnet import ISPNet, coord_grid
-from rawdiff.utils import Timer, default_cache_dir, make_generator, resolve_device, sha256_json
+from rawdiff.utils import Timer, default_cache_dir, make_generator, resolve_device, seeded_init, sha256_json
 
 CONDITIONS = ("raw+c", "raw", "none")
 MODES = ("dtdm", "ddpm")
@@ -181,8 +181,10 @@ def _key(*parts: Any) -> str:
 
 
 # =============================================================================================== ISPNet
-def build_ispnet(preset: Preset) -> ISPNet:
-    return ISPNet(preset.isp_net)
+def build_ispnet(preset: Preset, seed: int = 0) -> ISPNet:
+    """ISPNet of the preset, initial weights from ``seed`` only."""
+    with seeded_init(seed, "ispnet"):
+        return ISPNet(preset.isp_net)
 
 
 def ispnet_batch_fn(data: PhoneData, batch_size: int, crop: int = 0) -> Callable[[int, torch.Generator], dict]:
@@ -209,7 +211,7 @@ def train_ispnet(preset: Preset, data_root_phone: str | os.PathLike | PhoneData,
     data = data_root_phone if isinstance(data_root_phone, PhoneData) else load_phone(data_root_phone, "train")
     tcfg = _train_cfg(preset.isp_train, seed, steps)
     run_config = {"kind": "isp", "isp_net": asdict(preset.isp_net), "scale": preset.name}
-    return train(build_ispnet(preset), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
+    return train(build_ispnet(preset, tcfg.seed), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
                  preset.isp_net.train_crop), tcfg, out_dir, device=dev, resume=resume, run_config=run_config,
                  progress=progress, desc="ispnet")
 
@@ -223,10 +225,12 @@ def _train_cfg(cfg: TrainConfig, seed: int | None, steps: int | None) -> TrainCo
 
 
 # =============================================================================================== DiffRAW
-def build_unet(preset: Preset):
+def build_unet(preset: Preset, seed: int = 0):
+    """DiffRAW UNet of the preset, initial weights from ``seed`` only."""
     from rawdiff.nn.unet import UNet
 
-    return UNet(preset.diffraw_unet)
+    with seeded_init(seed, "diffraw-unet"):
+        return UNet(preset.diffraw_unet)
 
 
 def diffraw_batch_fn(data: PhoneData, batch_size: int, cfg: DTDMConfig, *, mode: str = "dtdm",
@@ -283,7 +287,7 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
     tcfg = _train_cfg(preset.diffraw_train, seed, steps)
     run_config = {"kind": "diffraw", "mode": mode, "condition": condition, "dtdm": asdict(cfg),
                   "unet": asdict(preset.diffraw_unet), "scale": preset.name}
-    return train(build_unet(preset), diffraw_loss_fn(cfg, mode=mode, condition=condition),
+    return train(build_unet(preset, tcfg.seed), diffraw_loss_fn(cfg, mode=mode, condition=condition),
                  diffraw_batch_fn(data.to(dev), tcfg.batch_size, cfg, mode=mode), tcfg, out_dir, device=dev,
                  resume=resume, run_config=run_config, progress=progress, desc=f"diffraw-{mode}-{condition}")
 

@@ -42,8 +42,8 @@ from rawdiff.pipelines.did import data_hash, fit_normalizers, load_lowlight
 from rawdiff.utils import (
     atomic_write_text,
     default_cache_dir,
-    derive_seed,
     resolve_device,
+    seeded_init,
     sha256_json,
 )
 
@@ -86,8 +86,7 @@ def build_regressor(unet: UNetConfig, seed: int = 0) -> torch.nn.Module:
     """
     from rawdiff.nn.unet import UNet
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "regress-init"))
+    with seeded_init(seed, "regress-unet"):
         return UNet(unet)
 
 
