@@ -22,12 +22,16 @@ reproduce: install
 	$(VENV)/bin/rawdiff reproduce --scale $(SCALE)
 
 # Unit tests, then every notebook under nbval (in order 01..06: later ones reuse earlier checkpoints).
+# nbval reads a kernel's output only after each cell ends; a long training cell's progress-bar updates can overflow
+# the kernel's output queue (dropped messages -> nbval "Timeout waiting for output"), so bars update every 10 s here.
+test: export TQDM_MININTERVAL = 10
 test: install
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
 
 test-unit: install
 	$(PY) -m pytest -p no:cacheprovider tests
 
+test-notebooks: export TQDM_MININTERVAL = 10
 test-notebooks: install
 	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env notebooks
 

@@ -206,7 +206,8 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     bar = None
     if progress and rank == 0 and start < cfg.steps:
         from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True)
+        bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
+                   mininterval=float(os.environ.get("TQDM_MININTERVAL", 1.0)))
     t0 = time.perf_counter()
     model.train()
     for step in range(start, cfg.steps):
