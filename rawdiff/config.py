@@ -7,7 +7,7 @@ Change a field with :func:`dataclasses.replace`; there is no global configuratio
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace  # noqa: F401  (replace re-exported)
+from dataclasses import asdict, dataclass, field, fields, replace  # noqa: F401  (replace re-exported)
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,12 @@ def _paper() -> Preset:
                          attn_levels=(1,)),
         did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False),
     )
+
+
+def from_dict(cls, d: dict):
+    """Rebuild a config dataclass from its JSON form (lists back to tuples; unknown keys ignored)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
 
 PRESETS = {"smoke": _smoke, "medium": _medium, "paper": _paper}

@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Iterable, Mapping
 
 import torch
 
+from rawdiff.camera.isp import linear_to_srgb, srgb_to_linear  # one exact sRGB curve for the package
+
 __all__ = [
     "srgb_to_linear", "linear_to_srgb", "RunningStats",
     "Normalizer", "TailNorm", "PairedTailNorm", "LinearNorm", "LogNorm", "GammaNorm", "PerImageZScore",
@@ -37,19 +39,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------- sRGB
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """Exact sRGB EOTF (IEC 61966-2-1): ``x/12.92`` for ``x <= 0.04045``, else ``((x+0.055)/1.055)^2.4``.
-
-    Input is clamped to [0, 1] first (sRGB values outside it have no meaning here).
-    """
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055).pow(2.4))
-
-
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """Exact inverse EOTF (IEC 61966-2-1): ``12.92 x`` for ``x <= 0.0031308``, else ``1.055 x^(1/2.4) - 0.055``."""
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.pow(1.0 / 2.4) - 0.055)
 
 
 # ------------------------------------------------------------------------------------ streaming stats

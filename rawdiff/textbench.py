@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rawdiff.data.text import luma
 from rawdiff.errors import DataError
 
 __all__ = [
@@ -97,11 +98,6 @@ def _rand(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=g))
 
 
-def _luma(rgb: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor([0.2126, 0.7152, 0.0722], dtype=rgb.dtype, device=rgb.device).view(3, *([1] * (rgb.dim() - 1)))
-    return (rgb * w).sum(0)
-
-
 def _background(kind: str, h: int, w: int, g: torch.Generator) -> torch.Tensor:
     base = torch.rand(3, generator=g) * 0.8 + 0.1
     if kind == "flat":
@@ -125,7 +121,7 @@ def _text_colour(bg_luma: float, g: torch.Generator) -> torch.Tensor:
     for _ in range(64):
         c = torch.rand(3, generator=g)
         c = c * 0.3 if bg_luma > 0.5 else 0.7 + 0.3 * c
-        if abs(float(_luma(c.view(3, 1))) - bg_luma) >= 0.4:
+        if abs(float(luma(c.view(3, 1))) - bg_luma) >= 0.4:
             return c
     return torch.zeros(3) if bg_luma > 0.5 else torch.ones(3)
 
@@ -183,7 +179,7 @@ def make_word_crop(generator: torch.Generator, word: str | None = None, *, size:
     y0 = int(torch.randint(0, max(1, hh - mh - 7), (1,), generator=g)) + min(4, (hh - mh) // 2)
     x0 = int(torch.randint(0, max(1, ww - mw - 7), (1,), generator=g)) + min(4, (ww - mw) // 2)
     region = bg[:, y0:y0 + mh, x0:x0 + mw]
-    colour = _text_colour(float(_luma(region).mean()), g)
+    colour = _text_colour(float(luma(region).mean()), g)
     region[:] = region * (1 - mask) + colour.view(3, 1, 1) * mask
     return _warp(bg, g, warp).clamp(0, 1).contiguous(), word
 

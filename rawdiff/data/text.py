@@ -131,7 +131,7 @@ def render_text(text: str, *, height: int = 32, font: str | Path | None = None,
 # scenes with text
 # --------------------------------------------------------------------------------------------------
 
-def _luma(rgb: torch.Tensor) -> torch.Tensor:
+def luma(rgb: torch.Tensor) -> torch.Tensor:
     """Rec. 709 luma of sRGB values (last dim or dim 0 = 3) — a cheap contrast proxy."""
     w = torch.tensor([0.2126, 0.7152, 0.0722], dtype=rgb.dtype, device=rgb.device)
     return (rgb * w.view(3, *([1] * (rgb.dim() - 1)))).sum(0)
@@ -155,7 +155,7 @@ def _contrasting_colour(bg_luma: float, g: torch.Generator) -> torch.Tensor:
     for _ in range(32):
         c = torch.rand(3, generator=g)
         c = c * 0.35 if dark else 0.65 + c * 0.35
-        if abs(float(_luma(c.view(3, 1))) - bg_luma) >= 0.45:
+        if abs(float(luma(c.view(3, 1))) - bg_luma) >= 0.45:
             return c
     return torch.zeros(3) if dark else torch.ones(3)
 
@@ -220,9 +220,9 @@ def text_scene(size: int, generator: torch.Generator, *, n_words: int = 3,
         if plate:
             plate_c = torch.rand(3, generator=g)
             region[:] = plate_c.view(3, 1, 1)
-            bg_l = float(_luma(plate_c.view(3, 1)))
+            bg_l = float(luma(plate_c.view(3, 1)))
         else:
-            bg_l = float(_luma(region).mean())
+            bg_l = float(luma(region).mean())
         colour = _contrasting_colour(bg_l, g)
         a = torch.from_numpy(mask)[None]
         sub = img[:, y0 + pad:y0 + pad + mh, x0 + pad:x0 + pad + mw]

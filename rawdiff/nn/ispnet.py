@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rawdiff.config import ISPNetConfig
+from rawdiff.nn.unet import count_parameters  # noqa: F401  (re-exported)
 
 
 def coord_grid(n: int, h: int, w: int, *, top: int = 0, left: int = 0, full: tuple[int, int] | None = None,
@@ -88,6 +89,3 @@ class ISPNet(nn.Module):
         """Inference: sRGB in [0, 1]."""
         return self(raw, coords).clamp(0, 1)
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, get_preset
+from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, from_dict, get_preset
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, check_scales, resize
 from rawdiff.diffusion.edm import EDMLoss, EDMPrecond, karras_sigmas, randn, sample_training_sigmas
 from rawdiff.errors import DataError, RawdiffError
@@ -274,10 +274,6 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
                              extra_config={"data_root": str(lowlight_root), "scale": preset.name})
 
 
-def _dc(cls, d: Mapping) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
-
 
 def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> DiDModel:
     """Load a trained DiD run (``rawdiff train did --out RUN_DIR`` or :func:`train_did`)."""
@@ -292,7 +288,7 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     meta = json.loads(meta_path.read_text())
     if meta.get("kind") != "did":
         raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
-    unet, did, edm = _dc(UNetConfig, meta["unet"]), _dc(DiDConfig, meta["did"]), _dc(EDMConfig, meta["edm"])
+    unet, did, edm = from_dict(UNetConfig, meta["unet"]), from_dict(DiDConfig, meta["did"]), from_dict(EDMConfig, meta["edm"])
     dev = resolve_device(device)
     model = build_denoiser(unet, edm)
     load_run(run, model, ema=ema, device="cpu")

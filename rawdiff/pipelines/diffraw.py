@@ -558,7 +558,7 @@ def write_run_info(run_dir: str | os.PathLike, **info) -> None:
 
 def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torch.nn.Module, DTDMConfig, dict]:
     """ISPNet + DTDM UNet (EMA weights) and the DTDM config from ``RUN/isp`` and ``RUN/diffraw``."""
-    from rawdiff.config import DTDMConfig, ISPNetConfig, UNetConfig
+    from rawdiff.config import DTDMConfig, ISPNetConfig, UNetConfig, from_dict
     from rawdiff.nn.unet import UNet
     from rawdiff.train import load_run
 
@@ -569,10 +569,9 @@ def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torc
                                f"`rawdiff train {'isp' if sub == 'isp' else 'diffraw'} --out {run_dir}`)")
     isp_conf = json.loads((run_dir / "isp" / "config.json").read_text())
     dif_conf = json.loads((run_dir / "diffraw" / "config.json").read_text())
-    isp = ISPNet(ISPNetConfig(**isp_conf["isp_net"]))
+    isp = ISPNet(from_dict(ISPNetConfig, isp_conf["isp_net"]))
     load_run(run_dir / "isp", isp, ema=True)
-    ucfg = dif_conf["unet"]
-    unet = UNet(UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ucfg.items()}))
+    unet = UNet(from_dict(UNetConfig, dif_conf["unet"]))
     load_run(run_dir / "diffraw", unet, ema=True)
     cfg = DTDMConfig(**dif_conf["dtdm"])
     return isp.to(device).eval(), unet.to(device).eval(), cfg, dif_conf

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from rawdiff.config import Preset, TrainConfig, UNetConfig, get_preset
+from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict, get_preset
 from rawdiff.diffusion.cascade import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict
@@ -237,10 +237,6 @@ def _train_cfg(preset: Preset, steps: int | None, seed: int | None) -> TrainConf
     return tcfg
 
 
-def _dc(cls, d: Mapping) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
-
 
 def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> RegressModel:
     """Load a trained regression run (EMA weights by default) with its saved normalisers."""
@@ -253,7 +249,7 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     meta = json.loads((run / META_FILE).read_text())
     if meta.get("kind") != "regress":
         raise RawdiffError(f"{run}: holds a {meta.get('kind')!r} run, not a regression-UNet run")
-    unet, cfg = _dc(UNetConfig, meta["unet"]), _dc(RegressConfig, meta["regress"])
+    unet, cfg = from_dict(UNetConfig, meta["unet"]), from_dict(RegressConfig, meta["regress"])
     net = UNet(unet)
     load_run(run, net, ema=ema, device="cpu")
     return RegressModel(net=net.to(resolve_device(device)).eval(), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
