@@ -10,13 +10,13 @@ import json
 import os
 import platform
 import resource
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
 
 from rawdiff.figures import to_markdown
+from rawdiff.reproduce import git_commit
 from rawdiff.utils import repo_root
 
 
@@ -26,14 +26,6 @@ def results_path() -> Path:
         return Path(env)
     root = repo_root() or Path.cwd()
     return root / "benchmarks" / "results.jsonl"
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=repo_root() or ".", timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def device_name(device: torch.device) -> str:
@@ -55,7 +47,7 @@ def record(bench: str, device: torch.device, rows: Iterable[Mapping[str, Any]], 
     rows = [dict(r) for r in rows]
     print(f"\n## {title or bench}  [{device_name(device)}, torch {torch.__version__}]\n")
     print(to_markdown(rows, digits=4))
-    meta = {"bench": bench, "commit": git_commit(), "device": device_name(device), "torch": torch.__version__,
+    meta = {"bench": bench, "commit": git_commit(repo_root()), "device": device_name(device), "torch": torch.__version__,
             "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path = results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
