@@ -2,9 +2,11 @@
 
 Measures a full optimiser step (forward + backward + AdamW) on batches of the real input shapes, after warm-up,
 and the UNet forward FLOPs (torch.utils.flop_counter) so the achieved TFLOP/s can be compared with the device
-peak.  Options: ``plain`` (fp32, NCHW), ``channels_last``, ``bf16`` (autocast), ``compile`` (torch.compile).
+peak.  Options: ``plain`` (fp32, NCHW), ``channels_last``, ``bf16`` (autocast), ``compile`` (torch.compile, NCHW
+fp32; ``warmup_s`` holds the compile time), ``default`` (what ``TrainConfig()`` picks on this device: channels_last
+on CPU; bf16 autocast + channels_last on CUDA).
 
-    python -m benchmarks.bench_train [--device auto] [--sizes smoke,medium] [--options plain,channels_last,bf16]
+    python -m benchmarks.bench_train [--device auto] [--sizes smoke,medium] [--options plain,default,channels_last,bf16,compile]
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.common import peak_memory, record
 from rawdiff.config import get_preset
 from rawdiff.nn.unet import UNet, count_parameters
-from rawdiff.utils import resolve_device
+from rawdiff.utils import prefers_channels_last, resolve_device
 
 MODELS = {  # name -> (preset field, x channels, image size per scale, batch size per scale)
     "diffraw": ("diffraw_unet", lambda p: p.data.phone_size, "diffraw_train"),
@@ -42,12 +44,12 @@ def bench_one(model: str, scale: str, option: str, device: torch.device, steps: 
     cond = torch.randn(batch, cfg.in_channels - cfg.out_channels, size, size, device=device)
     t = torch.rand(batch, device=device)
     flops = forward_flops(net, x[:1], t[:1], cond[:1]) * batch
-    if option == "channels_last":
+    amp = option == "bf16" or (option == "default" and device.type == "cuda")
+    if option == "channels_last" or (option == "default" and prefers_channels_last(device, amp)):
         net = net.to(memory_format=torch.channels_last)
         x, cond = (v.contiguous(memory_format=torch.channels_last) for v in (x, cond))
-    run = torch.compile(net) if option == "compile" else net
+    run = torch.compile(net, dynamic=False) if option == "compile" else net
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    amp = option == "bf16"
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -56,6 +58,7 @@ def bench_one(model: str, scale: str, option: str, device: torch.device, steps: 
         loss.backward()
         opt.step()
 
+    t_warm = time.perf_counter()
     try:
         for _ in range(2):
             step()
@@ -64,6 +67,7 @@ def bench_one(model: str, scale: str, option: str, device: torch.device, steps: 
                 f"{str(err).splitlines()[0][:120]}"}
     if device.type == "cuda":
         torch.cuda.synchronize()
+    warmup = time.perf_counter() - t_warm
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
@@ -71,7 +75,7 @@ def bench_one(model: str, scale: str, option: str, device: torch.device, steps: 
         torch.cuda.synchronize()
     sec = (time.perf_counter() - t0) / steps
     return {"model": model, "scale": scale, "option": option, "params_M": count_parameters(net) / 1e6,
-            "batch": batch, "res": size, "ms_per_step": 1e3 * sec, "samples_per_s": batch / sec,
+            "batch": batch, "res": size, "ms_per_step": 1e3 * sec, "warmup_s": warmup, "samples_per_s": batch / sec,
             "fwd_gflop_per_batch": flops / 1e9,
             # a training step costs ~3x the forward FLOPs (forward + backward for inputs and weights)
             "train_tflops_achieved": 3 * flops / sec / 1e12, "status": "ok", **peak_memory(device)}
@@ -82,7 +86,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--sizes", default="smoke,medium")
     ap.add_argument("--models", default="diffraw,did")
-    ap.add_argument("--options", default="plain,channels_last")
+    ap.add_argument("--options", default="plain,default")
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)

@@ -32,7 +32,7 @@ from torch import nn
 
 from rawdiff.config import TrainConfig
 from rawdiff.errors import RawdiffError
-from rawdiff.utils import atomic_write_text, derive_seed, make_generator, resolve_device
+from rawdiff.utils import atomic_write_text, derive_seed, make_generator, prefers_channels_last, resolve_device
 
 CKPT_PREFIX = "ckpt-"
 
@@ -184,7 +184,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     out = Path(out_dir) if out_dir is not None else None
     run_config = {**(run_config or {}), "train": asdict(cfg)}
 
-    model = model.to(dev, memory_format=torch.channels_last) if cfg.channels_last else model.to(dev)
+    use_amp = cfg.amp and dev.type == "cuda"
+    use_cl = prefers_channels_last(dev, use_amp) if cfg.channels_last is None else cfg.channels_last
+    model = model.to(dev, memory_format=torch.channels_last if use_cl else torch.contiguous_format)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     history: list[dict] = []
@@ -198,10 +200,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
         raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
 
-    net = torch.compile(model) if cfg.compile else model
+    net = torch.compile(model, dynamic=False) if cfg.compile else model  # fixed shapes: no symbolic recompiles
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_amp = cfg.amp and dev.type == "cuda"
 
     bar = None
     if progress and rank == 0 and start < cfg.steps:
@@ -216,7 +217,7 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
             g["lr"] = lr
         gen = make_generator(derive_seed(cfg.seed, "batch", step), dev)
         batch = _local_slice(batch_fn(step, gen), rank, world)
-        if cfg.channels_last:
+        if use_cl:
             batch = _to_channels_last(batch)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             res = loss_fn(net, batch)

@@ -15,12 +15,28 @@ from rawdiff.errors import DataError, RawdiffError
 
 
 def _preset(args):
-    from rawdiff.config import get_preset
+    """The ``--scale`` preset with the speed switches (``--channels-last``, ``--no-amp``, ``--compile``) applied
+    to every training config in it."""
+    import dataclasses
+
+    from rawdiff.config import TrainConfig, get_preset
 
     try:
-        return get_preset(args.scale)
+        preset = get_preset(args.scale)
     except ValueError as err:
         raise RawdiffError(str(err)) from None
+    speed = {}
+    if getattr(args, "channels_last", "auto") != "auto":
+        speed["channels_last"] = args.channels_last == "on"
+    if getattr(args, "no_amp", False):
+        speed["amp"] = False
+    if getattr(args, "compile", False):
+        speed["compile"] = True
+    if not speed:
+        return preset
+    return dataclasses.replace(preset, **{f.name: dataclasses.replace(getattr(preset, f.name), **speed)
+                                          for f in dataclasses.fields(preset)
+                                          if isinstance(getattr(preset, f.name), TrainConfig)})
 
 
 def _phone_data(args):
@@ -126,4 +142,11 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of training steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    speed = p.add_argument_group("speed switches (defaults: the fastest correct choice per device; README "
+                                 "'Performance')")
+    speed.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                       help="NHWC convolutions (auto: on for CPU, on for CUDA with bf16 autocast)")
+    speed.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (CPU always runs fp32)")
+    speed.add_argument("--compile", action="store_true",
+                       help="torch.compile the model (fixed shapes; pays off only for long runs)")
     p.set_defaults(func=_dispatch)

@@ -33,7 +33,8 @@ from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, check_scale
 from rawdiff.diffusion.edm import EDMLoss, EDMPrecond, karras_sigmas, randn, sample_training_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
-from rawdiff.utils import Timer, atomic_write_text, default_cache_dir, resolve_device, seeded_init, sha256_file, sha256_json
+from rawdiff.utils import (Timer, atomic_write_text, default_cache_dir, resolve_device, seeded_init, sha256_file,
+                           sha256_json, to_inference)
 
 __all__ = [
     "DiDModel", "MultiScalePatchBatches", "fit_normalizers", "build_denoiser", "load_lowlight",
@@ -247,7 +248,7 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
     res = train(model, loss, batches, tcfg, out, device=dev, resume=resume, run_config=meta, progress=progress,
                 desc=f"DiD ({normalization})")
-    return DiDModel(denoiser=res.ema.eval(), dark_norm=dark_norm, bright_norm=bright_norm, unet=preset.did_unet,
+    return DiDModel(denoiser=to_inference(res.ema, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=preset.did_unet,
                     did=preset.did, edm=preset.edm, normalization=normalization, run_dir=out,
                     history=list(res.history), train_seconds=res.seconds)
 
@@ -292,7 +293,7 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     dev = resolve_device(device)
     model = build_denoiser(unet, edm)
     load_run(run, model, ema=ema, device="cpu")
-    return DiDModel(denoiser=model.to(dev).eval(), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
+    return DiDModel(denoiser=to_inference(model, dev), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
                     bright_norm=normalizer_from_dict(meta["norm"]["bright"]), unet=unet, did=did, edm=edm,
                     normalization=meta["norm"].get("normalization", "tail"), run_dir=run,
                     history=read_history(run))

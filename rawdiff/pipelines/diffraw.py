@@ -41,7 +41,7 @@ from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.diffusion.schedules import abar_from_config, timesteps
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.nn.ispnet import ISPNet, coord_grid
-from rawdiff.utils import Timer, default_cache_dir, make_generator, resolve_device, seeded_init, sha256_json
+from rawdiff.utils import Timer, default_cache_dir, make_generator, resolve_device, seeded_init, sha256_json, to_inference
 
 CONDITIONS = ("raw+c", "raw", "none")
 MODES = ("dtdm", "ddpm")
@@ -313,9 +313,9 @@ def _get_or_train(kind: str, key: str, steps: int, build: Callable, train_fn: Ca
     if run_is_complete(run_dir, steps):
         model = build()
         load_run(run_dir, model, ema=True, device="cpu")
-        return Trained(model.to(dev).eval(), run_dir, read_history(run_dir), True, 0.0)
+        return Trained(to_inference(model, dev), run_dir, read_history(run_dir), True, 0.0)
     res = train_fn(run_dir, resume=run_dir.exists())
-    return Trained(res.ema.to(dev).eval(), run_dir, res.history, False, res.seconds)
+    return Trained(to_inference(res.ema, dev), run_dir, res.history, False, res.seconds)
 
 
 def get_or_train_ispnet(preset: Preset, data: PhoneData, fingerprint: str, *, cache_dir=None, device="auto",
@@ -574,7 +574,7 @@ def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torc
     unet = UNet(from_dict(UNetConfig, dif_conf["unet"]))
     load_run(run_dir / "diffraw", unet, ema=True)
     cfg = DTDMConfig(**dif_conf["dtdm"])
-    return isp.to(device).eval(), unet.to(device).eval(), cfg, dif_conf
+    return to_inference(isp, device), to_inference(unet, device), cfg, dif_conf
 
 
 def _ramp(n: int, overlap: int, lo: bool, hi: bool) -> torch.Tensor:

@@ -45,6 +45,7 @@ from rawdiff.utils import (
     resolve_device,
     seeded_init,
     sha256_json,
+    to_inference,
 )
 
 __all__ = [
@@ -211,7 +212,7 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
     net = build_regressor(unet, tcfg.seed)
     res = train(net, RegressLoss(cfg.loss), batches, tcfg, out, device=dev, resume=resume, run_config=meta,
                 progress=progress, desc=f"regression UNet ({cfg.loss}, {cfg.normalization})")
-    return RegressModel(net=res.ema.eval(), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, cfg=cfg,
+    return RegressModel(net=to_inference(res.ema, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, cfg=cfg,
                         run_dir=out, history=list(res.history), train_seconds=res.seconds)
 
 
@@ -252,7 +253,7 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     unet, cfg = from_dict(UNetConfig, meta["unet"]), from_dict(RegressConfig, meta["regress"])
     net = UNet(unet)
     load_run(run, net, ema=ema, device="cpu")
-    return RegressModel(net=net.to(resolve_device(device)).eval(), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
+    return RegressModel(net=to_inference(net, device), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
                         bright_norm=normalizer_from_dict(meta["norm"]["bright"]), unet=unet, cfg=cfg, run_dir=run,
                         history=read_history(run))
 
