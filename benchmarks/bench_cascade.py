@@ -25,7 +25,7 @@ from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
 from rawdiff.pipelines.did import build_denoiser
 from rawdiff.diffusion.cascade import cascade_sample
-from rawdiff.utils import Timer, make_generator, resolve_device, to_inference
+from rawdiff.utils import Timer, make_generator, prefers_channels_last, resolve_device, to_inference
 
 
 def _model(preset, device):
@@ -53,7 +53,7 @@ def main(argv=None) -> list[dict]:
     e, d = preset.edm, preset.did
     sigmas = karras_sigmas(e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=dev)
     dark = torch.rand(1, 3, args.size, args.size, generator=make_generator(1)).to(dev) * 0.2
-    default_cl = next(p for p in den.parameters() if p.ndim == 4).is_contiguous(memory_format=torch.channels_last)
+    default_cl = prefers_channels_last(dev)  # the layout _model's to_inference chose
     runs = [("batched", 4096, den, default_cl), ("tile-by-tile", 1, den, default_cl)]
     if default_cl:  # also time the NCHW layout, to show what the per-device default buys
         runs.append(("batched", 4096, to_inference(copy.deepcopy(den), dev, channels_last=False), False))

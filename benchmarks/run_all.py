@@ -14,9 +14,9 @@ import time
 # name -> (module, extra CLI arguments for the suite run)
 SUITE = {
     "synth": ("benchmarks.bench_synth", []),
-    # every speed option at smoke size (torch.compile: ~30-40 s of compiling per model on 2 cores); medium
-    # (16M-param UNets) only in fp32 — a bf16 step of it on 2 CPU cores takes minutes (pass --options to
-    # bench_train directly for the rest, e.g. on a GPU)
+    # every speed option at smoke size (torch.compile: ~1 min of compiling per model on 2 cores with a cold
+    # inductor cache, a few seconds warm); medium (16M-param UNets) only in fp32 — a bf16 step of it on 2 CPU
+    # cores takes minutes (pass --options to bench_train directly for the rest, e.g. on a GPU)
     "train": ("benchmarks.bench_train", ["--sizes", "smoke", "--options", "plain,default,channels_last,bf16,compile",
                                          "--steps", "3"]),
     "train_medium": ("benchmarks.bench_train", ["--sizes", "medium", "--options", "plain", "--steps", "1"]),

@@ -29,9 +29,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def prefers_channels_last(device: str | torch.device = "auto", amp: bool = False) -> bool:
     """The fastest correct memory format per device, used when a config leaves ``channels_last=None``.
 
-    CPU: NHWC (oneDNN convolutions) measured 14-21 % faster per training step and 25-40 % faster per UNet
-    forward than NCHW on 2 cores, with the same outputs to float tolerance (``benchmarks/bench_train.py``,
-    ``tests/test_speed_defaults.py``).  CUDA: NHWC only under bf16 autocast, where tensor-core convolutions run
+    CPU: NHWC (oneDNN convolutions) measured 12-21 % shorter training steps and 20 % shorter DiD cascade
+    sampling than NCHW on 2 cores, with the same outputs to float tolerance (``benchmarks/bench_train.py``,
+    ``benchmarks/bench_cascade.py``, ``tests/test_speed_defaults.py``).  CUDA: NHWC only under bf16 autocast, where tensor-core convolutions run
     natively in NHWC; fp32 CUDA stays NCHW (no GPU measurement backs a change there).
     """
     dev = resolve_device(device)

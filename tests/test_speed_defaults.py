@@ -1,11 +1,12 @@
 """Per-device speed defaults (rawdiff.utils.prefers_channels_last / to_inference): the fast layout is the default
 where it was measured faster, and it changes results only at float tolerance (training, UNet forward, cascade)."""
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
 
-from rawdiff.config import TrainConfig, get_preset
+from rawdiff.config import get_preset
 from rawdiff.diffusion.cascade import cascade_sample
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
@@ -31,18 +32,16 @@ def _is_cl(model):
 
 @pytest.mark.parametrize("flag", [None, True, False])
 def test_train_layout_follows_the_config(flag):
-    cfg = TrainConfig(**{**CFG.__dict__, "steps": 2, "channels_last": flag})
+    cfg = replace(CFG, steps=2, channels_last=flag)
     res = train(make_model(), loss_fn, batch_fn, cfg, None, device="cpu", progress=False)
     assert _is_cl(res.model) == (True if flag is None else flag)  # None -> CPU default: channels_last
     assert _is_cl(res.ema) == _is_cl(res.model)
 
 
 def test_channels_last_training_matches_nchw_to_float_tolerance():
-    cfg = TrainConfig(**{**CFG.__dict__, "steps": 6})
-    a = train(make_model(), loss_fn, batch_fn, TrainConfig(**{**cfg.__dict__, "channels_last": False}), None,
-              device="cpu", progress=False)
-    b = train(make_model(), loss_fn, batch_fn, TrainConfig(**{**cfg.__dict__, "channels_last": True}), None,
-              device="cpu", progress=False)
+    cfg = replace(CFG, steps=6)
+    a = train(make_model(), loss_fn, batch_fn, replace(cfg, channels_last=False), None, device="cpu", progress=False)
+    b = train(make_model(), loss_fn, batch_fn, replace(cfg, channels_last=True), None, device="cpu", progress=False)
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.allclose(va, vb, rtol=1e-4, atol=1e-5), k
     la, lb = [h["loss"] for h in a.history], [h["loss"] for h in b.history]

@@ -26,11 +26,11 @@ def _preset(args):
     except ValueError as err:
         raise RawdiffError(str(err)) from None
     speed = {}
-    if getattr(args, "channels_last", "auto") != "auto":
+    if args.channels_last != "auto":
         speed["channels_last"] = args.channels_last == "on"
-    if getattr(args, "no_amp", False):
+    if args.no_amp:
         speed["amp"] = False
-    if getattr(args, "compile", False):
+    if args.compile:
         speed["compile"] = True
     if not speed:
         return preset
