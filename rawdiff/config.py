@@ -1,4 +1,4 @@
-"""Frozen configuration dataclasses and the three scale presets (``smoke`` / ``medium`` / ``paper``).
+"""Frozen configuration dataclasses and the scale presets (``smoke`` / ``study`` / ``medium`` / ``paper``).
 
 ``smoke`` runs every notebook on a 2-core CPU in a few minutes (sized from the measured CPU speed in
 DESIGN.md §2); ``medium`` targets one GPU for ~20 minutes; ``paper`` follows the papers' settings
@@ -151,6 +151,16 @@ def _smoke() -> Preset:
     )
 
 
+def _study() -> Preset:
+    """The smallest scale at which every claim is *decided* (paired bootstrap intervals), ~1 h on 2 CPU cores.
+
+    Starts as ``smoke``; the DiffRAW fields are sized by the DiffRAW-evidence work (notebooks 03+04), the DiD
+    fields by the DiD-evidence work (notebooks 05+06).  Each field's comment gives the measurement behind it.
+    """
+    s = _smoke()
+    return replace(s, name="study")
+
+
 def _medium() -> Preset:
     s = _smoke()
     return replace(
@@ -198,11 +208,11 @@ def from_dict(cls, d: dict):
     return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
 
-PRESETS = {"smoke": _smoke, "medium": _medium, "paper": _paper}
+PRESETS = {"smoke": _smoke, "study": _study, "medium": _medium, "paper": _paper}
 
 
 def get_preset(name: str = "smoke") -> Preset:
-    """Return the preset called ``name`` (``smoke``, ``medium`` or ``paper``)."""
+    """Return the preset called ``name`` (``smoke``, ``study``, ``medium`` or ``paper``)."""
     try:
         return PRESETS[name]()
     except KeyError:

@@ -7,7 +7,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run the notebooks in order and regenerate every figure/table",
                        description=__doc__)
-    p.add_argument("--scale", default="smoke", choices=("smoke", "medium", "paper"),
+    p.add_argument("--scale", default="smoke", choices=("smoke", "study", "medium", "paper"),
                    help="config preset passed to every notebook (default: smoke, a 2-core CPU)")
     p.add_argument("--only", default=None, metavar="NN,NN",
                    help="comma-separated notebook numbers or names to run (default: all, in order)")

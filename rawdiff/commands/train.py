@@ -135,7 +135,7 @@ def register(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("model", choices=sorted(TRAINERS), help="what to train")
     p.add_argument("--data", required=True, help="dataset folder (ZRR layout for isp/diffraw)")
-    p.add_argument("--scale", default="smoke", help="preset: smoke | medium | paper (default smoke)")
+    p.add_argument("--scale", default="smoke", help="preset: smoke | study | medium | paper (default smoke)")
     p.add_argument("--out", required=True, help="run directory (created; RUN/isp, RUN/diffraw, ...)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
