@@ -1,0 +1,111 @@
+"""Paired bootstrap intervals and the verdict rule every claim uses (DESIGN.md §3, "Evidence").
+
+A claim compares two methods on the *same* items (images, words), noise seeds and trained nets.  Per item we
+have a score for each method (average the noise seeds per item first); the statistic is the mean paired
+difference ``a - b`` and its 95% interval comes from resampling the items with replacement (percentile
+bootstrap, Efron & Tibshirani 1993, ch. 13), seeded so the same data give the same interval.
+
+Verdicts (:func:`decide`):
+
+* ``kind="superior"`` — "a is better than b": **holds** iff the interval lies above 0, **does not hold** iff
+  it lies below 0, else ``inconclusive (n=…)``.
+* ``kind="noninferior"`` with ``margin >= 0`` — "a is no worse than b": **holds** iff the interval lies above
+  ``-margin``, **does not hold** iff it lies below ``-margin``, else inconclusive.
+
+Scores must be oriented "higher is better" (pass ``higher_is_better=False`` for errors: the difference is
+then ``b - a``, so a positive difference still means "a is better").
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "Interval", "Comparison", "bootstrap_mean", "paired_bootstrap",
+           "decide"]
+
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+N_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of ``n`` values with a percentile-bootstrap interval at ``level``."""
+
+    n: int
+    mean: float
+    lo: float
+    hi: float
+    level: float = 0.95
+
+    def as_row(self, prefix: str = "") -> dict:
+        return {f"{prefix}{k}": v for k, v in asdict(self).items() if k != "level"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired comparison of method ``a`` against ``b`` (difference oriented so that > 0 favours ``a``)."""
+
+    n: int
+    mean_a: float
+    mean_b: float
+    diff: float
+    lo: float
+    hi: float
+    verdict: str
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def _values(x: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
+    v = np.asarray(x, dtype=np.float64)
+    if v.ndim == 2:  # items x seeds: average the seeds of each item first
+        v = v.mean(axis=1)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{what}: expected a non-empty 1-D sequence (or items x seeds), got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{what}: contains NaN or infinite values")
+    return v
+
+
+def _resample_means(v: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(n_resamples, v.size))
+    return v[idx].mean(axis=1)
+
+
+def bootstrap_mean(values, *, level: float = 0.95, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Interval:
+    """Mean of ``values`` (1-D, or items x seeds) with a seeded percentile-bootstrap interval."""
+    v = _values(values, "values")
+    means = _resample_means(v, n_resamples, seed)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(means, [a, 1 - a]) if v.size > 1 else (v[0], v[0])
+    return Interval(int(v.size), float(v.mean()), float(lo), float(hi), level)
+
+
+def decide(lo: float, hi: float, n: int, *, kind: str = "superior", margin: float = 0.0) -> str:
+    """Verdict from an interval of ``a - b`` (oriented so that > 0 favours ``a``); see the module docstring."""
+    if kind not in ("superior", "noninferior"):
+        raise ValueError(f"unknown kind {kind!r}; expected 'superior' or 'noninferior'")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    bound = 0.0 if kind == "superior" else -margin
+    if lo > bound:
+        return HOLDS
+    if hi < bound:
+        return FAILS
+    return f"{INCONCLUSIVE} (n={n})"
+
+
+def paired_bootstrap(a, b, *, higher_is_better: bool = True, kind: str = "superior", margin: float = 0.0,
+                     level: float = 0.95, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Comparison:
+    """Paired comparison of per-item scores ``a`` and ``b`` (same items, same order; 1-D or items x seeds)."""
+    va, vb = _values(a, "a"), _values(b, "b")
+    if va.shape != vb.shape:
+        raise ValueError(f"paired scores need the same items: a has {va.size}, b has {vb.size}")
+    d = (va - vb) if higher_is_better else (vb - va)
+    iv = bootstrap_mean(d, level=level, n_resamples=n_resamples, seed=seed)
+    return Comparison(iv.n, float(va.mean()), float(vb.mean()), iv.mean, iv.lo, iv.hi,
+                      decide(iv.lo, iv.hi, iv.n, kind=kind, margin=margin))
