@@ -39,6 +39,7 @@ __all__ = [
     "psnr", "ssim", "gaussian_window", "Availability", "metric_availability", "available_metrics",
     "MetricSuite", "compute_metrics", "lpips_loss_or_none", "METRICS", "LOWER_IS_BETTER",
     "DEFAULT_METRICS", "MS_SSIM_MIN_SIDE", "format_availability",
+    "color_error", "mean_color_distance", "chroma_stats", "edge_corr",
 ]
 
 MS_SSIM_MIN_SIDE = 161  # pyiqa's 5-scale MS-SSIM with an 11-px window needs >= 161 px (4 halvings)
@@ -363,3 +364,5 @@ def format_availability(status: Mapping[str, Availability]) -> str:
         lines.append(f"{n:12s} {'yes' if a.available else 'no ':3s}  {a.reason}")
     return "\n".join(lines)
 
+
+from rawdiff.metrics.colour import chroma_stats, color_error, edge_corr, mean_color_distance  # noqa: E402
