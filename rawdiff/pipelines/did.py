@@ -33,16 +33,20 @@ from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, check_scale
 from rawdiff.diffusion.edm import EDMLoss, EDMPrecond, karras_sigmas, randn, sample_training_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
-from rawdiff.utils import (Timer, atomic_write_text, default_cache_dir, resolve_device, seeded_init, sha256_file,
-                           sha256_json, to_inference)
+from rawdiff.utils import Timer, atomic_write_text, resolve_device, seeded_init, to_inference
 
 __all__ = [
     "DiDModel", "MultiScalePatchBatches", "fit_normalizers", "build_denoiser", "load_lowlight",
-    "train_did", "train_did_tensors", "load_did", "did_cache_key", "data_hash", "get_or_train_did", "enhance",
+    "train_did", "train_did_tensors", "load_did", "did_cache_key", "data_hash", "lpips_active", "get_or_train_did",
+    "enhance", "EDMDenoiser",
     "evaluate_settings", "ilvr_settings", "overlap_settings",
 ]
 
 META_FILE = "did.json"
+
+# DiD's denoiser convention (EDM, Karras et al. 2022): D(x, sigma, cond) -> estimate of the clean image at noise
+# level sigma (an EDMPrecond).  DiffRAW's is the other one: rawdiff.pipelines.diffraw_sample.X0Predictor (timestep).
+EDMDenoiser = EDMPrecond
 
 
 # ----------------------------------------------------------------------------------------------- model bundle
@@ -192,12 +196,10 @@ def load_lowlight(root: str | os.PathLike, split: str = "train"
 
 
 def data_hash(root: str | os.PathLike) -> str:
-    """sha256 over the relative paths and contents of every file under ``root`` (the cache key's data part)."""
-    root = Path(root)
-    if not root.exists():
-        raise DataError(f"{root}: low-light dataset folder does not exist")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return sha256_json([[str(p.relative_to(root)), sha256_file(p)] for p in files])
+    """The cache key's data part: rawdiff.runs.data_digest (one digest for every pipeline)."""
+    from rawdiff.runs import data_digest
+
+    return data_digest(root)
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -264,16 +266,13 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
     ``steps``/``seed`` override ``preset.did_train``.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    tcfg = preset.did_train
-    if steps is not None:
-        tcfg = dataclasses.replace(tcfg, steps=int(steps))
-    if seed is not None:
-        tcfg = dataclasses.replace(tcfg, seed=int(seed))
+    from rawdiff.runs import train_config
+
+    tcfg = train_config(preset.did_train, seed, steps)
     dark, bright, _ = load_lowlight(lowlight_root, "train")
     return train_did_tensors(preset, dark, bright, out_dir, normalization=normalization, device=device,
                              resume=resume, progress=progress, lpips=lpips, train_cfg=tcfg,
                              extra_config={"data_root": str(lowlight_root), "scale": preset.name})
-
 
 
 def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> DiDModel:
@@ -299,31 +298,55 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
                     history=read_history(run))
 
 
-def did_cache_key(preset: Preset, normalization: str, data_digest: str) -> str:
-    """Cache key of a trained model: every setting that changes the weights + the data hash."""
-    return sha256_json({"unet": dataclasses.asdict(preset.did_unet), "train": dataclasses.asdict(preset.did_train),
-                        "edm": dataclasses.asdict(preset.edm), "did": dataclasses.asdict(preset.did),
-                        "normalization": normalization, "data": data_digest, "version": 1})
+def lpips_active(preset: Preset, lpips: str | None = "auto") -> bool:
+    """Whether :func:`train_did_tensors` will add the LPIPS term: ``lpips="auto"``, a positive weight and the
+    AlexNet weights on disk (rawdiff.metrics.metric_availability; nothing is loaded or downloaded)."""
+    if lpips != "auto" or preset.edm.lpips_weight <= 0:
+        return False
+    from rawdiff.metrics import metric_availability
+
+    return metric_availability("lpips").available
+
+
+def did_cache_key(preset: Preset, normalization: str, data_digest: str, *, seed: int | None = None,
+                  lpips: bool = False, train_cfg: TrainConfig | None = None) -> str:
+    """rawdiff.runs.cache_key of a DiD run: configs, normalisation, data digest, seed and the LPIPS term."""
+    from rawdiff.runs import cache_key, train_config
+
+    tcfg = train_config(train_cfg or preset.did_train, seed)
+    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": dataclasses.asdict(preset.edm),
+             "did": dataclasses.asdict(preset.did), "normalization": normalization}
+    return cache_key("did", model=model, train=tcfg, data=data_digest, seed=tcfg.seed, lpips=lpips)
 
 
 def get_or_train_did(preset: Preset | str, lowlight_root: str | os.PathLike, *, normalization: str = "tail",
                      cache_dir: str | os.PathLike | None = None, device: str | torch.device = "auto",
-                     progress: bool = True) -> DiDModel:
-    """Reuse the cached DiD model for (config, data) if complete, else train it (resuming a partial run).
+                     progress: bool = True, seed: int | None = None, steps: int | None = None,
+                     lpips: str | None = "auto") -> DiDModel:
+    """Reuse the cached DiD model for (config, data, seed, LPIPS on/off) if complete, else train it.
 
     The run lives in ``cache_dir/did-<normalization>-<key>/`` (``cache_dir`` default:
-    rawdiff.utils.default_cache_dir()), so notebooks 05 and 06 share one trained model and each runs alone.
+    rawdiff.utils.default_cache_dir(); rawdiff.runs.get_or_train), so notebooks 05 and 06 share one trained
+    model and each runs alone.  ``seed``/``steps`` override ``preset.did_train``.
     """
-    from rawdiff.train import run_is_complete
+    from rawdiff.runs import cache_path, get_or_train, train_config
 
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    key = did_cache_key(preset, normalization, data_hash(lowlight_root))
-    run = Path(cache_dir or default_cache_dir()) / f"did-{normalization}-{key[:16]}"
-    if run_is_complete(run, preset.did_train.steps) and (run / META_FILE).exists():
-        return load_did(run, device)
-    train_did(preset, lowlight_root, run, normalization=normalization, device=device, resume=True,
-              progress=progress)
-    return load_did(run, device)  # the EMA weights just trained, loaded exactly as later reuses load them
+    tcfg = train_config(preset.did_train, seed, steps)
+    digest, lp = data_hash(lowlight_root), lpips_active(preset, lpips)
+    key = did_cache_key(preset, normalization, digest, seed=tcfg.seed, lpips=lp, train_cfg=tcfg)
+    meta = {"kind": "did", "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
+            "data": str(Path(lowlight_root).resolve()), "data_digest": digest, "lpips": lp,
+            "normalization": normalization}
+    model, hit = get_or_train(
+        cache_path(cache_dir, f"did-{normalization}", key), tcfg.steps,
+        lambda d, resume: train_did(preset, lowlight_root, d, normalization=normalization, device=device,
+                                    resume=resume, progress=progress, lpips=lpips if lp else None,
+                                    steps=tcfg.steps, seed=tcfg.seed),
+        lambda d: load_did(d, device), meta)
+    if not hit.reused:
+        model.train_seconds = hit.seconds
+    return model
 
 
 # ----------------------------------------------------------------------------------------------- inference

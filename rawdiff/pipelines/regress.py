@@ -20,8 +20,8 @@ Inference (:func:`enhance_regress`) is fully convolutional: any ``H x W`` is ref
 to a multiple of the UNet's down-sampling factor, run, and cropped back.
 
 Trained models are cached like DiD's (:func:`get_or_train_regress`): ``cache_dir/regress-<norm>-<key>/`` with
-``key`` = sha256 of every setting that changes the weights plus the training data's hash
-(rawdiff.pipelines.did.data_hash), so notebook 06 trains once and reuses the checkpoint afterwards.
+``key`` = rawdiff.runs.cache_key of every setting that changes the weights plus the training data's digest
+(rawdiff.runs.data_digest), so notebook 06 trains once and reuses the checkpoint afterwards.
 """
 from __future__ import annotations
 
@@ -39,14 +39,8 @@ from rawdiff.diffusion.cascade import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict
 from rawdiff.pipelines.did import data_hash, fit_normalizers, load_lowlight
-from rawdiff.utils import (
-    atomic_write_text,
-    default_cache_dir,
-    resolve_device,
-    seeded_init,
-    sha256_json,
-    to_inference,
-)
+from rawdiff.runs import cache_key, cache_path, get_or_train, train_config
+from rawdiff.utils import atomic_write_text, resolve_device, seeded_init, to_inference
 
 __all__ = [
     "RegressConfig", "RegressModel", "RandomCropBatches", "RegressLoss", "regress_unet_config", "build_regressor",
@@ -230,13 +224,7 @@ def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_di
 
 
 def _train_cfg(preset: Preset, steps: int | None, seed: int | None) -> TrainConfig:
-    tcfg = preset.regress_train
-    if steps is not None:
-        tcfg = dataclasses.replace(tcfg, steps=int(steps))
-    if seed is not None:
-        tcfg = dataclasses.replace(tcfg, seed=int(seed))
-    return tcfg
-
+    return train_config(preset.regress_train, seed, steps)
 
 
 def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> RegressModel:
@@ -259,9 +247,9 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
 
 
 def regress_cache_key(preset: Preset, cfg: RegressConfig, train_cfg: TrainConfig, data_digest: str) -> str:
-    """Cache key: every setting that changes the weights + the training data's hash."""
-    return sha256_json({"unet": dataclasses.asdict(regress_unet_config(preset)), "regress": dataclasses.asdict(cfg),
-                        "train": dataclasses.asdict(train_cfg), "data": data_digest, "version": 1})
+    """rawdiff.runs.cache_key: every setting that changes the weights (seed in ``train_cfg``) + the data digest."""
+    model = {"unet": dataclasses.asdict(regress_unet_config(preset)), "regress": dataclasses.asdict(cfg)}
+    return cache_key("regress", model=model, train=train_cfg, data=data_digest, seed=train_cfg.seed)
 
 
 def get_or_train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, *,
@@ -270,21 +258,26 @@ def get_or_train_regress(preset: Preset | str, lowlight_root: str | os.PathLike,
                          steps: int | None = None) -> RegressModel:
     """Reuse the cached regression UNet for (config, seed, data) if complete, else train it (resuming a partial run).
 
-    Mirrors rawdiff.pipelines.did.get_or_train_did: the run lives in
-    ``cache_dir/regress-<normalization>-<key>/`` (``cache_dir`` default rawdiff.utils.default_cache_dir()).
-    ``seed``/``steps`` override ``preset.regress_train``.
+    rawdiff.runs.get_or_train like DiD's: the run lives in ``cache_dir/regress-<normalization>-<key>/``
+    (``cache_dir`` default rawdiff.utils.default_cache_dir()).  ``seed``/``steps`` override ``preset.regress_train``.
     """
-    from rawdiff.train import run_is_complete
-
     preset = get_preset(preset) if isinstance(preset, str) else preset
     tcfg = _train_cfg(preset, steps, seed)
-    key = regress_cache_key(preset, cfg, tcfg, data_hash(lowlight_root))
-    run = Path(cache_dir or default_cache_dir()) / f"regress-{cfg.normalization}-{key[:16]}"
-    if not (run_is_complete(run, tcfg.steps) and (run / META_FILE).exists()):
+    digest = data_hash(lowlight_root)
+    key = regress_cache_key(preset, cfg, tcfg, digest)
+    meta = {"kind": "regress", "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
+            "data": str(Path(lowlight_root).resolve()), "data_digest": digest, "normalization": cfg.normalization}
+
+    def train_fn(run: Path, resume: bool) -> None:
         dark, bright, _ = load_lowlight(lowlight_root, "train")
-        train_regress_tensors(preset, dark, bright, run, cfg=cfg, train_cfg=tcfg, device=device, resume=True,
+        train_regress_tensors(preset, dark, bright, run, cfg=cfg, train_cfg=tcfg, device=device, resume=resume,
                               progress=progress, extra_config={"data_root": str(lowlight_root), "scale": preset.name})
-    return load_regress(run, device)  # trained now or earlier: loaded the same way either time
+
+    model, hit = get_or_train(cache_path(cache_dir, f"regress-{cfg.normalization}", key), tcfg.steps, train_fn,
+                              lambda d: load_regress(d, device), meta)
+    if not hit.reused:
+        model.train_seconds = hit.seconds
+    return model  # trained now or earlier: loaded the same way either time
 
 
 # ----------------------------------------------------------------------------------------------- inference
