@@ -9,7 +9,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order they appear in --help.  Heavy imports happen inside each command.
-COMMAND_MODULES = ("data", "train", "develop", "enhance", "ocr", "reproduce")
+COMMAND_MODULES = ("data", "train", "runs", "develop", "enhance", "ocr", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

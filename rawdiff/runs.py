@@ -47,6 +47,21 @@ def data_digest(root: str | os.PathLike, max_content_files: int = MAX_CONTENT_FI
     return sha256_json({"policy": "content" if full else "size", "files": entries})
 
 
+# Settings that do not change trained weights (logging, checkpoint cadence, sampling-only options): left out of
+# cache keys, so e.g. notebook 04 asking for other sampler steps reuses notebook 03's networks.
+NOT_WEIGHTS = {"train": ("log_every", "ckpt_every"), "dtdm": ("sample_steps", "eta"),
+               "edm": ("sigma_min", "sigma_max", "rho", "num_steps", "s_churn"),
+               "did": ("ilvr_steps", "ilvr_noised_reference", "tile_overlap", "normalization")}
+
+
+def weights_only(section: str, cfg: Any) -> dict:
+    """``asdict(cfg)`` without the fields of :data:`NOT_WEIGHTS` ``[section]``."""
+    from dataclasses import asdict, is_dataclass
+
+    d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+    return {k: v for k, v in d.items() if k not in NOT_WEIGHTS.get(section, ())}
+
+
 def cache_key(kind: str, *, model: Any, train: TrainConfig | Mapping, data: str, seed: int, lpips: bool = False,
               extra: Any = None) -> str:
     """16-hex key over everything that changes a network's weights (and nothing else)."""
@@ -54,6 +69,8 @@ def cache_key(kind: str, *, model: Any, train: TrainConfig | Mapping, data: str,
 
     tr = asdict(train) if is_dataclass(train) else dict(train)
     tr["seed"] = int(seed)
+    for k in NOT_WEIGHTS["train"]:
+        tr.pop(k, None)
     return sha256_json({"version": CODE_VERSION, "kind": kind, "model": model, "train": tr, "data": data,
                         "seed": int(seed), "lpips": bool(lpips), "extra": extra})[:16]
 
@@ -247,3 +264,20 @@ def load(run_dir: str | os.PathLike, device="auto"):
         from rawdiff.pipelines.regress import load_regress
         return load_regress(run_dir, device=device)
     raise RawdiffError(f"{run_dir}: not a rawdiff run (no {RUN_FILE} / config.json naming its kind)")
+
+
+def resolve_run(run: str | os.PathLike | None, kind: str, command: str,
+                usable: Callable[[RunInfo], Path | None] | None = None, announce: Callable[[str], Any] = print) -> Path:
+    """``--run`` if given, else the newest usable run of ``kind`` (announced: kind, scale, date, path); with none,
+    a one-line :class:`RawdiffError` telling to run ``make reproduce`` or ``rawdiff train``.
+
+    ``usable(info)`` returns the folder to load for that run, or None to skip it (default: the run's folder).
+    """
+    if run is not None:
+        return Path(run)
+    for info in find_runs(kind=kind):
+        path = usable(info) if usable is not None else info.path
+        if path is not None:
+            announce(f"using the newest {info.describe()}")
+            return Path(path)
+    raise RawdiffError(no_run_message(kind, command))

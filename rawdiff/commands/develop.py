@@ -3,7 +3,8 @@
 INPUT: a camera RAW that rawpy/LibRaw reads (DNG, NEF, CR2, ARW, ...) or a ZRR-style single-channel Bayer
 PNG; read through ``rawdiff.data.loaders.read_raw`` (black/white-level normalised, packed to RGGB).  Any
 size: the image is developed in overlapping tiles blended with linear ramps (``--tile``, ``--overlap``).
-RUN_DIR must hold ``isp/`` and ``diffraw/`` checkpoints (``rawdiff train diffraw --out RUN_DIR``).
+RUN_DIR must hold ``isp/`` and ``diffraw/`` checkpoints (``rawdiff train diffraw --out RUN_DIR``) or be a
+notebook's DTDM cache entry; without ``--run`` the newest DiffRAW run (``rawdiff runs``) is used.
 """
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ def run(args) -> int:
     inp, out = Path(args.input), Path(args.output)
     if out.suffix.lower() != ".png":
         raise RawdiffError(f"{out}: OUTPUT must be a .png file")
-    run_dir = Path(args.run)
+    from rawdiff.pipelines.diffraw import developable
+    from rawdiff.runs import resolve_run
+
+    run_dir = resolve_run(args.run, "diffraw", "diffraw", developable)
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: run directory not found (make one with `rawdiff train diffraw --out {run_dir}`)")
     packed = read_packed(inp)
@@ -95,7 +99,8 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("develop", help="develop a RAW file with a trained ISPNet + DiffRAW run",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="run directory with isp/ and diffraw/ checkpoints")
+    p.add_argument("--run", default=None, help="DiffRAW run: RUN_DIR with isp/ and diffraw/, or a notebook cache "
+                   "entry (default: the newest one, see `rawdiff runs`)")
     p.add_argument("--steps", type=int, default=None, help="DTDM steps K (default: the run's sample_steps)")
     p.add_argument("--tile", type=int, default=128, help="tile size in packed-RAW pixels (output is 2x)")
     p.add_argument("--overlap", type=int, default=16, help="tile overlap in packed-RAW pixels")

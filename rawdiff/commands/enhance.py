@@ -105,10 +105,13 @@ def run(args: argparse.Namespace) -> int:
         raise RawdiffError(f"--ilvr-steps must be >= 0, got {args.ilvr_steps}")
     if args.overlap is not None and not 0 <= args.overlap < 32:
         raise RawdiffError(f"--overlap must be in [0, 32) pixels (tiles are 32x32), got {args.overlap}")
-    if not Path(args.run).is_dir():
-        raise RawdiffError(f"{args.run}: no such run directory (train one with `rawdiff train did`)")
+    from rawdiff.runs import resolve_run
+
+    run_dir = resolve_run(args.run, "did", "did")
+    if not run_dir.is_dir():
+        raise RawdiffError(f"{run_dir}: no such run directory (train one with `rawdiff train did`)")
     img = read_input(args.input)
-    model = load_did(args.run, device=args.device)
+    model = load_did(run_dir, device=args.device)
     if args.overlap is not None and args.overlap >= model.did.patch:
         raise RawdiffError(f"--overlap must be < the tile size {model.did.patch}")
     with Timer(model.device) as t:
@@ -126,7 +129,8 @@ def register(sub) -> None:
                        description=__doc__.replace("``", ""))
     p.add_argument("input", metavar="INPUT", help="dark sRGB image (any size) or RAW file (DNG, ...)")
     p.add_argument("output", metavar="OUTPUT.png", help="where to write the enhanced image (.png/.jpg/.tif)")
-    p.add_argument("--run", required=True, metavar="RUN_DIR", help="DiD run directory (rawdiff train did --out)")
+    p.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="DiD run (rawdiff train did --out, or a notebook cache entry; default: the newest one)")
     p.add_argument("--ilvr-steps", type=int, default=None, metavar="K",
                    help="ILVR on the first K Heun steps (default: the run's config, paper 6 of 18)")
     p.add_argument("--overlap", type=int, default=None, metavar="N",

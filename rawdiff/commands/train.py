@@ -2,7 +2,9 @@
 
 Models are registered in :data:`TRAINERS` (name -> function(args) -> int); adding one is one small function.
 DiffRAW run-directory layout: ``RUN_DIR/isp/`` (ISPNet) and ``RUN_DIR/diffraw/`` (DTDM UNet) plus
-``RUN_DIR/run.json``; ``rawdiff develop --run RUN_DIR`` needs both.  ``train diffraw`` first trains
+``RUN_DIR/run.json``; ``rawdiff develop --run RUN_DIR`` needs both.  Every trained network folder gets the
+``run.json`` of rawdiff.runs (kind, scale, seed, steps, data digest, git commit, date, wall time), the format of
+the notebooks' cache entries, so ``rawdiff runs`` lists both and ``--run`` accepts both.  ``train diffraw`` first trains
 ``RUN_DIR/isp/`` when it is missing, so one command gives a usable run directory.
 """
 from __future__ import annotations
@@ -51,6 +53,18 @@ def _phone_data(args):
         raise DataError(f"{data}: cannot read the training pairs ({err})") from None
 
 
+def _record(args, run_dir: Path, kind: str, preset, steps: int, seconds: float, **extra) -> None:
+    """run.json of a CLI run: the same format as a notebook cache entry (rawdiff.runs)."""
+    from rawdiff.runs import data_digest, write_meta
+    from rawdiff.train import dist_info
+
+    if dist_info()[0]:
+        return  # under torchrun only rank 0 writes
+    write_meta(run_dir, kind=kind, scale=preset.name, seed=args.seed, steps=int(steps),
+               data=str(Path(args.data).resolve()), data_digest=data_digest(args.data),
+               wall_seconds=round(float(seconds), 3), **extra)
+
+
 def _run_isp(args, preset, data, run_dir: Path) -> None:
     from rawdiff.pipelines.diffraw import train_ispnet
     from rawdiff.train import run_is_complete
@@ -62,6 +76,7 @@ def _run_isp(args, preset, data, run_dir: Path) -> None:
         return
     res = train_ispnet(preset, data, out, args.device, args.resume or (args.model == "diffraw" and out.exists()),
                        not args.no_progress, seed=args.seed, steps=steps)
+    _record(args, out, "isp", preset, res.step, res.seconds)
     print(f"ISPNet: {res.step} steps in {res.seconds:.1f} s -> {out}")
 
 
@@ -83,6 +98,8 @@ def train_diffraw(args) -> int:
     _run_isp(args, preset, data, run_dir)
     res = _train(preset, data, run_dir / "diffraw", args.device, args.resume, not args.no_progress,
                  seed=args.seed, steps=args.steps)
+    _record(args, run_dir / "diffraw", "diffraw", preset, res.step, res.seconds, mode="dtdm", condition="raw+c",
+            s=preset.dtdm.s, isp_run="../isp")
     write_run_info(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
     print(f"DiffRAW (DTDM, s={preset.dtdm.s}): {res.step} steps in {res.seconds:.1f} s -> {run_dir / 'diffraw'}")
     return 0
@@ -98,6 +115,8 @@ def train_did(args) -> int:
                         f"LOL our485/eval15)")
     model = _train(preset, data, run_dir, device=args.device, resume=args.resume, progress=not args.no_progress,
                    steps=args.steps, seed=args.seed)
+    _record(args, run_dir, "did", preset, len(model.history) and model.history[-1]["step"], model.train_seconds,
+            normalization=model.normalization)
     print(f"DiD ({model.normalization} normalisation): {len(model.history) and model.history[-1]['step']} steps "
           f"in {model.train_seconds:.1f} s -> {run_dir}  (use: rawdiff enhance --run {run_dir} IN OUT.png)")
     return 0

@@ -310,12 +310,13 @@ def lpips_active(preset: Preset, lpips: str | None = "auto") -> bool:
 
 def did_cache_key(preset: Preset, normalization: str, data_digest: str, *, seed: int | None = None,
                   lpips: bool = False, train_cfg: TrainConfig | None = None) -> str:
-    """rawdiff.runs.cache_key of a DiD run: configs, normalisation, data digest, seed and the LPIPS term."""
-    from rawdiff.runs import cache_key, train_config
+    """rawdiff.runs.cache_key of a DiD run: training configs (not the sampler's), normalisation, data digest, seed
+    and whether the LPIPS term is active."""
+    from rawdiff.runs import cache_key, train_config, weights_only
 
     tcfg = train_config(train_cfg or preset.did_train, seed)
-    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": dataclasses.asdict(preset.edm),
-             "did": dataclasses.asdict(preset.did), "normalization": normalization}
+    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": weights_only("edm", preset.edm),
+             "did": weights_only("did", preset.did), "normalization": normalization}
     return cache_key("did", model=model, train=tcfg, data=data_digest, seed=tcfg.seed, lpips=lpips)
 
 
@@ -344,6 +345,7 @@ def get_or_train_did(preset: Preset | str, lowlight_root: str | os.PathLike, *, 
                                     resume=resume, progress=progress, lpips=lpips if lp else None,
                                     steps=tcfg.steps, seed=tcfg.seed),
         lambda d: load_did(d, device), meta)
+    model.did, model.edm = preset.did, preset.edm  # same training settings (key); the caller's sampler settings
     if not hit.reused:
         model.train_seconds = hit.seconds
     return model

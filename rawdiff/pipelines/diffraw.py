@@ -23,7 +23,8 @@ from rawdiff.metrics.colour import chroma_stats, color_error, edge_corr, mean_co
 from rawdiff.pipelines.diffraw_data import (CONDITIONS, MODES, PhoneData, Prepared, dataset_fingerprint, from_pm1,
                                             load_phone, make_cond, prepare_data, raw_to_output_res, to_pm1,
                                             visualise_raw)
-from rawdiff.pipelines.diffraw_develop import develop_raw, diffraw_parts, load_run_dir, write_run_info
+from rawdiff.pipelines.diffraw_develop import (develop_raw, developable, diffraw_parts, load_run_dir,
+                                              write_run_info)
 from rawdiff.pipelines.diffraw_sample import (Method, X0Predictor, develop_baseline, develop_dtdm, evaluate,
                                               plug_and_play, recolour, run_ispnet, simple_isp_output,
                                               x0_predictor)
@@ -40,5 +41,5 @@ __all__ = [
     "ispnet_key", "diffraw_key", "get_or_train_ispnet", "get_or_train_diffraw", "X0Predictor", "x0_predictor",
     "run_ispnet", "develop_dtdm", "develop_baseline", "plug_and_play", "recolour", "Method", "simple_isp_output",
     "evaluate", "color_error", "mean_color_distance", "chroma_stats", "edge_corr", "write_run_info",
-    "load_run_dir", "diffraw_parts", "develop_raw",
+    "load_run_dir", "diffraw_parts", "developable", "develop_raw",
 ]

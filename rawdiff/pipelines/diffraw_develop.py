@@ -51,6 +51,20 @@ def diffraw_parts(run_dir: str | os.PathLike) -> tuple[Path, Path]:
                        f"whose run.json names its ISPNet)")
 
 
+def developable(info) -> Path | None:
+    """For rawdiff.runs.resolve_run: the folder ``rawdiff develop`` can load for a found DiffRAW run (a DTDM
+    network conditioned on RAW + c with its ISPNet), else None."""
+    if info.meta.get("mode", "dtdm") != "dtdm" or info.meta.get("condition", "raw+c") != "raw+c":
+        return None
+    for cand in (info.path, info.path.parent):
+        try:
+            diffraw_parts(cand)
+            return cand
+        except RawdiffError:
+            continue
+    return None
+
+
 def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torch.nn.Module, DTDMConfig, dict]:
     """ISPNet + DTDM UNet (EMA weights), the DTDM config and the UNet's run config of a DiffRAW run."""
     from rawdiff.config import ISPNetConfig, UNetConfig, from_dict

@@ -21,7 +21,7 @@ from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.nn.ispnet import ISPNet
 from rawdiff.pipelines.diffraw_data import (CONDITIONS, MODES, PhoneData, _random_crops, from_pm1, load_phone,
                                             make_cond, to_pm1)
-from rawdiff.runs import cache_key, cache_path, get_or_train, train_config
+from rawdiff.runs import cache_key, cache_path, get_or_train, train_config, weights_only
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
 _train_cfg = train_config  # the old private name (benchmarks/bench_dtdm.py)
@@ -183,14 +183,13 @@ def get_or_train_ispnet(preset: Preset, data: PhoneData, fingerprint: str, *, ca
 
 def diffraw_key(preset: Preset, fingerprint: str, *, condition: str = "raw+c", mode: str = "dtdm",
                 s: int | None = None, seed: int = 0, steps: int | None = None) -> str:
-    """rawdiff.runs.cache_key of a DiffRAW UNet run; for ``mode="ddpm"`` s, gamma and the sampler settings are
-    left out (they play no role in training the baseline network)."""
+    """rawdiff.runs.cache_key of a DiffRAW UNet run; sampler settings are left out, and for ``mode="ddpm"`` also
+    s and gamma (they play no role in training the baseline network)."""
     cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
     tcfg = train_config(preset.diffraw_train, seed, steps)
-    dcfg = asdict(cfg)
+    dcfg = weights_only("dtdm", cfg)
     if mode == "ddpm":
-        for k in ("s", "gamma", "sample_steps", "eta"):
-            dcfg.pop(k)
+        dcfg.pop("s"), dcfg.pop("gamma")
     return cache_key("diffraw", model={"unet": asdict(preset.diffraw_unet), "dtdm": dcfg}, train=tcfg,
                      data=fingerprint, seed=tcfg.seed, extra={"mode": mode, "condition": condition})
 
