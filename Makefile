@@ -13,7 +13,7 @@ export PYTHONHASHSEED ?= 0
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -c constraints.txt -e '.[all,test]'
 	touch $@
 
 install: $(STAMP)

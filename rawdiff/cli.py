@@ -1,6 +1,7 @@
 """``rawdiff`` command line.  Each sub-command lives in ``rawdiff/commands/<name>.py`` with ``register(sub)``.
 
-User errors (:class:`rawdiff.errors.RawdiffError`) are printed as one line and exit with status 2.
+User errors (:class:`rawdiff.errors.RawdiffError`) and a missing optional dependency (naming the pyproject extra
+that installs it) are printed as one line and exit with status 2.
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         rc = args.func(args)
     except RawdiffError as err:
         print(f"rawdiff {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # an optional dependency (extra) is not installed
+        from rawdiff._compat import extra_for, missing_message
+
+        if extra_for(err.name) is None:
+            raise
+        print(f"rawdiff {args.command}: error: {missing_message(err.name)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

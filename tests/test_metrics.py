@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import rawdiff  # noqa: F401  (torchvision compat before pyiqa/lpips)
+from rawdiff._compat import import_torchvision
+
+try:  # torchvision compat before pyiqa/lpips (no longer a side effect of `import rawdiff`)
+    import_torchvision()
+except ImportError:
+    pass
 from rawdiff import metrics as M
 
 skm = pytest.importorskip("skimage.metrics")

@@ -192,6 +192,9 @@ def metric_availability(name: str) -> Availability:
     lib_reason = ""
     if name == "lpips":
         try:
+            import rawdiff._compat as compat
+
+            compat.import_torchvision()
             import lpips  # noqa: F401
         except Exception as err:  # pragma: no cover
             lib_reason = f"unavailable: lpips does not import ({type(err).__name__}: {err}); pip install lpips"
