@@ -1,7 +1,6 @@
 """rawdiff.runs: one cache key, one run format, reuse / rebuild of cache entries, run discovery and the CLI's
 default-run lookup (``rawdiff develop`` / ``enhance`` without --run, ``rawdiff runs``)."""
 import json
-import warnings
 from dataclasses import replace
 
 import numpy as np

@@ -28,10 +28,10 @@ from rawdiff.pipelines.diffraw_develop import (develop_raw, developable, diffraw
 from rawdiff.pipelines.diffraw_sample import (Method, X0Predictor, develop_baseline, develop_dtdm, evaluate,
                                               plug_and_play, recolour, run_ispnet, simple_isp_output,
                                               x0_predictor)
-from rawdiff.pipelines.diffraw_train import (Trained, _train_cfg, build_ispnet, build_unet, diffraw_batch_fn,
-                                             diffraw_key, diffraw_loss_fn, get_or_train_diffraw,
-                                             get_or_train_ispnet, ispnet_batch_fn, ispnet_key, ispnet_loss,
-                                             train_diffraw, train_ispnet)
+from rawdiff.pipelines.diffraw_train import (Trained, build_ispnet, build_unet, diffraw_batch_fn, diffraw_key,
+                                             diffraw_loss_fn, get_or_train_diffraw, get_or_train_ispnet,
+                                             ispnet_batch_fn, ispnet_key, ispnet_loss, train_diffraw, train_ispnet)
+from rawdiff.pipelines.diffraw_train import _train_cfg  # noqa: F401  (benchmarks/bench_dtdm.py)
 from rawdiff.runs import CODE_VERSION as CACHE_VERSION  # noqa: F401
 
 __all__ = [
