@@ -249,12 +249,22 @@ def no_run_message(kind: str, command: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- load
 def load(run_dir: str | os.PathLike, device="auto"):
-    """Load any run by its kind: ``isp``/``diffraw`` -> (ISPNet, UNet, DTDMConfig, config) via
-    rawdiff.pipelines.diffraw.load_run_dir; ``did`` -> DiDModel; ``regress`` -> RegressModel."""
+    """Load any run by its kind: ``isp`` -> ISPNet; ``diffraw`` (or a ``rawdiff train diffraw`` folder) ->
+    (ISPNet, UNet, DTDMConfig, config) via rawdiff.pipelines.diffraw.load_run_dir; ``did`` -> DiDModel;
+    ``regress`` -> RegressModel (EMA weights, on ``device``)."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir) or _legacy_meta(run_dir) or {}
     kind = meta.get("kind")
-    if kind in ("isp", "diffraw") or ((run_dir / "isp").is_dir() and (run_dir / "diffraw").is_dir()):
+    if kind == "isp":
+        from rawdiff.config import ISPNetConfig, from_dict
+        from rawdiff.nn.ispnet import ISPNet
+        from rawdiff.train import load_run
+        from rawdiff.utils import to_inference
+
+        net = ISPNet(from_dict(ISPNetConfig, json.loads((run_dir / "config.json").read_text())["isp_net"]))
+        load_run(run_dir, net, ema=True)
+        return to_inference(net, device)
+    if kind == "diffraw" or ((run_dir / "isp").is_dir() and (run_dir / "diffraw").is_dir()):
         from rawdiff.pipelines.diffraw_develop import load_run_dir
         return load_run_dir(run_dir, device=device)
     if kind == "did" or (run_dir / "did.json").exists():

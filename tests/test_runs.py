@@ -251,6 +251,12 @@ def test_cli_uses_newest_runs_of_the_right_kind(tmp_path, monkeypatch, capsys):
     assert listing[0].split()[:6] == ["kind", "scale", "steps", "data", "date", "size"]
     body = "\n".join(listing[1:])
     assert len(listing) == 5 and "diffraw (ddpm, raw+c)" in body and "isp" in body and "did1" in body
+    # one load for every kind
+    isp, unet, cfg, conf = runs.load(dtdm.run_dir, device="cpu")
+    assert conf["kind"] == "diffraw" and cfg.s == preset.dtdm.s
+    assert isinstance(runs.load(tmp_path / "runs" / "did1", device="cpu"), D.DiDModel)
+    isp_dir = dtdm.run_dir / runs.read_meta(dtdm.run_dir)["isp_run"]
+    assert type(runs.load(isp_dir, device="cpu")).__name__ == "ISPNet"
     # --run accepts a notebook cache entry directly
     assert main(["develop", "--quiet", "--run", str(dtdm.run_dir), "--steps", "1", "--tile", "8", "--overlap", "2",
                  str(tmp_path / "photo.png"), str(tmp_path / "dev2.png")]) == 0
