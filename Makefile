@@ -10,6 +10,7 @@ export PYTHONHASHSEED ?= 0
 
 .PHONY: install reproduce test test-unit test-notebooks bench clean
 
+# Everything: the core and every extra (`.[all,test]`); `pip install .` alone is the small core (pyproject.toml).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
