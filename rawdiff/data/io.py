@@ -104,7 +104,7 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         except ValueError:
             raise DataError(f"{MAX_PIXELS_ENV}={env!r}: expected a whole number of pixels (0 = no limit)") from None
     if max_pixels < 0:
-        raise DataError(f"max_pixels must be >= 0 (0 = no limit), got {max_pixels}")
+        raise DataError(f"--max-pixels / max_pixels must be >= 0 (0 = no limit), got {max_pixels}")
     return int(max_pixels)
 
 
