@@ -126,6 +126,12 @@ def _read_json(path: Path, kind: type = dict) -> Any:
     return obj
 
 
+def read_json(path: str | os.PathLike) -> dict:
+    """A run's JSON file (``config.json``, ``did.json``, ...) as a dict, or a one-line ``corrupt checkpoint``
+    :class:`DataError` (malformed, not UTF-8, not an object, missing)."""
+    return _read_json(Path(path))
+
+
 def _read_state(ckpt: Path) -> dict:
     """``state.json`` of a checkpoint: ``{"step": int >= 0, "history": [dict, ...]}`` (validated)."""
     path = ckpt / "state.json"

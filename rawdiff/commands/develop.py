@@ -62,6 +62,9 @@ def run(args) -> int:
     inp, out = Path(args.input), Path(args.output)
     if out.suffix.lower() != ".png":
         raise RawdiffError(f"{out}: OUTPUT must be a .png file")
+    from rawdiff.utils import check_output_path
+
+    check_output_path(out)  # a directory / a file where a folder should be: one line, before any work
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: run directory not found (make one with `rawdiff train diffraw --out {run_dir}`)")

@@ -112,8 +112,8 @@ def _check_pixels(p: Path, width: int, height: int, limit: int) -> None:
     if width < 1 or height < 1:
         raise DataError(f"{p}: expected an image with at least 1x1 pixels, the header says {width}x{height}")
     if limit and width * height > limit:
-        raise DataError(f"{p}: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the limit of "
-                        f"{limit / 1e6:g} MP (raise it with {MAX_PIXELS_ENV}=N or --max-pixels N; 0 = no limit)")
+        raise DataError(f"{p}: {width}x{height} = {width * height} pixels exceeds the limit of {limit} pixels "
+                        f"(raise it with {MAX_PIXELS_ENV}=N or --max-pixels N; 0 = no limit)")
 
 
 def png_header(path: str | os.PathLike) -> dict | None:
