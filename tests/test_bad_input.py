@@ -345,11 +345,11 @@ def test_enhance_corrupt_runs(did_run, tmp_path, capsys):
     r = tmp_path / "runs" / "mistyped_meta"
     shutil.copytree(did_run, r)
     meta = json.loads((r / "did.json").read_text())
-    meta["unet"]["base_channels"] = "eight"
-    meta["did"]["bogus"] = 1
-    (r / "did.json").write_text(json.dumps(meta))
-    cli_fails(capsys, ["enhance", "--run", r, src, out], "base_channels", "mistyped", no_output=out)
-    cli_fails(capsys, ["enhance", "--run", r, src, out], "bogus", "unknown field", no_output=out)
+    for key, value, msg in (("base_channels", "eight", "mistyped"), ("bogus", 1, "unknown field")):
+        (r / "did.json").write_text(json.dumps({**meta, "unet": {**meta["unet"], key: value}}))
+        cli_fails(capsys, ["enhance", "--run", r, src, out], key, msg, no_output=out)
+    (r / "did.json").write_text(json.dumps({**meta, "edm": {k: v for k, v in meta["edm"].items() if k != "rho"}}))
+    cli_fails(capsys, ["enhance", "--run", r, src, out], "rho", "missing field", no_output=out)
 
 
 @pytest.mark.xfail(reason="did.json is parsed by rawdiff/pipelines/did.py (not this issue's file): it should use "
