@@ -15,7 +15,7 @@ renamed into place, then a ``latest`` pointer swapped with ``os.replace``) as sa
 ``resume=True`` continuing bit-exactly on CPU.  Optimiser state is saved as tensors (``optim.safetensors``) +
 JSON (``optim.json``); nothing is ever pickled or unpickled.  Under ``torchrun`` only rank 0 logs and writes.
 
-Everything read back is validated first (:func:`read_safetensors_header`, :func:`_read_json`): a truncated or
+Everything read back is validated first (:mod:`rawdiff.checkpoint_io`): a truncated or
 foreign weights file, tensor names/shapes that do not match the model, malformed JSON -> one-line
 ``DataError("corrupt checkpoint <file>: <why>; re-train or restore it")``.  A ``kill -9`` at any moment leaves
 either the previous complete checkpoint or the new one; stale ``.ckpt-*.partial`` folders are never read.
@@ -24,22 +24,35 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import shutil
-import struct
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from rawdiff.checkpoint_io import (  # noqa: F401
+    _corrupt,
+    _read_json,
+    load_optimizer,
+    load_weights,
+    read_json,
+    read_safetensors_header,
+    save_optimizer,
+)
 from rawdiff.config import TrainConfig
-from rawdiff.errors import DataError, RawdiffError
-from rawdiff.utils import atomic_write_text, derive_seed, make_generator, prefers_channels_last, resolve_device
+from rawdiff.errors import RawdiffError
+from rawdiff.utils import (
+    atomic_write_text,
+    derive_seed,
+    make_generator,
+    prefers_channels_last,
+    resolve_device,
+)
 
 CKPT_PREFIX = "ckpt-"
 
@@ -104,34 +117,6 @@ def _to_channels_last(batch: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
-def _corrupt(path: Path, why: str) -> DataError:
-    return DataError(f"corrupt checkpoint {path}: {why}; re-train or restore it")
-
-
-def _read_json(path: Path, kind: type = dict) -> Any:
-    """JSON from a checkpoint file, or a one-line ``corrupt checkpoint`` DataError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _corrupt(path, "file missing") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise _corrupt(path, f"unreadable ({type(err).__name__})") from None
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        raise _corrupt(path, f"not valid JSON ({str(err).splitlines()[0] if str(err) else 'empty'})") from None
-    if not isinstance(obj, kind):
-        raise _corrupt(path, f"expected a JSON {'object' if kind is dict else kind.__name__}, "
-                             f"got {type(obj).__name__}")
-    return obj
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """A run's JSON file (``config.json``, ``did.json``, ...) as a dict, or a one-line ``corrupt checkpoint``
-    :class:`DataError` (malformed, not UTF-8, not an object, missing)."""
-    return _read_json(Path(path))
-
-
 def _read_state(ckpt: Path) -> dict:
     """``state.json`` of a checkpoint: ``{"step": int >= 0, "history": [dict, ...]}`` (validated)."""
     path = ckpt / "state.json"
@@ -164,121 +149,6 @@ def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-_ST_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-              "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
-
-
-def read_safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """``{name: (dtype, shape)}`` from a safetensors file, checking its layout without reading the tensors.
-
-    Format (huggingface/safetensors docs): 8-byte little-endian header length N, N bytes of JSON
-    ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the byte buffer.
-    Checks: N fits in the file, the JSON parses, every dtype is known, every ``end - begin`` equals
-    ``prod(shape) * itemsize``, the offsets tile the buffer exactly and the buffer ends at the end of the file.
-    """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise _corrupt(path, f"{size} bytes, too short for a safetensors file")
-            (n,) = struct.unpack("<Q", head)
-            if n < 2 or 8 + n > size or n > 100_000_000:
-                raise _corrupt(path, f"not a safetensors file (header length {n} vs file size {size})")
-            raw = f.read(n)
-    except FileNotFoundError:
-        raise _corrupt(path, "file missing") from None
-    except IsADirectoryError:
-        raise _corrupt(path, "is a directory") from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _corrupt(path, "not a safetensors file (header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise _corrupt(path, "not a safetensors file (header is not a JSON object)")
-    out, spans = {}, []
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
-            nbytes = math.prod(shape) * _ST_DTYPES[dtype]
-        except (KeyError, TypeError, ValueError):
-            raise _corrupt(path, f"bad header entry for tensor {name!r}") from None
-        if not (isinstance(begin, int) and isinstance(end, int)) or end - begin != nbytes or begin < 0:
-            raise _corrupt(path, f"tensor {name!r}: offsets {info['data_offsets']} do not match {dtype} {list(shape)}")
-        out[name] = (dtype, shape)
-        spans.append((begin, end))
-    buffer = size - 8 - n
-    pos = 0
-    for begin, end in sorted(spans):
-        if begin != pos:
-            raise _corrupt(path, "tensor data overlaps or has holes")
-        pos = end
-    if pos != buffer:
-        raise _corrupt(path, f"truncated or padded: header describes {pos} data bytes, the file holds {buffer}")
-    return out
-
-
-def _load_weights(path: Path, model: nn.Module, device: str | torch.device) -> dict[str, torch.Tensor]:
-    """Validated state dict for ``model`` from ``path`` (names and shapes must match the model exactly)."""
-    header = read_safetensors_header(path)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(expected.keys() - header.keys())
-    extra = sorted(header.keys() - expected.keys())
-    if missing or extra:
-        parts = ([f"missing tensors {missing[:3]}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
-                ([f"unexpected tensors {extra[:3]}{' ...' if len(extra) > 3 else ''}"] if extra else [])
-        raise _corrupt(path, f"does not match the model ({'; '.join(parts)})")
-    for k, shape in expected.items():
-        if header[k][1] != shape:
-            raise _corrupt(path, f"tensor {k!r} has shape {list(header[k][1])}, the model expects {list(shape)}")
-    try:
-        return load_file(str(path), device=str(device))
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error type on bad data
-        raise _corrupt(path, f"unreadable ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-
-
-def _save_optim(opt: torch.optim.Optimizer, folder: Path) -> None:
-    """Optimiser state as ``optim.safetensors`` (tensors) + ``optim.json`` (everything else); no pickle."""
-    sd = opt.state_dict()
-    tensors, layout = {}, {}
-    for pid, st in sd["state"].items():
-        layout[str(pid)] = {}
-        for key, val in st.items():
-            if isinstance(val, torch.Tensor):
-                tensors[f"{pid}.{key}"] = val.detach().to("cpu").contiguous()
-                layout[str(pid)][key] = None
-            else:
-                layout[str(pid)][key] = val
-    save_file(tensors, str(folder / "optim.safetensors"))
-    (folder / "optim.json").write_text(json.dumps({"param_groups": sd["param_groups"], "state": layout}))
-
-
-def _load_optim(opt: torch.optim.Optimizer, folder: Path, device: torch.device) -> None:
-    path = folder / "optim.json"
-    if not path.exists() and (folder / "optim.pt").exists():
-        raise DataError(f"{folder}: optimiser state written by an older rawdiff (optim.pt, a pickle, is never "
-                        f"loaded); resume is not possible, re-train without --resume")
-    meta = _read_json(path)
-    tpath = folder / "optim.safetensors"
-    names = read_safetensors_header(tpath)
-    try:
-        tensors = load_file(str(tpath), device=str(device))
-        state = {}
-        for pid, entries in meta["state"].items():
-            state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v is None else v) for k, v in entries.items()}
-        groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in meta["param_groups"]]
-        if len(state) and set(names) != {f"{pid}.{k}" for pid, e in meta["state"].items() for k, v in e.items()
-                                         if v is None}:
-            raise ValueError("tensor names do not match optim.json")
-        opt.load_state_dict({"state": state, "param_groups": groups})
-    except Exception as err:  # noqa: BLE001 - KeyError/ValueError/TypeError from a mismatching state
-        raise _corrupt(path, f"optimiser state does not fit the model ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''})") from None
-
-
 def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer,
                     history: list[dict], run_config: dict, keep: int = 2) -> Path:
     """Write ``out_dir/ckpt-{step}/`` atomically and point ``out_dir/latest`` at it."""
@@ -290,7 +160,7 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, 
     tmp.mkdir()
     save_file(_state_dict_cpu(model), str(tmp / "model.safetensors"))
     save_file(_state_dict_cpu(ema), str(tmp / "ema.safetensors"))
-    _save_optim(opt, tmp)
+    save_optimizer(opt, tmp)
     (tmp / "config.json").write_text(json.dumps(run_config, indent=1, default=str))
     (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))  # last: marks done
     for f in tmp.iterdir():  # data on disk before the rename makes the folder visible
@@ -318,7 +188,7 @@ def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, dev
         raise RawdiffError(f"{out_dir}: no checkpoint found (expected {out_dir}/latest -> {CKPT_PREFIX}*/)")
     _read_state(ckpt)
     config = _read_json(ckpt / "config.json")
-    weights = _load_weights(ckpt / ("ema.safetensors" if ema else "model.safetensors"), model, device)
+    weights = load_weights(ckpt / ("ema.safetensors" if ema else "model.safetensors"), model, device)
     model.load_state_dict(weights)
     return config
 
@@ -371,9 +241,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     start = 0
     if resume and out is not None and out.is_dir() and (ckpt := _latest_ckpt(out)) is not None:
         state = _read_state(ckpt)
-        model.load_state_dict(_load_weights(ckpt / "model.safetensors", model, dev))
-        ema.load_state_dict(_load_weights(ckpt / "ema.safetensors", ema, dev))
-        _load_optim(opt, ckpt, dev)
+        model.load_state_dict(load_weights(ckpt / "model.safetensors", model, dev))
+        ema.load_state_dict(load_weights(ckpt / "ema.safetensors", ema, dev))
+        load_optimizer(opt, ckpt, dev)
         start, history = int(state["step"]), list(state["history"])
     elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
         raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")

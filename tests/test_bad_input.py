@@ -64,7 +64,7 @@ def bad_images() -> list[tuple[str, bytes, str]]:
         ("truncated.png", good[:-20], "corrupt or truncated PNG"),
         ("bad_crc.png", bytes(crc), "bad CRC"),
         ("page.png", b"<!doctype html><html><body>404 not found</body></html>", "not a readable image"),
-        ("notes.jpg", "just some text\n".encode(), "not a readable image"),
+        ("notes.jpg", b"just some text\n", "not a readable image"),
         ("noise.png", np.random.default_rng(1).bytes(777), "not a readable image"),
         ("zero_width.png", png_bytes(0, 5, raw=b""), "at least 1x1"),
         ("zero_height.png", png_bytes(5, 0, raw=b""), "at least 1x1"),
@@ -513,3 +513,20 @@ def test_loaders_bad_and_unusual_files(tmp_path):
     (ll / "train" / "high" / "0.png").write_bytes(png_bytes(60000, 60000, raw=b""))
     with pytest.raises(DataError, match="0.png.*exceeds the limit"):
         LowLightDataset(ll, "train")[0]
+
+
+def test_unexpected_error_keeps_its_traceback_and_says_bug(monkeypatch, capsys, tmp_path):
+    """No catch-all: a non-user error still shows its traceback (then one line asking to report the bug)."""
+    import rawdiff.commands.ocr as ocr_cmd
+
+    def boom(args):
+        raise ZeroDivisionError("deliberate")
+
+    monkeypatch.setattr(ocr_cmd, "run", boom)
+    monkeypatch.setattr("sys.argv", ["rawdiff", "ocr", str(tmp_path / "x.png")])
+    assert main() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: deliberate" in err
+    assert err.strip().splitlines()[-1] == "rawdiff ocr: this is a bug in rawdiff, please report it with the traceback above"
+    with pytest.raises(ZeroDivisionError):        # called from Python with argv: the exception propagates
+        main(["ocr", str(tmp_path / "x.png")])
