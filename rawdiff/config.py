@@ -229,19 +229,21 @@ def _type_ok(value, tp) -> bool:
     return True  # annotations we do not model are not checked
 
 
-def from_dict(cls, d: dict):
+def from_dict(cls, d: dict, *, source=None):
     """Rebuild a config dataclass from its JSON form (lists back to tuples).
 
     The dict must hold exactly the dataclass's fields with values of the annotated types; anything else raises
     a one-line :class:`rawdiff.errors.DataError` naming the missing, unknown or mistyped fields (a run saved by
-    a different rawdiff version is reported, not silently misread).
+    a different rawdiff version is reported, not silently misread).  ``source`` (the JSON file's path) is named
+    in the message when given.
     """
     import typing
 
     from rawdiff.errors import DataError
 
+    where = f"{source}: " if source is not None else ""
     if not isinstance(d, dict):
-        raise DataError(f"{cls.__name__}: expected a JSON object of fields, got {type(d).__name__}")
+        raise DataError(f"{where}{cls.__name__} config: expected a JSON object of fields, got {type(d).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
     missing = [n for n in names if n not in d]
@@ -252,7 +254,7 @@ def from_dict(cls, d: dict):
                ([f"unknown field(s) {', '.join(map(str, unknown))}"] if unknown else []) + \
                ([f"mistyped field(s) {'; '.join(mistyped)}"] if mistyped else [])
     if problems:
-        raise DataError(f"{cls.__name__} config: {'; '.join(problems)}")
+        raise DataError(f"{where}{cls.__name__} config: {'; '.join(problems)}")
     return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 

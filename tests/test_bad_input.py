@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import struct
 import zlib
@@ -406,7 +407,8 @@ def test_develop_bad_inputs(diffraw_run, tmp_path, capsys):
     cli_fails(capsys, ["develop", "--run", diffraw_run, tmp_path / "missing.dng", out], "missing.dng",
               "no such file", no_output=out)
     (tmp_path / "folder.dng").mkdir()
-    cli_fails(capsys, ["develop", "--run", diffraw_run, tmp_path / "folder.dng", out], "folder.dng", "", no_output=out)
+    cli_fails(capsys, ["develop", "--run", diffraw_run, tmp_path / "folder.dng", out], "folder.dng", "is a directory",
+              no_output=out)
     src = _bayer_png(tmp_path / "bayer.png")
     cli_fails(capsys, ["develop", "--run", tmp_path / "nowhere", src, out], "nowhere", "", no_output=out)
     cli_fails(capsys, ["develop", "--run", diffraw_run, src, tmp_path / "out.jpg"], "out.jpg", ".png")
@@ -464,8 +466,11 @@ def test_train_bad_arguments(tmp_path, capsys, did_run):
     (ll / "train" / "high" / "0.png").write_bytes(png_bytes(32, 32))
     cli_fails(capsys, ["train", "did", "--data", ll, "--out", run, "--steps", "1"], "0.png", "corrupt",
               no_output=run)
-    bad = corrupt_runs(did_run, tmp_path / "runs")[0]
-    cli_fails(capsys, ["train", "did", "--data", ll, "--out", bad[0], "--resume"], "", "")
+    (ll / "train" / "low" / "0.png").write_bytes(png_bytes(64, 64))
+    (ll / "train" / "high" / "0.png").write_bytes(png_bytes(64, 64))
+    bad, names, _ = corrupt_runs(did_run, tmp_path / "runs")[5]       # state.json with a string step
+    cli_fails(capsys, ["train", "did", "--data", ll, "--out", bad, "--resume", "--steps", "3"], names,
+              "corrupt checkpoint")
 
 
 def test_reproduce_bad_parameters(tmp_path, capsys):
@@ -482,6 +487,24 @@ def test_reproduce_bad_parameters(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ loaders
+def test_config_from_dict_names_fields_and_source():
+    from rawdiff.config import DiDConfig, TrainConfig, from_dict, get_preset
+
+    for name in ("smoke", "paper"):
+        p = get_preset(name)
+        assert from_dict(TrainConfig, json.loads(json.dumps(asdict(p.did_train)))) == p.did_train
+        assert from_dict(DiDConfig, json.loads(json.dumps(asdict(p.did)))) == p.did
+    good = asdict(DiDConfig())
+    for bad, msg in (({**good, "scales": [32, "64"]}, "mistyped field(s) scales"),
+                     ({**good, "patch": True}, "mistyped field(s) patch=True (expected int)"),
+                     ({k: v for k, v in good.items() if k != "crop"}, "missing field(s) crop"),
+                     ({**good, "extra": 1}, "unknown field(s) extra"),
+                     ([1, 2], "expected a JSON object")):
+        with pytest.raises(DataError, match=re.escape(msg)) as info:
+            from_dict(DiDConfig, bad, source="run/did.json")
+        assert str(info.value).startswith("run/did.json: DiDConfig config:")
+
+
 def test_loaders_bad_and_unusual_files(tmp_path):
     from rawdiff.data.loaders import LowLightDataset, ZRRDataset
 

@@ -29,6 +29,8 @@ def read_packed(path: Path):
     """1 x 4 x h x w RGGB packed RAW in [0, 1] from ``path`` (one-line DataError when unsupported/corrupt)."""
     import torch
 
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a RAW file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() not in RAW_SUFFIXES:
