@@ -76,6 +76,9 @@ def bad_images() -> list[tuple[str, bytes, str]]:
         ("depth16_palette.png", png_bytes(4, 4, depth=16, ctype=3), "bit depth 16"),
         ("bomb.png", png_bytes(60000, 60000, raw=b""), "RAWDIFF_MAX_PIXELS"),
         ("bomb_wide.png", png_bytes(2_000_000_000, 1, raw=b""), "exceeds the limit"),
+        ("bomb.bmp", b"BM" + struct.pack("<IHHI", 62, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 30000, 30000, 1, 24,
+                                                                               0, 0, 2835, 2835, 0, 0) + b"\0" * 8,
+         "pixel limit"),
         ("signature_only.png", b"\x89PNG\r\n\x1a\n", "corrupt"),
         ("no_iend.png", png_bytes(4, 4, iend=False), "no IEND"),
         ("bad_zlib.png", good[:33] + _chunk(b"IDAT", b"\x78\x9c garbage, not deflate") + _chunk(b"IEND", b""),
@@ -186,6 +189,10 @@ def test_pixel_limit_env_and_argument(tmp_path, monkeypatch):
     monkeypatch.setenv("RAWDIFF_MAX_PIXELS", "1000")
     with pytest.raises(DataError, match="RAWDIFF_MAX_PIXELS"):
         read_image(p)
+    jpg = tmp_path / "big.jpg"
+    jpg.write_bytes(pil_bytes(_rgb(40, 30), "JPEG"))            # non-PNG: size from Pillow's lazy header read
+    with pytest.raises(DataError, match="40x30 = 1200 pixels exceeds"):
+        read_image(jpg)
     monkeypatch.setenv("RAWDIFF_MAX_PIXELS", "0")             # 0 = no limit
     assert read_image(p).shape == (30, 40, 3)
     monkeypatch.setenv("RAWDIFF_MAX_PIXELS", "lots")

@@ -113,7 +113,7 @@ def _check_pixels(p: Path, width: int, height: int, limit: int) -> None:
         raise DataError(f"{p}: expected an image with at least 1x1 pixels, the header says {width}x{height}")
     if limit and width * height > limit:
         raise DataError(f"{p}: {width}x{height} = {width * height} pixels exceeds the limit of {limit} pixels "
-                        f"(raise it with {MAX_PIXELS_ENV}=N or --max-pixels N; 0 = no limit)")
+                        f"(raise it with {MAX_PIXELS_ENV}=N, or --max-pixels N in rawdiff ocr/enhance; 0 = no limit)")
 
 
 def png_header(path: str | os.PathLike) -> dict | None:
