@@ -1,7 +1,8 @@
 """``rawdiff`` command line.  Each sub-command lives in ``rawdiff/commands/<name>.py`` with ``register(sub)``.
 
 User errors (:class:`rawdiff.errors.RawdiffError`) and a missing optional dependency (naming the pyproject extra
-that installs it) are printed as one line and exit with status 2.
+that installs it) are printed as one line and exit with status 2; any other exception is a bug: its traceback is
+printed, followed by a line asking to report it (exit status 1).
 """
 from __future__ import annotations
 
@@ -53,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        if argv is not None:  # called from Python (tests, notebooks): let the caller see the exception
+            raise
+        import traceback
+
+        traceback.print_exc()  # an unexpected error is a bug: show the traceback, then say so
+        print(f"rawdiff {args.command}: this is a bug in rawdiff, please report it with the traceback above",
+              file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 

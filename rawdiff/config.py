@@ -202,10 +202,60 @@ def _paper() -> Preset:
     )
 
 
-def from_dict(cls, d: dict):
-    """Rebuild a config dataclass from its JSON form (lists back to tuples; unknown keys ignored)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+def _type_ok(value, tp) -> bool:
+    """Does a JSON value fit a (resolved) dataclass field annotation?  Lists count as tuples."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+    return True  # annotations we do not model are not checked
+
+
+def from_dict(cls, d: dict, *, source=None):
+    """Rebuild a config dataclass from its JSON form (lists back to tuples).
+
+    The dict must hold exactly the dataclass's fields with values of the annotated types; anything else raises
+    a one-line :class:`rawdiff.errors.DataError` naming the missing, unknown or mistyped fields (a run saved by
+    a different rawdiff version is reported, not silently misread).  ``source`` (the JSON file's path) is named
+    in the message when given.
+    """
+    import typing
+
+    from rawdiff.errors import DataError
+
+    where = f"{source}: " if source is not None else ""
+    if not isinstance(d, dict):
+        raise DataError(f"{where}{cls.__name__} config: expected a JSON object of fields, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    missing = [n for n in names if n not in d]
+    unknown = sorted(k for k in d if k not in hints)
+    mistyped = [f"{n}={d[n]!r} (expected {getattr(hints[n], '__name__', None) or hints[n]})"
+                for n in names if n in d and not _type_ok(d[n], hints[n])]
+    problems = ([f"missing field(s) {', '.join(missing)}"] if missing else []) + \
+               ([f"unknown field(s) {', '.join(map(str, unknown))}"] if unknown else []) + \
+               ([f"mistyped field(s) {'; '.join(mistyped)}"] if mistyped else [])
+    if problems:
+        raise DataError(f"{where}{cls.__name__} config: {'; '.join(problems)}")
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 PRESETS = {"smoke": _smoke, "study": _study, "medium": _medium, "paper": _paper}

@@ -174,10 +174,13 @@ def _jsonable(v: Any) -> Any:
 
 
 def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | None, *, scale: str | None = None,
-                   merge: bool = True, extra_files: Mapping[str, str] | None = None) -> Path:
+                   merge: bool = True, extra_files: Mapping[str, str] | None = None,
+                   pending: Iterable[str] = ()) -> Path:
     """Write ``out_dir/MANIFEST.json`` for ``runs``; with ``merge`` keep entries of notebooks not in ``runs``.
 
     ``extra_files`` maps other generated files in ``out_dir`` (the claims scorecard) to what generated them.
+    ``pending`` names notebooks about to run: their entries (and the scorecard's) are dropped and the manifest
+    says ``"complete": false``, so a run killed midway (``kill -9``) never leaves hashes of files it rewrote.
     """
     from rawdiff import __version__
 
@@ -189,9 +192,11 @@ def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | Non
             old = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             old = {}
-    rerun = {r.name for r in runs}
+    pending = set(pending)
+    rerun = {r.name for r in runs} | pending
     files = {k: v for k, v in old.get("files", {}).items()
-             if v.get("notebook") not in rerun and (out_dir / k).is_file()}
+             if v.get("notebook") not in rerun and (out_dir / k).is_file()
+             and not (pending and v.get("notebook") is None)}
     notebooks = {k: v for k, v in old.get("notebooks", {}).items() if k not in rerun}
     for r in runs:
         params = {k: _jsonable(v) for k, v in r.parameters.items()}
@@ -207,6 +212,7 @@ def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | Non
         files[name] = {"notebook": None, "generated_by": producer, "git_commit": commit,
                        "sha256": sha256_file(f), "size": f.stat().st_size}
     manifest = {"rawdiff_version": __version__, "git_commit": commit, "scale": scale,
+                "complete": not pending and all(r.ok for r in runs),
                 "files": dict(sorted(files.items())), "notebooks": dict(sorted(notebooks.items()))}
     atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return path
@@ -261,6 +267,8 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     parameters.update(params or {})
     out.mkdir(parents=True, exist_ok=True)
     build.mkdir(parents=True, exist_ok=True)
+    # crash safety: until the end, the manifest lists only files this run will not touch ("complete": false)
+    write_manifest(out, [], commit, scale=scale, pending=[nb.stem for nb in nbs])
 
     runs: list[NotebookRun] = []
     stale: list[str] = []
@@ -278,7 +286,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
             runs.append(NotebookRun(nb.stem, nb, executed, time.perf_counter() - t0, parameters,
                                     _written(out, before, nb), ok=False, error=str(failure)))
             bar.close()
-            write_manifest(out, runs, commit, scale=scale)
+            write_manifest(out, runs, commit, scale=scale, pending=[n.stem for n in nbs[len(runs):]])
             raise failure from err
         seconds = time.perf_counter() - t0
         files = _written(out, before, nb)

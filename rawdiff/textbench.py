@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -302,7 +301,7 @@ def read_labelled_folder(folder: str | Path) -> list[tuple[Path, str]]:
     txt, js = folder / "labels.txt", folder / "labels.json"
     if txt.is_file():
         pairs = []
-        for i, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(_read_utf8(txt).splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             parts = line.split("\t", 1) if "\t" in line else line.split(None, 1)
@@ -311,8 +310,8 @@ def read_labelled_folder(folder: str | Path) -> list[tuple[Path, str]]:
             pairs.append((folder / parts[0].strip(), parts[1].strip()))
     elif js.is_file():
         try:
-            data = json.loads(js.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+            data = json.loads(_read_utf8(js))
+        except (json.JSONDecodeError, RecursionError) as err:
             raise DataError(f"{js}: not valid JSON ({err})") from None
         if isinstance(data, dict):
             pairs = [(folder / k, str(v)) for k, v in data.items()]
@@ -334,15 +333,17 @@ def read_labelled_folder(folder: str | Path) -> list[tuple[Path, str]]:
     return pairs
 
 
-def _load_image(path: Path) -> torch.Tensor:
-    from PIL import Image
-
+def _read_utf8(path: Path) -> str:
     try:
-        with Image.open(path) as im:
-            a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except OSError as err:
-        raise DataError(f"{path}: cannot read image ({err})") from None
-    return torch.from_numpy(a).permute(2, 0, 1).contiguous()
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: expected a UTF-8 text file (byte {err.start} is not UTF-8)") from None
+
+
+def _load_image(path: Path) -> torch.Tensor:
+    from rawdiff.data.io import read_image_tensor
+
+    return read_image_tensor(path)  # the one image reader: one-line DataError naming the file
 
 
 def load_user_crops(folder: str | Path, generator: torch.Generator | None = None, protocol: str | None = "did",

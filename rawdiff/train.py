@@ -12,8 +12,13 @@ Contract (what makes resume exact and DistributedDataParallel equivalent to one 
 Features: AdamW with linear warm-up, gradient clipping, EMA of the weights, bf16 autocast on CUDA
 (``cfg.amp``), a tqdm progress bar with the loss, periodic checkpoints written atomically (a new folder,
 renamed into place, then a ``latest`` pointer swapped with ``os.replace``) as safetensors + JSON, and
-``resume=True`` continuing bit-exactly on CPU.  Optimiser state is saved with ``torch.save`` and loaded with
-``weights_only=True``; nothing is ever unpickled.  Under ``torchrun`` only rank 0 logs and writes.
+``resume=True`` continuing bit-exactly on CPU.  Optimiser state is saved as tensors (``optim.safetensors``) +
+JSON (``optim.json``); nothing is ever pickled or unpickled.  Under ``torchrun`` only rank 0 logs and writes.
+
+Everything read back is validated first (:mod:`rawdiff.checkpoint_io`): a truncated or
+foreign weights file, tensor names/shapes that do not match the model, malformed JSON -> one-line
+``DataError("corrupt checkpoint <file>: <why>; re-train or restore it")``.  A ``kill -9`` at any moment leaves
+either the previous complete checkpoint or the new one; stale ``.ckpt-*.partial`` folders are never read.
 """
 from __future__ import annotations
 
@@ -27,12 +32,27 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from rawdiff.checkpoint_io import (  # noqa: F401
+    _corrupt,
+    _read_json,
+    load_optimizer,
+    load_weights,
+    read_json,
+    read_safetensors_header,
+    save_optimizer,
+)
 from rawdiff.config import TrainConfig
 from rawdiff.errors import RawdiffError
-from rawdiff.utils import atomic_write_text, derive_seed, make_generator, prefers_channels_last, resolve_device
+from rawdiff.utils import (
+    atomic_write_text,
+    derive_seed,
+    make_generator,
+    prefers_channels_last,
+    resolve_device,
+)
 
 CKPT_PREFIX = "ckpt-"
 
@@ -97,15 +117,31 @@ def _to_channels_last(batch: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
+def _read_state(ckpt: Path) -> dict:
+    """``state.json`` of a checkpoint: ``{"step": int >= 0, "history": [dict, ...]}`` (validated)."""
+    path = ckpt / "state.json"
+    state = _read_json(path)
+    step, hist = state.get("step"), state.get("history")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise _corrupt(path, f"'step' must be a non-negative integer, got {step!r}")
+    if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
+        raise _corrupt(path, "'history' must be a list of objects")
+    return state
+
+
 def _latest_ckpt(out_dir: Path) -> Path | None:
     ptr = out_dir / "latest"
-    if ptr.exists():
-        cand = out_dir / ptr.read_text().strip()
-        if (cand / "state.json").exists():
+    if ptr.is_file():
+        try:
+            name = ptr.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            name = ""
+        cand = out_dir / name
+        if name.startswith(CKPT_PREFIX) and "/" not in name and (cand / "state.json").exists():
             return cand
-    # fall back to the highest complete checkpoint folder
-    done = sorted((p for p in out_dir.glob(f"{CKPT_PREFIX}*") if (p / "state.json").exists()),
-                  key=lambda p: int(p.name[len(CKPT_PREFIX):]))
+    # fall back to the highest complete checkpoint folder (partial ones are hidden ``.ckpt-*.partial``)
+    done = sorted((p for p in out_dir.glob(f"{CKPT_PREFIX}*") if p.name[len(CKPT_PREFIX):].isdigit()
+                   and (p / "state.json").exists()), key=lambda p: int(p.name[len(CKPT_PREFIX):]))
     return done[-1] if done else None
 
 
@@ -119,13 +155,17 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, 
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{CKPT_PREFIX}{step:08d}"
     tmp = out_dir / f".{final.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in out_dir.glob(f".{CKPT_PREFIX}*.partial"):  # left by a killed run; never read
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     save_file(_state_dict_cpu(model), str(tmp / "model.safetensors"))
     save_file(_state_dict_cpu(ema), str(tmp / "ema.safetensors"))
-    torch.save(opt.state_dict(), tmp / "optim.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))
+    save_optimizer(opt, tmp)
     (tmp / "config.json").write_text(json.dumps(run_config, indent=1, default=str))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))  # last: marks done
+    for f in tmp.iterdir():  # data on disk before the rename makes the folder visible
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     atomic_write_text(out_dir / "latest", final.name)
@@ -138,27 +178,35 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, 
 
 def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, device: str | torch.device = "cpu"
              ) -> dict:
-    """Load the latest checkpoint of a run into ``model`` (EMA weights by default); return its config."""
+    """Load the latest checkpoint of a run into ``model`` (EMA weights by default); return its config.
+
+    Raises a one-line :class:`DataError` when the checkpoint is corrupt or does not match ``model``.
+    """
     out_dir = Path(out_dir)
-    ckpt = _latest_ckpt(out_dir) if out_dir.exists() else None
+    ckpt = _latest_ckpt(out_dir) if out_dir.is_dir() else None
     if ckpt is None:
         raise RawdiffError(f"{out_dir}: no checkpoint found (expected {out_dir}/latest -> {CKPT_PREFIX}*/)")
-    weights = load_file(str(ckpt / ("ema.safetensors" if ema else "model.safetensors")), device=str(device))
+    _read_state(ckpt)
+    config = _read_json(ckpt / "config.json")
+    weights = load_weights(ckpt / ("ema.safetensors" if ema else "model.safetensors"), model, device)
     model.load_state_dict(weights)
-    return json.loads((ckpt / "config.json").read_text())
+    return config
 
 
 def run_is_complete(out_dir: str | os.PathLike, steps: int) -> bool:
-    """True when ``out_dir`` holds a checkpoint at ``steps`` (used to reuse cached runs)."""
+    """True when ``out_dir`` holds a checkpoint at ``steps`` (used to reuse cached runs).
+
+    A corrupt ``state.json`` raises :class:`DataError` (callers that cache runs rebuild on it)."""
     out_dir = Path(out_dir)
-    ckpt = _latest_ckpt(out_dir) if out_dir.exists() else None
-    return ckpt is not None and json.loads((ckpt / "state.json").read_text())["step"] >= steps
+    ckpt = _latest_ckpt(out_dir) if out_dir.is_dir() else None
+    return ckpt is not None and _read_state(ckpt)["step"] >= steps
 
 
 def read_history(out_dir: str | os.PathLike) -> list[dict]:
     """The loss history (one dict per logged step) of a run's latest checkpoint."""
-    ckpt = _latest_ckpt(Path(out_dir))
-    return json.loads((ckpt / "state.json").read_text())["history"] if ckpt else []
+    out_dir = Path(out_dir)
+    ckpt = _latest_ckpt(out_dir) if out_dir.is_dir() else None
+    return _read_state(ckpt)["history"] if ckpt else []
 
 
 # ----------------------------------------------------------------------------------------------- the loop
@@ -191,11 +239,11 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     start = 0
-    if resume and out is not None and out.exists() and (ckpt := _latest_ckpt(out)) is not None:
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(dev)))
-        ema.load_state_dict(load_file(str(ckpt / "ema.safetensors"), device=str(dev)))
-        opt.load_state_dict(torch.load(ckpt / "optim.pt", map_location=dev, weights_only=True))
-        state = json.loads((ckpt / "state.json").read_text())
+    if resume and out is not None and out.is_dir() and (ckpt := _latest_ckpt(out)) is not None:
+        state = _read_state(ckpt)
+        model.load_state_dict(load_weights(ckpt / "model.safetensors", model, dev))
+        ema.load_state_dict(load_weights(ckpt / "ema.safetensors", ema, dev))
+        load_optimizer(opt, ckpt, dev)
         start, history = int(state["step"]), list(state["history"])
     elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
         raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")

@@ -85,20 +85,45 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written)."""
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` if a file can be written there: one-line DataError if it is a directory or its folder is a file."""
+    from rawdiff.errors import DataError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected an output file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"{path}: cannot create it, {parent} is a file, not a folder")
+            break
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written).
+
+    A directory at ``path``, a file where a folder should be, or an OS error (permissions, disk full) raises a
+    one-line :class:`rawdiff.errors.DataError`; the temp file is removed."""
+    from rawdiff.errors import DataError
+
+    path = check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise DataError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise DataError(f"{path}: cannot write ({err.strerror or err})") from None
         raise
     return path
 

@@ -30,6 +30,8 @@ def read_packed(path: Path):
     """1 x 4 x h x w RGGB packed RAW in [0, 1] from ``path`` (one-line DataError when unsupported/corrupt)."""
     import torch
 
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a RAW file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() not in RAW_SUFFIXES:
@@ -65,7 +67,9 @@ def run(args) -> int:
         raise RawdiffError(f"{out}: OUTPUT must be a .png file")
     from rawdiff.pipelines.diffraw import developable
     from rawdiff.runs import resolve_run
+    from rawdiff.utils import check_output_path
 
+    check_output_path(out)  # a directory / a file where a folder should be: one line, before any work
     run_dir = resolve_run(args.run, "diffraw", "diffraw", developable)
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: run directory not found (make one with `rawdiff train diffraw --out {run_dir}`)")

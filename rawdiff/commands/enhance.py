@@ -44,11 +44,8 @@ def _read_raw_srgb(path: Path):
     return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1).contiguous()
 
 
-def read_input(path: str | Path):
+def read_input(path: str | Path, max_pixels: int | None = None):
     """``3 x H x W`` float tensor in [0, 1] from an 8/16-bit image or a RAW file; :class:`DataError` otherwise."""
-    import numpy as np
-    import torch
-
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
@@ -57,23 +54,9 @@ def read_input(path: str | Path):
     suffix = p.suffix.lower()
     if suffix in RAW_SUFFIXES:
         return _read_raw_srgb(p)
-    from PIL import Image, UnidentifiedImageError
+    from rawdiff.data.io import read_image_tensor
 
-    try:
-        with Image.open(p) as im:
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32) / (65535.0 if im.mode.startswith("I;16") else
-                                                          max(1.0, float(np.asarray(im).max())))
-                arr = np.repeat(arr[..., None], 3, axis=2)
-            else:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        hint = "" if suffix in IMAGE_SUFFIXES else f" (supported: {', '.join(sorted(IMAGE_SUFFIXES | RAW_SUFFIXES))})"
-        raise DataError(f"{p}: not a readable image ({err}){hint}") from None
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise DataError(f"{p}: empty image")
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+    return read_image_tensor(p, max_pixels=max_pixels)  # one-line DataError for any unreadable image
 
 
 def write_output(img, path: str | Path) -> Path:
@@ -110,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run, "did", "did")
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: no such run directory (train one with `rawdiff train did`)")
-    img = read_input(args.input)
+    img = read_input(args.input, getattr(args, "max_pixels", None))
     model = load_did(run_dir, device=args.device)
     if args.overlap is not None and args.overlap >= model.did.patch:
         raise RawdiffError(f"--overlap must be < the tile size {model.did.patch}")
@@ -138,5 +121,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="Heun steps (default: the run's config, 18)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse input images over N pixels (default: $RAWDIFF_MAX_PIXELS or 100 MP; 0 = none)")
     p.add_argument("--max-batch", type=int, default=256, help="tiles per network batch (memory knob)")
     p.set_defaults(func=run)

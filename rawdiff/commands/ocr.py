@@ -22,7 +22,18 @@ def register(sub) -> None:
     p.add_argument("--detect", action="store_true", help="detect text in full images instead of reading crops")
     p.add_argument("--eval", metavar="DIR", dest="eval_dir", help="folder of labelled word crops to score")
     p.add_argument("--show", action="store_true", help="with --eval: print every prediction next to its label")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images over N pixels before decoding (default: $RAWDIFF_MAX_PIXELS or 100 MP; 0 = none)")
     p.set_defaults(func=run)
+
+
+def _read_uint8(path: Path, max_pixels: int | None):
+    """``H x W x 3`` uint8 through the one image reader (rawdiff.data.io.read_image: one-line DataErrors)."""
+    import numpy as np
+
+    from rawdiff.data.io import read_image
+
+    return (read_image(path, max_pixels=max_pixels) * 255.0 + 0.5).astype(np.uint8)
 
 
 def run(args) -> int:
@@ -31,13 +42,18 @@ def run(args) -> int:
 
     if not args.images and not args.eval_dir:
         raise DataError("give IMAGE files or --eval DIR")
+    # read (and validate) every input before starting an engine: bad input fails fast with one line
+    images = [(Path(img), _read_uint8(Path(img), args.max_pixels)) for img in args.images]
+    pairs, crops = [], []
+    if args.eval_dir:
+        from rawdiff.textbench import read_labelled_folder
+
+        pairs = read_labelled_folder(args.eval_dir)
+        crops = [_read_uint8(p, args.max_pixels) for p, _ in pairs]
     engine = get_engine(args.engine)
-    for img in args.images:
-        path = Path(img)
-        if not path.is_file():
-            raise DataError(f"{path}: no such image file")
+    for path, arr in images:
         if args.detect:
-            dets = engine.read(path)
+            dets = engine.read(arr)
             print(f"{path}:")
             for d in dets:
                 x0, y0, x1, y1 = d.box
@@ -45,12 +61,9 @@ def run(args) -> int:
             if not dets:
                 print("  (no text found)")
         else:
-            print(f"{path}\t{engine.recognize(path)}")
+            print(f"{path}\t{engine.recognize(arr)}")
     if args.eval_dir:
-        from rawdiff.textbench import read_labelled_folder
-
-        pairs = read_labelled_folder(args.eval_dir)
-        preds = [engine.recognize(p) for p, _ in pairs]
+        preds = [engine.recognize(c) for c in crops]
         gts = [label for _, label in pairs]
         if args.show:
             for (p, g), pr in zip(pairs, preds):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from rawdiff.camera.bayer import OFFSETS, pack
-from rawdiff.data.io import read_bayer_png, read_rgb, rgb_to_tensor
+from rawdiff.data.io import read_bayer_png, read_image_tensor
 from rawdiff.errors import DataError
 
 __all__ = [
@@ -183,7 +183,7 @@ class ZRRDataset:
     def __getitem__(self, i: int) -> dict:
         name, raw_p, rgb_p = self._pairs[i]
         raw = read_zrr_raw(raw_p)
-        rgb = rgb_to_tensor(read_rgb(rgb_p))
+        rgb = read_image_tensor(rgb_p)
         if rgb.shape[-2] != 2 * raw.shape[-2] or rgb.shape[-1] != 2 * raw.shape[-1]:
             raise DataError(f"{rgb_p}: expected {2 * raw.shape[-2]}x{2 * raw.shape[-1]} to match {raw_p.name}, "
                             f"got {rgb.shape[-2]}x{rgb.shape[-1]}")
@@ -252,7 +252,7 @@ class LowLightDataset:
 
     def __getitem__(self, i: int) -> dict:
         name, low_p, high_p = self._pairs[i]
-        low, high = rgb_to_tensor(read_rgb(low_p)), rgb_to_tensor(read_rgb(high_p))
+        low, high = read_image_tensor(low_p), read_image_tensor(high_p)
         if low.shape != high.shape:
             raise DataError(f"{high_p}: expected the size of {low_p.name} ({low.shape[-2]}x{low.shape[-1]}), "
                             f"got {high.shape[-2]}x{high.shape[-1]}")
