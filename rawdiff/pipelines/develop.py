@@ -101,7 +101,8 @@ def _png16(arr: np.ndarray) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), arr.astype(">u2").view(np.uint8).reshape(h, 6 * w)], axis=1)
+    rows = np.concatenate([np.zeros((h, 1), np.uint8),
+                           np.ascontiguousarray(arr, dtype=">u2").view(np.uint8).reshape(h, 6 * w)], axis=1)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
 
@@ -109,7 +110,7 @@ def _png16(arr: np.ndarray) -> bytes:
 def _tiff16(arr: np.ndarray) -> bytes:
     """Baseline uncompressed 16-bit RGB TIFF (little endian, one strip)."""
     h, w, _ = arr.shape
-    data = arr.astype("<u2").tobytes()
+    data = np.ascontiguousarray(arr, dtype="<u2").tobytes()
     n_tags = 10
     ifd_off = 8
     extra = ifd_off + 2 + 12 * n_tags + 4          # BitsPerSample values follow the IFD, then the pixels
