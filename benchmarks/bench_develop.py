@@ -30,10 +30,15 @@ from rawdiff.utils import Timer, resolve_device
 def write_big_dng(path: Path, mp: float, seed: int = 0) -> tuple[int, int]:
     """A ``mp``-megapixel 3:2 GRBG DNG of a smooth scene (black 256, white 4095)."""
     from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        PhotometricInterpretation,
+    )
 
-    w = int(round((mp * 1e6 * 1.5) ** 0.5 / 2)) * 2
-    h = int(round(mp * 1e6 / w / 2)) * 2
+    w = round((mp * 1e6 * 1.5) ** 0.5 / 2) * 2
+    h = round(mp * 1e6 / w / 2) * 2
     rng = np.random.default_rng(seed)
     low = torch.from_numpy(rng.random((1, 3, 8, 12), dtype=np.float32))
     b = torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()

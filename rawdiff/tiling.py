@@ -12,8 +12,8 @@ Only the current tile and the output accumulators live in memory; the output may
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F

@@ -2,8 +2,8 @@
 trained smoke models, from DNGs the tests write (pidng)."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +14,14 @@ from rawdiff.tiling import Stitcher, TileGrid, extract, ramp, starts
 pytest.importorskip("pidng")
 pytest.importorskip("rawpy")
 
-from test_rawfile import CAMERAS, GREY_PATCHES, _grey_de, camera_dng, expected_canonical, scene  # noqa: E402
+from test_rawfile import (
+    CAMERAS,
+    GREY_PATCHES,
+    _grey_de,
+    camera_dng,
+    expected_canonical,
+    scene,
+)
 
 
 # --------------------------------------------------------------------------------------------- tiling (closed forms)
@@ -22,7 +29,7 @@ def test_tile_starts_cover_and_ramps_sum_to_one():
     for n, t, o in ((100, 32, 8), (32, 32, 8), (10, 32, 4), (97, 16, 0), (65, 16, 15)):
         s = starts(n, t, o)
         tt = min(t, n)
-        assert s[0] == 0 and s[-1] + tt == n and all(b - a <= tt - o for a, b in zip(s, s[1:]))
+        assert s[0] == 0 and s[-1] + tt == n and all(b - a <= tt - o for a, b in itertools.pairwise(s))
     r = ramp(8, 4, lo=True, hi=False)
     assert torch.allclose(r, torch.tensor([0.125, 0.375, 0.625, 0.875, 1, 1, 1, 1]))
     assert torch.allclose(ramp(8, 4, True, False)[:4] + ramp(8, 4, False, True)[4:], torch.ones(4))
@@ -72,7 +79,7 @@ def nets(smoke_run):
     return load_run_dir(smoke_run)[:3]
 
 
-DEV = dict(steps=2, tile=32, overlap=8, seed=0)
+DEV = {"steps": 2, "tile": 32, "overlap": 8, "seed": 0}
 
 
 def _crop_patches(crop):
@@ -141,10 +148,10 @@ def test_cli_develop_reports_wb_honours_orientation_and_bit_depth(tmp_path, smok
 
 
 def test_cli_develop_refuses_non_bayer(tmp_path, smoke_run, capsys):
-    from rawdiff.cli import main
-
     from pidng.core import RAW2DNG, DNGTags, Tag
     from pidng.defs import DNGVersion, PhotometricInterpretation
+
+    from rawdiff.cli import main
 
     t = DNGTags()
     for tag, v in [(Tag.ImageWidth, 48), (Tag.ImageLength, 48), (Tag.TileWidth, 48), (Tag.TileLength, 48),

@@ -10,8 +10,15 @@ import torch
 
 from rawdiff.camera.bayer import mosaic, pack
 from rawdiff.camera.isp import simple_isp
-from rawdiff.camera.rawfile import (XYZ_FROM_SRGB, crop_for, orient, read_raw_file, reference_camera,
-                                    rgb_cam_from_xyz, to_reference_camera)
+from rawdiff.camera.rawfile import (
+    XYZ_FROM_SRGB,
+    crop_for,
+    orient,
+    read_raw_file,
+    reference_camera,
+    rgb_cam_from_xyz,
+    to_reference_camera,
+)
 from rawdiff.errors import DataError
 
 pytest.importorskip("pidng")
@@ -20,15 +27,15 @@ pytest.importorskip("rawpy")
 #: two synthetic "cameras" far from the training distribution: sensor response rgb2cam (rows sum to 1), the
 #: white-balance gains of the scene illuminant, CFA layout, black/white levels.
 CAMERAS = {
-    "old-grbg": dict(rgb2cam=[[0.55, 0.35, 0.10], [0.20, 0.65, 0.15], [0.05, 0.30, 0.65]], wb=(2.6, 1.0, 1.3),
-                     pattern="GRBG", black=(150, 150, 150, 150), white=4095),
-    "phone-bggr": dict(rgb2cam=[[0.90, 0.15, -0.05], [0.10, 0.80, 0.10], [0.00, 0.25, 0.75]], wb=(1.5, 1.0, 2.8),
-                       pattern="BGGR", black=(64, 70, 66, 72), white=16000),
+    "old-grbg": {"rgb2cam": [[0.55, 0.35, 0.10], [0.20, 0.65, 0.15], [0.05, 0.30, 0.65]], "wb": (2.6, 1.0, 1.3),
+                 "pattern": "GRBG", "black": (150, 150, 150, 150), "white": 4095},
+    "phone-bggr": {"rgb2cam": [[0.90, 0.15, -0.05], [0.10, 0.80, 0.10], [0.00, 0.25, 0.75]], "wb": (1.5, 1.0, 2.8),
+                   "pattern": "BGGR", "black": (64, 70, 66, 72), "white": 16000},
 }
 
 
 def _rat(values) -> list[list[int]]:
-    return [[int(round(float(v) * 10000)), 10000] for v in np.ravel(values)]
+    return [[round(float(v) * 10000), 10000] for v in np.ravel(values)]
 
 
 def write_dng(path: Path, dn: np.ndarray, pattern: str = "RGGB", black=(64, 64, 64, 64), white: int = 4000,
@@ -36,7 +43,12 @@ def write_dng(path: Path, dn: np.ndarray, pattern: str = "RGGB", black=(64, 64, 
     """A Bayer DNG of the uint16 mosaic ``dn``; ``black`` per 2x2 cell (raster order), ``neutral`` the
     AsShotNeutral, ``color_matrix`` the XYZ -> camera ColorMatrix1 (D65), EXIF ``orientation``."""
     from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        PhotometricInterpretation,
+    )
 
     h, w = dn.shape
     tags = [(Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),

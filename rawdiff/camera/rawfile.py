@@ -33,11 +33,24 @@ import numpy as np
 import torch
 
 from rawdiff.camera.bayer import OFFSETS, mosaic, pack, unpack
-from rawdiff.camera.isp import CameraParams, demosaic_bilinear, grey_world_gains, random_camera_params
+from rawdiff.camera.isp import (
+    CameraParams,
+    demosaic_bilinear,
+    grey_world_gains,
+    random_camera_params,
+)
 from rawdiff.errors import DataError
 
-__all__ = ["RawInfo", "crop_for", "orient", "read_raw_file", "reference_camera", "rgb_cam_from_xyz",
-           "to_reference_camera", "XYZ_FROM_SRGB"]
+__all__ = [
+    "XYZ_FROM_SRGB",
+    "RawInfo",
+    "crop_for",
+    "orient",
+    "read_raw_file",
+    "reference_camera",
+    "rgb_cam_from_xyz",
+    "to_reference_camera",
+]
 
 #: linear sRGB (D65) -> CIE XYZ (IEC 61966-2-1), dcraw's ``xyz_rgb``.
 XYZ_FROM_SRGB = torch.tensor([[0.412453, 0.357580, 0.180423],
@@ -163,8 +176,8 @@ def _read_libraw(p: Path):
             black_pc = [float(b) for b in r.black_level_per_channel]
             wl = r.camera_white_level_per_channel
             white_pc = [float(w) for w in wl] if wl is not None and min(wl) > 0 else [float(r.white_level)] * 4
-            meta = dict(flip=int(r.sizes.flip), as_shot=_gains(r.camera_whitebalance, desc),
-                        daylight=_gains(r.daylight_whitebalance, desc))
+            meta = {"flip": int(r.sizes.flip), "as_shot": _gains(r.camera_whitebalance, desc),
+                    "daylight": _gains(r.daylight_whitebalance, desc)}
             meta["rgb_cam"], meta["matrix_source"] = _matrix(r, desc)
             for key, attr in (("make", "camera_make"), ("model", "camera_model")):
                 val = getattr(r, attr, b"") if hasattr(r, attr) else b""

@@ -21,7 +21,12 @@ def _read_raw_srgb(path: Path):
     import torch
 
     from rawdiff.camera.isp import simple_isp
-    from rawdiff.camera.rawfile import orient, read_raw_file, reference_camera, to_reference_camera
+    from rawdiff.camera.rawfile import (
+        orient,
+        read_raw_file,
+        reference_camera,
+        to_reference_camera,
+    )
 
     try:
         packed, info = read_raw_file(path)

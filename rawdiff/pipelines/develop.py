@@ -25,7 +25,7 @@ from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
 from rawdiff.utils import make_generator
 
-__all__ = ["Developed", "develop_file", "develop_packed", "encode_image", "write_image", "OUTPUT_FORMATS"]
+__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "encode_image", "write_image"]
 
 #: output suffix -> (format, allowed bit depths)
 OUTPUT_FORMATS = {".png": ("PNG", (8, 16)), ".jpg": ("JPEG", (8,)), ".jpeg": ("JPEG", (8,)),
