@@ -128,6 +128,7 @@ def test_cfa_layouts_and_per_channel_levels_bit_exact(tmp_path, pattern):
     packed, info = read_raw_file(path, normalize=False)
     cy, cx = crop_for(pattern)
     assert info.cfa == pattern and info.crop == (cy, cx) and info.visible_shape == (34, 50)
+    assert (info.make, info.model) == ("rawdiff", "synthetic")
     h, w = (34 - cy) // 2 * 2, (50 - cx) // 2 * 2
     exact = torch.from_numpy(dn[cy:cy + h, cx:cx + w].astype(np.float32))
     assert packed.shape == (1, 4, h // 2, w // 2)

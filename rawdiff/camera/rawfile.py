@@ -179,9 +179,6 @@ def _read_libraw(p: Path):
             meta = {"flip": int(r.sizes.flip), "as_shot": _gains(r.camera_whitebalance, desc),
                     "daylight": _gains(r.daylight_whitebalance, desc)}
             meta["rgb_cam"], meta["matrix_source"] = _matrix(r, desc)
-            for key, attr in (("make", "camera_make"), ("model", "camera_model")):
-                val = getattr(r, attr, b"") if hasattr(r, attr) else b""
-                meta[key] = val.decode("ascii", "replace").strip("\0 ") if isinstance(val, bytes) else str(val)
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - rawpy raises LibRaw* classes, OSError, ...
@@ -195,14 +192,28 @@ def _read_libraw(p: Path):
 
 
 def _make_meta(p: Path) -> tuple[str, str]:
-    """Make/model from the EXIF-like fields rawpy does not expose on every version (best effort)."""
-    try:
-        from PIL import Image
+    """Make/model (TIFF tags 271/272 of IFD0) of TIFF-based RAWs (DNG, NEF, CR2, ARW, ...); rawpy does not expose
+    them.  Best effort: ``("", "")`` for anything else."""
+    import struct
 
-        with Image.open(p) as im:
-            tags = im.getexif()
-            return str(tags.get(271, "")).strip("\0 "), str(tags.get(272, "")).strip("\0 ")
-    except Exception:  # noqa: BLE001 - metadata only; many RAW formats are not TIFF-readable by PIL
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+            end = {b"II": "<", b"MM": ">"}.get(head[:2])
+            if end is None or struct.unpack(end + "H", head[2:4])[0] != 42:
+                return "", ""
+            f.seek(struct.unpack(end + "I", head[4:8])[0])
+            (n,) = struct.unpack(end + "H", f.read(2))
+            entries = [struct.unpack(end + "HHI4s", f.read(12)) for _ in range(min(n, 512))]
+            out = {}
+            for tag, typ, count, raw in entries:
+                if tag in (271, 272) and typ == 2:
+                    if count > 4:
+                        f.seek(struct.unpack(end + "I", raw)[0])
+                        raw = f.read(min(count, 256))
+                    out[tag] = raw[:count].split(b"\0")[0].decode("ascii", "replace").strip()
+            return out.get(271, ""), out.get(272, "")
+    except (OSError, struct.error):
         return "", ""
 
 
@@ -250,9 +261,7 @@ def read_raw_file(path: str | os.PathLike, *, normalize: bool = True) -> tuple[t
         wb, source = meta["daylight"], "daylight"
     else:
         wb, source = grey_world_gains(norm, "RGGB")[0].tolist(), "grey-world"
-    make, model = meta["make"], meta["model"]
-    if not (make or model):
-        make, model = _make_meta(p)
+    make, model = _make_meta(p)
     info = RawInfo(path=str(p), source="libraw", make=make, model=model, cfa=pattern, crop=(cy, cx),
                    visible_shape=tuple(raw.shape), black=black, white=white, flip=meta["flip"],
                    wb=tuple(float(g) for g in wb), wb_source=source,

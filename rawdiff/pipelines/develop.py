@@ -25,7 +25,7 @@ from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
 from rawdiff.utils import make_generator
 
-__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "encode_image", "write_image"]
+__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "encode_image", "tile_grid", "write_image"]
 
 #: output suffix -> (format, allowed bit depths)
 OUTPUT_FORMATS = {".png": ("PNG", (8, 16)), ".jpg": ("JPEG", (8,)), ".jpeg": ("JPEG", (8,)),
@@ -39,6 +39,12 @@ class Developed:
     image: torch.Tensor
     info: RawInfo
     tiles: int
+
+
+def tile_grid(unet, h: int, w: int, tile: int = 128, overlap: int = 16) -> TileGrid:
+    """The tiles :func:`develop_packed` uses for an ``h x w`` packed RAW (sizes a multiple the UNet accepts)."""
+    down = getattr(unet, "downsample_factor", 4)
+    return TileGrid(h, w, tile=tile, overlap=overlap, multiple=max(1, down // 2) * 2)
 
 
 @torch.no_grad()
@@ -56,8 +62,7 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
         raise DataError(f"develop: expected a 1 x 4 x h x w packed RAW, got {tuple(packed.shape)}")
     dev = next(unet.parameters()).device
     _, _, h, w = packed.shape
-    down = getattr(unet, "downsample_factor", 4)
-    grid = TileGrid(h, w, tile=tile, overlap=overlap, multiple=max(1, down // 2) * 2)
+    grid = tile_grid(unet, h, w, tile, overlap)
     size = grid.size
     stitch = Stitcher(grid, 3, scale=2)
     gen = make_generator(seed, dev)
@@ -89,7 +94,7 @@ def develop_file(path: str | os.PathLike, isp, unet, cfg, *, canonical: bool = T
     if canonical:
         packed = to_reference_camera(packed, info)
     img = develop_packed(isp, unet, cfg, packed, **kw)
-    grid = TileGrid(packed.shape[-2], packed.shape[-1], tile=kw.get("tile", 128), overlap=kw.get("overlap", 16))
+    grid = tile_grid(unet, packed.shape[-2], packed.shape[-1], kw.get("tile", 128), kw.get("overlap", 16))
     return Developed(orient(img, info.flip), info, len(grid))
 
 
