@@ -12,6 +12,7 @@ from rawdiff.camera.bayer import mosaic, pack
 from rawdiff.camera.isp import simple_isp
 from rawdiff.camera.rawfile import (
     XYZ_FROM_SRGB,
+    canonical_matrix,
     crop_for,
     orient,
     read_raw_file,
@@ -296,3 +297,22 @@ def test_non_bayer_sensors_are_refused(tmp_path):
         with pytest.raises(DataError, match="unsupported sensor layout") as err:
             read_raw_file(p)
         assert str(err.value).startswith(str(p)) and "\n" not in str(err.value)
+
+
+def test_clipped_highlights_stay_white(tmp_path):
+    """Sensor-saturated pixels (every channel at the white level) come out white, not pink: the white-balanced
+    values are clipped at white before the colour matrix (dcraw/LibRaw's default highlight handling)."""
+    cam = CAMERAS["old-grbg"]
+    lin = scene(32, 48) * 12                                  # overexposed: most of the frame clips
+    packed, info = read_raw_file(camera_dng(tmp_path / "hi.dng", lin, cam))
+    sat = (packed == 1).all(1, keepdim=True).float()         # 2x2 cells saturated in all four channels
+    inner = -torch.nn.functional.max_pool2d(-sat, 3, 1, 1)    # ... whose 8 neighbours are saturated too
+    inner = inner[0, 0] > 0
+    assert inner.float().mean() > 0.3
+    ref = reference_camera()
+    white = torch.nn.functional.avg_pool2d(simple_isp(to_reference_camera(packed, info), ref), 2)[0][:, inner]
+    assert white.min() > 0.99, white.min()
+    # without the clip, saturated white = the raw gains (2.6, 1, 1.3) through the matrix: magenta
+    unclipped = (canonical_matrix(info).float() @ torch.tensor(cam["wb"])).clamp(0, 1).view(1, 3, 1, 1)
+    pink = simple_isp(pack(mosaic(unclipped.expand(1, 3, 2, 2).contiguous())), ref).mean((2, 3))[0]
+    assert pink[1] < 0.5 * min(pink[0], pink[2])
