@@ -100,6 +100,9 @@ class RawInfo:
         cam = f"{self.make} {self.model}".strip() or self.source
         wb = ", ".join(f"{g:.3f}" for g in self.wb)
         crop = f" (cropped {self.crop[0]} row/{self.crop[1]} col to RGGB)" if any(self.crop) else ""
+        if self.wb_source == "none":
+            return (f"{cam}: {self.cfa}, black {min(self.black):g}, white {min(self.white):g}, white balance none "
+                    f"(no colour metadata: used as it is, the camera the networks learned)")
         return (f"{cam}: {self.cfa}{crop}, black {min(self.black):g}-{max(self.black):g}, white "
                 f"{min(self.white):g}, white balance {self.wb_source} ({wb}), colour matrix {self.matrix_source}, "
                 f"flip {self.flip}")
