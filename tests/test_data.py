@@ -321,13 +321,14 @@ def test_read_raw_dng_bit_exact(tmp_path, pattern):
     pytest.importorskip("rawpy")
     arr = np.random.default_rng(1).integers(64, 4000, (32, 48)).astype(np.uint16)
     dng = _write_dng(tmp_path / "x.dng", arr, pattern)
-    r = read_raw(dng, normalize=False)
-    assert r["pattern"] == pattern and r["black"] == [64.0] * 4 and r["white"] == 4000.0
-    exact = torch.from_numpy(arr.astype(np.float32))
+    r = read_raw(dng, normalize=False)    # always RGGB: BGGR loses its first row and column (and last, even size)
+    assert r["pattern"] == "RGGB" and r["meta"]["cfa"] == pattern and r["black"] == [64.0] * 4 and r["white"] == 4000.0
+    c0 = 0 if pattern == "RGGB" else 1
+    exact = torch.from_numpy(arr.astype(np.float32))[c0:32 - 2 * c0 + c0, c0:48 - 2 * c0 + c0]
     for c, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         assert torch.equal(r["packed"][c], exact[dy::2, dx::2])
     n = read_raw(dng)["packed"]
-    assert n.shape == (4, 16, 24) and torch.allclose(n, (r["packed"] - 64) / (4000 - 64))
+    assert n.shape == (4, 16 - c0, 24 - c0) and torch.allclose(n, (r["packed"] - 64) / (4000 - 64))
     bad = tmp_path / "bad.dng"
     bad.write_bytes(dng.read_bytes()[:100])
     with pytest.raises(DataError, match="bad.dng: not a RAW file LibRaw can read"):

@@ -1,8 +1,10 @@
-"""``rawdiff develop --run RUN_DIR [--steps K] INPUT OUTPUT.png``: develop one RAW file with ISPNet + DTDM.
+"""``rawdiff develop [--run RUN_DIR] [--steps K] [--bit-depth 8|16] INPUT OUTPUT``: develop one RAW file with ISPNet + DTDM.
 
-INPUT: a camera RAW that rawpy/LibRaw reads (DNG, NEF, CR2, ARW, ...) or a ZRR-style single-channel Bayer
-PNG; read through ``rawdiff.data.loaders.read_raw`` (black/white-level normalised, packed to RGGB).  Any
-size: the image is developed in overlapping tiles blended with linear ramps (``--tile``, ``--overlap``).
+INPUT: a Bayer camera RAW that rawpy/LibRaw reads (DNG, NEF, CR2, ARW, ...) or a ZRR-style single-channel Bayer
+PNG, read by ``rawdiff.camera.rawfile.read_raw_file`` (any 2x2 CFA, per-channel levels, visible area, as-shot
+white balance and colour matrix, orientation) and re-expressed in the reference camera the nets were trained on.
+Any size: developed in overlapping tiles blended with linear ramps (``--tile``, ``--overlap``; a progress bar).
+OUTPUT: .png/.jpg (8-bit) or, with ``--bit-depth 16``, .png/.tif (16-bit).
 RUN_DIR must hold ``isp/`` and ``diffraw/`` checkpoints (``rawdiff train diffraw --out RUN_DIR``) or be a
 notebook's DTDM cache entry; without ``--run`` the newest DiffRAW run (``rawdiff runs``) is used.
 """
@@ -27,9 +29,7 @@ def to_rggb(packed, pattern: str):
 
 
 def read_packed(path: Path):
-    """1 x 4 x h x w RGGB packed RAW in [0, 1] from ``path`` (one-line DataError when unsupported/corrupt)."""
-    import torch
-
+    """(1 x 4 x h x w RGGB packed RAW in [0, 1], RawInfo) from ``path`` (one-line DataError when unsupported/corrupt)."""
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a RAW file")
     if not path.is_file():
@@ -37,43 +37,35 @@ def read_packed(path: Path):
     if path.suffix.lower() not in RAW_SUFFIXES:
         raise DataError(f"{path}: unsupported input type {path.suffix or '(none)'!r}; expected a camera RAW "
                         f"(DNG, NEF, CR2, ARW, ...) or a ZRR-style Bayer PNG")
-    from rawdiff.data.loaders import read_raw
+    from rawdiff.camera.rawfile import read_raw_file
 
     try:
-        r = read_raw(path)
+        return read_raw_file(path)
     except RawdiffError:
         raise
     except Exception as err:  # rawpy/LibRaw and PIL raise many types for corrupt files
         msg = str(err).splitlines()[0] if str(err) else ""
         raise DataError(f"{path}: cannot read RAW data ({type(err).__name__}{': ' + msg if msg else ''})") from None
-    packed = r["packed"] if isinstance(r, dict) else r
-    packed = torch.as_tensor(packed).float()
-    if packed.dim() == 3:
-        packed = packed.unsqueeze(0)
-    if packed.dim() != 4 or packed.shape[1] != 4:
-        raise DataError(f"{path}: expected a 2x2 Bayer mosaic, got packed shape {tuple(packed.shape)}")
-    pattern = r.get("pattern", "RGGB") if isinstance(r, dict) else "RGGB"
-    return to_rggb(packed, pattern).clamp(0, 1)
 
 
 def run(args) -> int:
-    import torch
-
-    from rawdiff.pipelines.diffraw import develop_raw, load_run_dir
-    from rawdiff.utils import resolve_device
+    from rawdiff.camera.rawfile import orient, to_reference_camera
+    from rawdiff.pipelines.develop import OUTPUT_FORMATS, develop_packed, write_image
+    from rawdiff.pipelines.diffraw import developable, load_run_dir
+    from rawdiff.runs import resolve_run
+    from rawdiff.utils import check_output_path, resolve_device
 
     inp, out = Path(args.input), Path(args.output)
-    if out.suffix.lower() != ".png":
-        raise RawdiffError(f"{out}: OUTPUT must be a .png file")
-    from rawdiff.pipelines.diffraw import developable
-    from rawdiff.runs import resolve_run
-    from rawdiff.utils import check_output_path
-
+    if out.suffix.lower() not in OUTPUT_FORMATS or args.bit_depth not in OUTPUT_FORMATS[out.suffix.lower()][1]:
+        raise RawdiffError(f"{out}: OUTPUT must be .png/.jpg (8-bit) or .png/.tif with --bit-depth 16")
     check_output_path(out)  # a directory / a file where a folder should be: one line, before any work
     run_dir = resolve_run(args.run, "diffraw", "diffraw", developable)
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: run directory not found (make one with `rawdiff train diffraw --out {run_dir}`)")
-    packed = read_packed(inp)
+    packed, info = read_packed(inp)
+    if not args.quiet:
+        print(info.describe())
+    packed = to_reference_camera(packed, info)
     dev = resolve_device(args.device)
     isp, unet, cfg, _ = load_run_dir(run_dir, device=dev)
     if args.tile < 8 or args.overlap < 0 or args.overlap >= args.tile:
@@ -81,20 +73,10 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise RawdiffError("--steps must be >= 1")
 
-    def progress(done, total):
-        if not args.quiet and total > 1:
-            print(f"\rtile {done}/{total}", end="" if done < total else "\n", flush=True)
-
-    img = develop_raw(isp, unet, cfg, packed, steps=args.steps, tile=args.tile, overlap=args.overlap,
-                      seed=args.seed, progress=progress)
-    from PIL import Image
-    import io
-    from rawdiff.utils import atomic_write_bytes
-
-    arr = (img[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    atomic_write_bytes(out, buf.getvalue())
+    img = orient(develop_packed(isp, unet, cfg, packed, steps=args.steps, tile=args.tile, overlap=args.overlap,
+                                seed=args.seed, progress=not args.quiet), info.flip)
+    write_image(img, out, args.bit_depth)
+    arr = img[0].permute(1, 2, 0)
     if not args.quiet:
         print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or cfg.sample_steps} steps from s={cfg.s})")
     return 0
@@ -111,6 +93,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8 (PNG/JPEG) or 16 (PNG/TIFF)")
     p.add_argument("input", help="RAW file (DNG/NEF/CR2/... or ZRR Bayer PNG)")
-    p.add_argument("output", help="output .png")
+    p.add_argument("output", help="output .png/.jpg (or 16-bit .png/.tif)")
     p.set_defaults(func=run)

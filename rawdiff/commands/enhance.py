@@ -14,24 +14,27 @@ OUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", "
 
 
 def _read_raw_srgb(path: Path):
-    """A RAW file developed to (dark) sRGB in [0, 1]: rawdiff's RAW reader + simple ISP when present, else
-    LibRaw's own development via rawpy (camera white balance, no auto-brightening: the image stays dark)."""
+    """A RAW file developed to (dark) sRGB in [0, 1]: rawdiff's RAW reader (the file's white balance and colour
+    matrix, reference camera) + simple ISP + the file's orientation; LibRaw's own development via rawpy (camera
+    white balance, no auto-brightening: the image stays dark) for sensors the reader refuses (X-Trans, ...)."""
     import numpy as np
     import torch
 
+    from rawdiff.camera.isp import simple_isp
+    from rawdiff.camera.rawfile import (
+        orient,
+        read_raw_file,
+        reference_camera,
+        to_reference_camera,
+    )
+
     try:
-        from rawdiff.camera.isp import simple_isp
-        from rawdiff.data.loaders import read_raw
-    except ImportError:
-        read_raw = simple_isp = None
-    if read_raw is not None:
-        try:
-            raw = read_raw(path)
-            packed = raw["packed"] if isinstance(raw, dict) else raw
-            packed = packed[None] if packed.ndim == 3 else packed
-            return simple_isp(packed.float())[0].clamp(0, 1)
-        except Exception:  # noqa: BLE001 - fall back to LibRaw's development below
-            pass
+        packed, info = read_raw_file(path)
+        ref = reference_camera() if info.wb_source != "none" else None
+        return orient(simple_isp(to_reference_camera(packed, info), ref)[0].clamp(0, 1), info.flip)
+    except DataError as err:
+        if "unsupported sensor layout" not in str(err):
+            raise
     try:
         import rawpy
     except ImportError:

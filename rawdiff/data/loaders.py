@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rawdiff.camera.bayer import OFFSETS, pack
+from rawdiff.camera.bayer import pack
 from rawdiff.data.io import read_bayer_png, read_image_tensor
 from rawdiff.errors import DataError
 
@@ -86,73 +86,23 @@ def read_zrr_raw(path: str | os.PathLike) -> torch.Tensor:
 
 
 def read_raw(path: str | os.PathLike, *, normalize: bool = True) -> dict:
-    """Any RAW file -> ``dict(packed, pattern, black, white, meta)``.
+    """Any RAW file -> ``dict(packed, pattern, black, white, meta, info)`` via
+    :func:`rawdiff.camera.rawfile.read_raw_file` (the one RAW ingestion path).
 
-    ``packed``: ``4 x h x w`` float32 in [0, 1], the 2x2 cells in raster order (``pattern`` names them, e.g.
-    ``"RGGB"``; reorder with :func:`rawdiff.camera.bayer.to_rggb_order`), black-level subtracted per channel
-    and divided by ``white - black``.  ``black``: the 4 per-channel black levels (packed order); ``white``: the
-    white level.  ZRR-style 16-bit PNGs (``.png``) use black 63 / white 1020 and RGGB; everything else goes
-    through LibRaw (rawpy): ``raw_image_visible``, ``raw_pattern`` + ``color_desc`` for the pattern,
-    ``black_level_per_channel``, ``white_level``.  An odd visible width/height loses its last row/column.
-    ``normalize=False`` returns the digital numbers unchanged (float32, exact below 2^24) instead.
+    ``packed``: ``4 x h x w`` float32 in [0, 1], RGGB (``pattern`` is always ``"RGGB"``: other 2x2 layouts lose
+    a leading row/column, ``info.crop``), per-channel black subtracted and divided by ``white - black``;
+    ``black``: the 4 per-channel black levels (RGGB order); ``white``: the (largest) white level; ``info``: the
+    :class:`~rawdiff.camera.rawfile.RawInfo` (white balance, colour matrix, orientation, ...).  ZRR-style
+    16-bit PNGs use black 63 / white 1020.  ``normalize=False`` returns the digital numbers instead.
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if not p.is_file():
-        raise DataError(f"{p}: expected a RAW file, found a directory")
-    if p.suffix.lower() == ".png":
-        if normalize:
-            packed = read_zrr_raw(p)
-        else:
-            packed = pack(torch.from_numpy(read_bayer_png(p).astype(np.float32))[None, None])[0]
-        return {"packed": packed, "pattern": "RGGB", "black": [float(ZRR_BLACK)] * 4, "white": float(ZRR_WHITE),
-                "meta": {"path": str(p), "format": "zrr-png", "shape": [2 * packed.shape[-2], 2 * packed.shape[-1]]}}
-    try:
-        import rawpy
-    except ImportError:
-        raise DataError(f"{p}: reading camera RAW files needs rawpy (pip install rawpy)") from None
-    try:
-        with rawpy.imread(str(p)) as r:
-            raw = np.array(r.raw_image_visible, dtype=np.float32, copy=True)
-            cfa = np.array(r.raw_pattern) if r.raw_pattern is not None else None
-            desc = r.color_desc.decode("ascii", "replace") if isinstance(r.color_desc, bytes) else str(r.color_desc)
-            black_pc = [float(b) for b in r.black_level_per_channel]
-            white = float(r.white_level)
-            meta = {"path": str(p), "format": "libraw", "raw_type": str(r.raw_type),
-                    "camera_whitebalance": [float(v) for v in r.camera_whitebalance],
-                    "color_matrix": np.asarray(r.color_matrix).tolist(),
-                    "rgb_xyz_matrix": np.asarray(r.rgb_xyz_matrix).tolist(),
-                    "visible_shape": list(raw.shape), "num_colors": int(r.num_colors)}
-    except DataError:
-        raise
-    except Exception as err:  # noqa: BLE001 - rawpy raises LibRaw* classes, OSError, ...
-        msg = str(err).splitlines()[0] if str(err) else ""
-        raise DataError(f"{p}: not a RAW file LibRaw can read ({type(err).__name__}{': ' + msg if msg else ''})") \
-            from None
-    if raw.ndim != 2:
-        raise DataError(f"{p}: expected a single-plane Bayer RAW, got image data of shape {raw.shape} "
-                        f"(linear/demosaiced DNGs are not supported)")
-    if cfa is None or cfa.shape != (2, 2):
-        shape = None if cfa is None else cfa.shape
-        raise DataError(f"{p}: expected a 2x2 Bayer colour filter array, got pattern of shape {shape} "
-                        f"(X-Trans and other CFAs are not supported)")
-    pattern = "".join(desc[int(cfa[dy, dx])] for dy, dx in OFFSETS).upper()
-    if sorted(pattern) != sorted("RGGB"):
-        raise DataError(f"{p}: unsupported colour filter {pattern!r} (expected a permutation of RGGB)")
-    h, w = raw.shape[0] // 2 * 2, raw.shape[1] // 2 * 2
-    if h == 0 or w == 0:
-        raise DataError(f"{p}: RAW image is empty ({raw.shape})")
-    raw = raw[:h, :w]
-    black = [black_pc[int(cfa[dy, dx])] if len(black_pc) > int(cfa[dy, dx]) else black_pc[0] for dy, dx in OFFSETS]
-    if white <= max(black):
-        raise DataError(f"{p}: white level {white} is not above the black level {max(black)}")
-    packed = torch.from_numpy(raw)[None, None]
-    packed = pack(packed)[0]
-    if normalize:
-        b = torch.tensor(black, dtype=torch.float32).view(4, 1, 1)
-        packed = ((packed - b) / (white - b)).clamp(0, 1)
-    return {"packed": packed.contiguous(), "pattern": pattern, "black": black, "white": white, "meta": meta}
+    from rawdiff.camera.rawfile import read_raw_file
+
+    packed, info = read_raw_file(path, normalize=normalize)
+    meta = {"path": info.path, "format": info.source, "cfa": info.cfa, "crop": list(info.crop),
+            "visible_shape": list(info.visible_shape), "flip": info.flip, "wb": list(info.wb),
+            "wb_source": info.wb_source}
+    return {"packed": packed[0], "pattern": "RGGB", "black": list(info.black), "white": float(max(info.white)),
+            "meta": meta, "info": info}
 
 
 # --------------------------------------------------------------------------------------------- ZRR

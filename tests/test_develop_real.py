@@ -1,0 +1,170 @@
+"""Developing real camera RAW files (rawdiff.pipelines.develop, rawdiff.tiling, ``rawdiff develop``) with tiny
+trained smoke models, from DNGs the tests write (pidng)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from rawdiff.tiling import Stitcher, TileGrid, extract, ramp, starts
+
+pytest.importorskip("pidng")
+pytest.importorskip("rawpy")
+
+from test_rawfile import (
+    CAMERAS,
+    GREY_PATCHES,
+    _grey_de,
+    camera_dng,
+    expected_canonical,
+    scene,
+)
+
+
+# --------------------------------------------------------------------------------------------- tiling (closed forms)
+def test_tile_starts_cover_and_ramps_sum_to_one():
+    for n, t, o in ((100, 32, 8), (32, 32, 8), (10, 32, 4), (97, 16, 0), (65, 16, 15)):
+        s = starts(n, t, o)
+        tt = min(t, n)
+        assert s[0] == 0 and s[-1] + tt == n and all(b - a <= tt - o for a, b in itertools.pairwise(s))
+    r = ramp(8, 4, lo=True, hi=False)
+    assert torch.allclose(r, torch.tensor([0.125, 0.375, 0.625, 0.875, 1, 1, 1, 1]))
+    assert torch.allclose(ramp(8, 4, True, False)[:4] + ramp(8, 4, False, True)[4:], torch.ones(4))
+    with pytest.raises(ValueError):
+        starts(10, 4, 4)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_stitching_reassembles_exactly(scale):
+    """Per-tile identity (scale 1) / nearest 2x upsampling (scale 2) stitched back = the whole-image result."""
+    x = torch.rand(1, 3, 45, 70, generator=torch.Generator().manual_seed(0))
+    grid = TileGrid(45, 70, tile=16, overlap=5, multiple=4)
+    st = Stitcher(grid, 3, scale=scale)
+    for t in grid:
+        win = extract(x, t, grid.size)
+        assert win.shape[-2:] == grid.size
+        st.add(torch.nn.functional.interpolate(win, scale_factor=scale, mode="nearest") if scale > 1 else win, t)
+    want = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
+    assert len(grid) == len(list(grid)) and torch.allclose(st.result(), want, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------- smoke models
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """RUN/isp + RUN/diffraw: smoke-size nets trained briefly (ISPNet 200 steps, DTDM 40) on 16 synthetic pairs.
+
+    Too short for good colour (their greys are off by CIEDE2000 ~10-20 even for the camera they learned); the tests
+    below therefore check that a file from any camera develops like the nets' own camera, not absolute colour."""
+    from rawdiff.config import get_preset
+    from rawdiff.data.synth import synth_phone2dslr
+    from rawdiff.pipelines import diffraw as P
+
+    root = tmp_path_factory.mktemp("develop_real")
+    data = synth_phone2dslr(root / "zrr", n_train=16, n_test=1, size=48, seed=0, progress=False)
+    p = get_preset("smoke")
+    preset = replace(p, isp_train=replace(p.isp_train, steps=200, batch_size=8, ckpt_every=200),
+                     diffraw_train=replace(p.diffraw_train, steps=40, batch_size=4, ckpt_every=40))
+    P.train_ispnet(preset, data, root / "run" / "isp", "cpu", progress=False)
+    P.train_diffraw(preset, data, root / "run" / "diffraw", "cpu", progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def nets(smoke_run):
+    from rawdiff.pipelines.diffraw import load_run_dir
+
+    return load_run_dir(smoke_run)[:3]
+
+
+DEV = {"steps": 2, "tile": 32, "overlap": 8, "seed": 0}
+
+
+def _crop_patches(crop):
+    cy, cx = crop
+    return [(slice(ys.start - cy, ys.stop - cy), slice(xs.start - cx, xs.stop - cx)) for ys, xs in GREY_PATCHES]
+
+
+@pytest.mark.parametrize("name", sorted(CAMERAS))
+def test_every_camera_and_layout_develops_like_the_training_camera(tmp_path, nets, name):
+    """Two cameras x four CFA layouts develop to the image the nets give for the reference camera's own
+    recording of the scene (same tiles, same seed): mean |difference| < 0.01 (on [0, 1]); greys then carry only
+    the nets' own bias (CIEDE2000 within 1.5 of it), while the old path (raw levels fed as they are) is far off."""
+    from rawdiff.camera.rawfile import read_raw_file
+    from rawdiff.pipelines.develop import develop_file, develop_packed
+
+    isp, unet, cfg = nets
+    lin = scene()
+    for pattern in ("RGGB", "BGGR", "GRBG", "GBRG"):
+        path = camera_dng(tmp_path / f"{pattern}.dng", lin, {**CAMERAS[name], "pattern": pattern})
+        got = develop_file(path, isp, unet, cfg, **DEV)
+        ref = develop_packed(isp, unet, cfg, expected_canonical(lin, pattern), **DEV)
+        assert got.image.shape == ref.shape and got.info.cfa == pattern
+        assert (got.image - ref).abs().mean() < 0.01
+        patches = _crop_patches(got.info.crop)
+        de_got, de_ref = np.array(_grey_de(got.image, patches)), np.array(_grey_de(ref, patches))
+        assert np.all(np.abs(de_got - de_ref) < 1.5), (de_got, de_ref)
+        packed, _ = read_raw_file(path)
+        old = develop_packed(isp, unet, cfg, packed, **DEV)
+        assert (old - ref).abs().mean() > 5 * (got.image - ref).abs().mean()
+    a = develop_file(path, isp, unet, cfg, **DEV).image
+    assert torch.equal(a, got.image)                            # same seed -> same output
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def test_cli_develop_reports_wb_honours_orientation_and_bit_depth(tmp_path, smoke_run, capsys):
+    from rawdiff.cli import main
+
+    lin = scene(32, 48)
+    cam = CAMERAS["old-grbg"]
+    args = ["develop", "--run", str(smoke_run), "--steps", "1", "--tile", "16", "--overlap", "4"]
+    src = camera_dng(tmp_path / "a.dng", lin, cam, orientation=6)
+    assert main(args + [str(src), str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out
+    assert "white balance as-shot" in out and "GRBG" in out
+    from PIL import Image
+
+    with Image.open(tmp_path / "a.png") as im:
+        assert im.size == (32, 46) and im.mode == "RGB"       # 32 x 46 after the GRBG crop, turned 90 degrees
+    nowb = camera_dng(tmp_path / "b.dng", lin, cam, metadata=False)
+    assert main(args + ["--quiet", str(nowb), str(tmp_path / "b.jpg")]) == 0
+    assert main(args + [str(nowb), str(tmp_path / "b.png")]) == 0
+    assert "white balance grey-world" in capsys.readouterr().out
+    with Image.open(tmp_path / "b.jpg") as im:
+        assert im.format == "JPEG"
+    for suffix in (".png", ".tif"):
+        assert main(args + ["--quiet", "--bit-depth", "16", str(nowb), str(tmp_path / f"c{suffix}")]) == 0
+    cv2 = pytest.importorskip("cv2")
+    p16 = cv2.imread(str(tmp_path / "c.png"), cv2.IMREAD_UNCHANGED)
+    t16 = cv2.imread(str(tmp_path / "c.tif"), cv2.IMREAD_UNCHANGED)
+    b8 = np.asarray(Image.open(tmp_path / "b.png"))
+    assert p16.dtype == np.uint16 and p16.shape == (32, 46, 3) and np.array_equal(p16, t16)
+    assert np.abs(p16[..., ::-1] / 257.0 - b8).max() <= 0.51        # same image, 8 more bits
+    capsys.readouterr()
+    assert main(args + ["--bit-depth", "16", str(nowb), str(tmp_path / "d.jpg")]) == 2
+    assert "16" in capsys.readouterr().err
+
+
+def test_cli_develop_refuses_non_bayer(tmp_path, smoke_run, capsys):
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import DNGVersion, PhotometricInterpretation
+
+    from rawdiff.cli import main
+
+    t = DNGTags()
+    for tag, v in [(Tag.ImageWidth, 48), (Tag.ImageLength, 48), (Tag.TileWidth, 48), (Tag.TileLength, 48),
+                   (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+                   (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 16), (Tag.CFARepeatPatternDim, [6, 6]),
+                   (Tag.CFAPattern, [1, 1, 0, 1, 1, 2, 1, 1, 2, 1, 1, 0, 2, 0, 1, 0, 2, 1] * 2),
+                   (Tag.BlackLevel, 64), (Tag.WhiteLevel, 4000), (Tag.DNGVersion, DNGVersion.V1_4),
+                   (Tag.DNGBackwardVersion, DNGVersion.V1_2)]:
+        t.set(tag, v)
+    r = RAW2DNG()
+    r.options(t, path="", compress=False)
+    src = tmp_path / "xtrans.dng"
+    src.write_bytes(bytes(r.convert(np.full((48, 48), 900, np.uint16))))
+    assert main(["develop", "--run", str(smoke_run), str(src), str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unsupported sensor layout" in err
