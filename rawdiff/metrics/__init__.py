@@ -363,3 +363,11 @@ def format_availability(status: Mapping[str, Availability]) -> str:
         lines.append(f"{n:12s} {'yes' if a.available else 'no ':3s}  {a.reason}")
     return "\n".join(lines)
 
+
+# Aligned and detail metrics (rawdiff.metrics.aligned / rawdiff.metrics.detail), re-exported here.
+from rawdiff.metrics.aligned import (ALIGNED_METRICS, affine_colour_fit, align_target,  # noqa: E402
+                                     aligned_metrics, crop_border, default_border)
+from rawdiff.metrics.detail import radial_log_spectrum, sharpness_ratio, spectrum_distance  # noqa: E402
+
+__all__ += ["ALIGNED_METRICS", "affine_colour_fit", "align_target", "aligned_metrics", "crop_border",
+            "default_border", "radial_log_spectrum", "sharpness_ratio", "spectrum_distance"]
