@@ -55,6 +55,11 @@ Verdict rules (explicit; "NFE" = network evaluations)
 * **RAW condition keeps structure** — holds iff SSIM(``raw``) > SSIM(``none``).
 * **Colour-position condition keeps colour** — holds iff color_error(``raw+c``) < color_error(``raw``).
 * **Colour plug-and-play** — holds iff, averaged over ``swapped`` rows, color_dist_to_c < color_dist_to_source.
+* For these three, when the rows carry a paired comparison (notebook 03 writes ``compared_with``, ``n``,
+  ``diff``, ``lo``, ``hi``, ``verdict``: paired bootstrap over images, rawdiff.stats) that verdict is used
+  instead of the comparison of means — holds / does not hold only when the interval excludes 0, else
+  ``inconclusive (n=…)``; plug-and-play combines the ``swapped`` styles (all hold -> holds, any does not ->
+  does not hold).
 * **DiD: tail normalisation matters** — holds iff PSNR(``tail``) > the PSNR of every other normalisation.
 * **DiD: ILVR on the first steps is best** — holds iff the best-PSNR row has ``0 < ilvr_steps < max``
   (max = largest ``ilvr_steps`` in the table, i.e. ILVR on all steps); not measurable unless the table has
@@ -152,19 +157,32 @@ def _mean(xs) -> float:
 
 
 # -------------------------------------------------------------------------------------------- rules
+def _paired(row: dict, other: str | None = None):
+    """The paired verdict a notebook-03 row carries (``verdict``, ``diff``, ``lo``, ``hi``, ``n``), or None for
+    tables without it (then the rules fall back to comparing means)."""
+    v = str(row.get("verdict") or "").strip()
+    if not v or (other is not None and str(row.get("compared_with", "")).strip().lower() != other):
+        return None
+    return v, (f"; paired diff {_num(row.get('diff')):+.3f} [{_num(row.get('lo')):+.3f}, {_num(row.get('hi')):+.3f}] "
+               f"(n={int(_num(row.get('n')))})" if math.isfinite(_num(row.get("n"))) else "")
+
+
 def _rule_raw_structure(rows):
     a, b = _one(rows, "condition", "raw"), _one(rows, "condition", "none")
     s_a, s_b = _num(a["ssim"]), _num(b["ssim"])
     _finite(s_a, s_b)
-    return s_a > s_b, (f"SSIM {s_a:.3f} with RAW vs {s_b:.3f} without condition "
-                       f"(PSNR {_num(a['psnr']):.2f} vs {_num(b['psnr']):.2f} dB)")
+    text = f"SSIM {s_a:.3f} with RAW vs {s_b:.3f} without condition (PSNR {_num(a['psnr']):.2f} vs {_num(b['psnr']):.2f} dB)"
+    p = _paired(a, "none")
+    return (p[0], text + p[1]) if p else (s_a > s_b, text)
 
 
 def _rule_colour(rows):
     a, b = _one(rows, "condition", "raw+c"), _one(rows, "condition", "raw")
     e_a, e_b = _num(a["color_error"]), _num(b["color_error"])
     _finite(e_a, e_b)
-    return e_a < e_b, f"colour error {e_a:.3f} with RAW+c vs {e_b:.3f} with RAW only (lower is better)"
+    text = f"colour error {e_a:.3f} with RAW+c vs {e_b:.3f} with RAW only (lower is better)"
+    p = _paired(a, "raw")
+    return (p[0], text + p[1]) if p else (e_a < e_b, text)
 
 
 def _rule_plug(rows):
@@ -173,8 +191,12 @@ def _rule_plug(rows):
         raise _Unmeasurable("no rows with c_source = 'swapped'")
     to_c, to_src = _mean(_num(r["color_dist_to_c"]) for r in sw), _mean(_num(r["color_dist_to_source"]) for r in sw)
     _finite(to_c, to_src)
-    return to_c < to_src, (f"swapped c ({len(sw)} images): output colour distance {to_c:.3f} to the new c "
-                           f"vs {to_src:.3f} to the RAW's own scene")
+    text = f"swapped c ({len(sw)} rows): output colour distance {to_c:.3f} to the new c vs {to_src:.3f} to the RAW's own scene"
+    paired = [_paired(r) for r in sw]
+    if all(paired):
+        return _combine([p[0] for p in paired]), text + "; per style: " + ", ".join(
+            f"{r.get('style', '?')} {p[0]}{p[1]}" for r, p in zip(sw, paired))
+    return to_c < to_src, text
 
 
 def _rule_norm(rows):

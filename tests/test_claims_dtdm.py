@@ -86,3 +86,20 @@ def test_scorecard_reads_the_per_image_table(tmp_path):
     res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
     assert res["dtdm_steps"].verdict == claims.FAILS and "n=32" in res["dtdm_steps"].evidence
     assert res["dtdm_equal_nfe"].verdict == claims.FAILS and "[" in res["dtdm_equal_nfe"].evidence
+
+
+def test_notebook03_rows_with_paired_verdicts_use_them():
+    abl = [{"condition": "none", "psnr": "20", "ssim": "0.70", "color_error": "6"},
+           {"condition": "raw", "psnr": "21", "ssim": "0.72", "color_error": "5", "compared_with": "none", "n": "16",
+            "diff": "0.02", "lo": "-0.01", "hi": "0.05", "verdict": "inconclusive (n=16)"},
+           {"condition": "raw+c", "psnr": "22", "ssim": "0.73", "color_error": "3", "compared_with": "raw", "n": "16",
+            "diff": "2", "lo": "1.5", "hi": "2.5", "verdict": "holds"}]
+    assert claims._rule_raw_structure(abl)[0] == "inconclusive (n=16)"      # means alone would say "holds"
+    v, ev = claims._rule_colour(abl)
+    assert v == claims.HOLDS and "[+1.500, +2.500] (n=16)" in ev
+    assert claims._rule_raw_structure([{k: v for k, v in r.items() if k != "verdict"} for r in abl])[0] is True
+    pnp = [{"c_source": "swapped", "style": s, "color_dist_to_c": "3", "color_dist_to_source": "8", "n": "16",
+            "diff": "5", "lo": lo, "hi": "6", "verdict": v} for s, lo, v in (("warm", "4", "holds"),
+                                                                             ("sepia", "-1", "inconclusive (n=16)"))]
+    assert claims._rule_plug(pnp)[0] == "inconclusive (n=16)"
+    assert claims._rule_plug(pnp[:1])[0] == claims.HOLDS
