@@ -59,6 +59,8 @@ class TrainConfig:
     ema_start: int = 0
     grad_clip: float = 1.0
     warmup_steps: int = 0
+    lr_schedule: str = "constant"  # "constant" | "cosine" (decay to lr_min_ratio x lr at the last step)
+    lr_min_ratio: float = 0.1
     log_every: int = 10
     ckpt_every: int = 100
     amp: bool = True              # bf16 autocast, applied on CUDA only
