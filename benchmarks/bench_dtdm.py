@@ -92,7 +92,7 @@ def main(argv=None) -> list[dict]:
     aligned = E.aligned_reference(test, c)
     rows = E.evaluate_per_image(methods, test, c_test=c, nets={"dtdm": {cfg.s: dtdm_net.model}, "ddpm": ddpm_net.model},
                                 cfg=cfg, seeds=seeds, device=dev, aligned=aligned)
-    rows += E.gate_rows(dtdm_net.model, test, cfg, seeds=seeds, device=dev, aligned=aligned)
+    rows += E.gate_rows(dtdm_net.model, test, cfg, seeds=seeds, device=dev)
     summary = E.summarise(rows, ["aligned_psnr", "cc_psnr", "aligned_ssim", "spectrum_distance", "sharpness_ratio"])
     ref = max((r for r in summary if r["method"] in ("ddpm", "ddim")), key=lambda r: r["nfe"])
     for r in summary:

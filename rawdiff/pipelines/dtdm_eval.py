@@ -138,15 +138,15 @@ def evaluate_per_image(methods: Sequence, test, *, c_test: torch.Tensor, nets: d
 
 @torch.no_grad()
 def gate_rows(unet, test, cfg: DTDMConfig, *, seeds: Sequence[int] = (0, 1, 2), device="auto",
-              aligned: torch.Tensor | None = None, c_test: torch.Tensor | None = None,
               degrade_cfg: DegradeConfig = DegradeConfig(), condition: str = "raw+c", seed: int = 0) -> list[dict]:
     """Sanity-gate rows ``d2`` (D²(y_test), the training condition) and ``dtdm_d2`` (DTDM K = 1 given
-    c = x = D²(y_test), averaged over ``seeds``), scored like :func:`evaluate_per_image`."""
+    c = x = D²(y_test), averaged over ``seeds``), scored like :func:`evaluate_per_image` but against y_test in its
+    own geometry: D²(y) is in y's geometry, and so is what the net was trained to output from it."""
     from rawdiff.pipelines import diffraw as P
 
     dev = resolve_device(device)
     test = test.to(dev)
-    ref = (aligned if aligned is not None else aligned_reference(test, c_test)).to(dev)
+    ref = test.rgb.float()
     x = degrade(test.rgb.float(), make_generator(seed, dev), degrade_cfg)
     rows = _rows("d2", None, None, 0, test.names, score(x, ref), 0.0, 1, False)
     scores = [score(P.develop_dtdm(unet, test.raw, x, cfg, 1, condition=condition, generator=make_generator(sd, dev)),
