@@ -228,8 +228,9 @@ def _rule_ilvr(rows):
 # ---------------------------------------------------------------------------------- DTDM (DiffRAW) rules
 #: Per-image table the DTDM rules read (notebook 04 / benchmarks/bench_dtdm.py via rawdiff.pipelines.dtdm_eval).
 DTDM_TABLE = "04_dtdm_per_image.csv"
-#: Non-inferiority margins of rule (a) ("no worse than the many-step reference"): 0.25 dB of colour-corrected
-#: aligned PSNR and 0.02 decades of log-spectrum distance (~5 % of the distance D²(y) has at the study scale).
+#: Non-inferiority margins of rule (a) ("no worse than the many-step reference"), our choice: 0.25 dB of
+#: colour-corrected aligned PSNR and 0.02 decades (~5 % in power) of log-spectrum distance — differences below
+#: what we would call a change in quality.
 DTDM_MARGINS = {"cc_psnr": 0.25, "spectrum_distance": 0.02}
 DTDM_MIN_NFE_RATIO = 20          # rule (a): the DTDM row needs >= 20x fewer NFE than the reference
 DTDM_EQUAL_NFE_STEPS = (5, 10)   # rule (b): DTDM vs DDIM-from-noise at these K
