@@ -472,5 +472,6 @@ def write_scorecard(out_dir: str | os.PathLike) -> Path:
         shown = ", ".join(f"`{f}`" for f in r.files) or "—"
         lines.append(f"| {r.claim.paper} | {_md_cell(r.claim.text)} | {_md_cell(r.evidence)} | {shown} | **{r.verdict}** |")
     counts = {v: sum(r.verdict == v for r in results) for v in (HOLDS, FAILS, UNMEASURABLE, NOT_RUN)}
+    counts["inconclusive"] = sum(r.verdict.startswith("inconclusive") for r in results)
     lines += ["", "Summary: " + ", ".join(f"{k}: {v}" for k, v in counts.items()), ""]
     return atomic_write_text(Path(out_dir) / "claims.md", "\n".join(lines))
