@@ -56,7 +56,7 @@ def align_target(target: torch.Tensor, meta: dict | None = None, ref: torch.Tens
 
 def affine_colour_fit(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """Per-image least-squares affine colour map of ``src`` onto ``dst`` (N x 3 x H x W), applied to ``src``."""
-    n, c = src.shape[:2]
+    c = src.shape[1]
     a = torch.cat([src.flatten(2), torch.ones_like(src[:, :1].flatten(2))], 1).transpose(1, 2).double()  # N x P x 4
     b = dst.flatten(2).transpose(1, 2).double()                                                            # N x P x 3
     reg = 1e-6 * torch.eye(c + 1, dtype=a.dtype, device=a.device)
