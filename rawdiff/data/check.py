@@ -3,7 +3,8 @@
 :func:`check_dataset` returns a list of problems (empty = OK) for the three layouts rawdiff reads:
 
 * ``zrr`` — ``train|test/huawei_raw/{i}.png`` (16-bit single-channel, even size, 10-bit values; our synthetic
-  sets: within [63, 1020]) paired with ``train|test/canon/{i}.jpg`` (8-bit RGB of the same size);
+  sets: within [63, 1020]) paired with ``train|test/canon/{i}.jpg`` (8-bit RGB of the same size); synthetic sets
+  (data version >= 3) also need ``train|test/meta.json`` with one valid ground-truth record per pair;
 * ``lowlight`` — ours: ``train|test/low|high/{i}.png`` (8-bit RGB, same size), ``raw_low/{i}.png``
   (16-bit Bayer, same size, [63, 1020]), ``labels.json`` (index -> list of words, one entry per pair);
 * ``lol`` — ``our485|eval15/low|high/*.png`` (8-bit RGB pairs of equal size).
