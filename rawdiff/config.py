@@ -167,6 +167,9 @@ def _study() -> Preset:
     # sampling ~7.6 ms per image-NFE: notebook 04 = 64 images x 3 seeds x ~300 NFE (DTDM/DDIM K = 1, 2, 5, 10,
     # truncated 5 + 10, the DDIM-250 reference, gates) ~7.5 min, notebook 03 ~1 min; synthesis of 2064 pairs
     # ~0.5 min.  Total ~21 min (+ the DiD engineer's low-light data), inside 35 min with margin for a loaded machine.
+    # Issue-11 probes (25 steps each, shared machine at load ~6 on 2 cores, so 6-80x slower than free cores and not
+    # usable for absolute sizing): synthesis 405 ms/pair; DiffRAW step 3.8 s (32-px crops) / 2.4 s (64 px);
+    # ISPNet step 1.5 s; DDIM-10 on 64 images 30.6 s = 48 ms per image-NFE.  TODO(lead): time 03+04 at study cold.
     s = replace(
         s,
         data=replace(s.data, phone_size=64, phone_n_train=2000, phone_n_test=64),
