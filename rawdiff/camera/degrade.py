@@ -46,7 +46,8 @@ KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau
 REF_SIZE = 448
 #: Default length scale f for the 64-px images of smoke/study (64 px treated like 256-px photos).  Calibration
 #: (issue 11; 32 SceneBank scenes, 32-px training crops, 4 seeds; colour-corrected PSNR to y and sharpness
-#: ratio, 10th/50th/90th percentiles): f = 1 (absolute): 18-22-35 dB; f = 0.25: 19.6/24.2/38.3 dB, sharpness
+#: ratio, 10th/50th/90th percentiles): f = 1 (absolute): median 22.5 dB, sharpness 0.54; f = 0.5: 18.1/22.4/34.6 dB,
+#: sharpness 0.2/0.3/1.2; f = 0.25: 19.6/24.2/38.3 dB, sharpness
 #: 0.3/0.7/0.9; f = 0.14 (448 px): 20.8/27.2/39.5 dB, sharpness 0.6/0.9/1.1.  The phone view the ISPNet sees
 #: (warp + colour + optical blur, noise-free) scores 28.9 dB median with sharpness 0.39, so f = 0.25 is the
 #: setting whose range brackets the test condition on both axes (notebook 03 redoes it with ISPNet(w)).
