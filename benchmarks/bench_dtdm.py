@@ -1,13 +1,17 @@
-"""DTDM efficiency: quality and time of DTDM at <= 10 steps vs DDPM-1000 from noise, and training speed.
+"""DTDM efficiency: quality and time of DTDM at <= 10 steps vs many-step sampling from noise, and training speed.
 
-Uses the trained smoke networks from the notebook cache (rawdiff.pipelines.diffraw.get_or_train_*; trains
+Uses the trained networks of the scale from the notebook cache (rawdiff.pipelines.diffraw.get_or_train_*; trains
 them when absent): the DTDM UNet (t <= s, domain shift) and the baseline UNet with the same architecture,
-conditions (RAW + c) and budget trained on ordinary DDPM marginals (gamma = 0, t in 1..T).  All methods run
-on the **same** ``--n-images`` test images with the same seed.  Target (DESIGN.md §3 / the issue): DTDM
-at <= 10 steps with >= 100x fewer NFE than DDPM-1000 at equal or better PSNR and SSIM.  Also reports
-DiffRAW training steps/s (UNet + on-the-fly D², batch and crop of the preset) and ISPNet steps/s.
+conditions (RAW + c) and budget trained on ordinary DDPM marginals (gamma = 0, t in 1..T).  Evaluation is
+rawdiff.pipelines.dtdm_eval, as in notebook 04: all methods on the **same** test images (``--n-images``,
+default all), ``--seeds`` noise seeds averaged per image, metrics against the target aligned into the RAW's
+geometry, the sanity gates, and the verdicts of rawdiff.claims (``dtdm_steps``: non-inferior to the many-step
+reference ``--reference`` at >= 20x fewer NFE; ``dtdm_equal_nfe``: better than DDIM at K = 5, 10) with
+paired bootstrap intervals.  Also reports DiffRAW training steps/s (UNet + on-the-fly D², batch and crop of
+the preset) and ISPNet steps/s.
 
-    python -m benchmarks.bench_dtdm [--device auto] [--scale smoke] [--n-images 4] [--threads N] [--cache-dir D]
+    python -m benchmarks.bench_dtdm [--device auto] [--scale smoke] [--n-images N] [--seeds 0,1,2]
+                                    [--reference ddpm|<DDIM steps>] [--threads N] [--cache-dir D]
 """
 from __future__ import annotations
 
@@ -52,11 +56,16 @@ def _train_speed(preset, data, dev, steps: int = 20) -> list[dict]:
 
 
 def main(argv=None) -> list[dict]:
+    from rawdiff import claims
+    from rawdiff.pipelines import dtdm_eval as E
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--scale", default="smoke")
-    ap.add_argument("--n-images", type=int, default=4, help="test images (DDPM-1000 costs 1000 NFE each)")
+    ap.add_argument("--n-images", type=int, default=None, help="test images (default: the whole test split)")
     ap.add_argument("--steps", default="1,2,5,10", help="step counts K for DTDM and DDIM-from-noise")
+    ap.add_argument("--seeds", default="0,1,2", help="noise seeds per sampler row (averaged per image)")
+    ap.add_argument("--reference", default="50", help="many-step reference: 'ddpm' (1000 NFE) or DDIM steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--cache-dir", default=None)
@@ -73,27 +82,36 @@ def main(argv=None) -> list[dict]:
     isp = P.get_or_train_ispnet(preset, data.train, data.fingerprint, **kw)
     dtdm_net = P.get_or_train_diffraw(preset, data.train, data.fingerprint, **kw)
     ddpm_net = P.get_or_train_diffraw(preset, data.train, data.fingerprint, mode="ddpm", **kw)
-    test = data.test.subset(args.n_images).to(dev)
+    test = (data.test if args.n_images is None else data.test.subset(args.n_images)).to(dev)
     c = P.run_ispnet(isp.model, test.raw)
     M = P.Method
     ks = [int(k) for k in args.steps.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
     methods = [M("ispnet")] + [M("dtdm", k, s=cfg.s) for k in ks] + [M("ddim", k) for k in ks]
-    methods += [M("truncated", 10, s=cfg.s), M("ddpm")]
-    rows = P.evaluate(methods, test, c_test=c, nets={"dtdm": {cfg.s: dtdm_net.model}, "ddpm": ddpm_net.model},
-                      cfg=cfg, seed=args.seed, device=dev)
-    ddpm = next(r for r in rows if r["method"] == "ddpm")
-    for r in rows:
-        r["nfe_ratio_vs_ddpm"] = round(ddpm["nfe"] / r["nfe"], 1) if r["nfe"] else None
-        r["speedup_vs_ddpm"] = round(ddpm["sec_per_image"] / r["sec_per_image"], 1) if r["sec_per_image"] else None
-    ok = [r for r in rows if r["method"] == "dtdm" and r["nfe"] * 100 <= ddpm["nfe"]
-          and r["psnr"] >= ddpm["psnr"] and r["ssim"] >= ddpm["ssim"]]
-    record("dtdm_vs_ddpm", dev, rows, title=f"DTDM vs DDPM-1000 on the same {len(test)} test images ({preset.name})")
-    print(f"\ntarget (DTDM <= 10 steps, >= 100x fewer NFE, PSNR and SSIM >= DDPM-1000): "
-          f"{'MET by K = ' + ', '.join(str(r['steps']) for r in ok) if ok else 'NOT met'}")
+    methods += [M("truncated", 10, s=cfg.s), M("ddpm") if args.reference == "ddpm" else M("ddim", int(args.reference))]
+    aligned = E.aligned_reference(test, c)
+    rows = E.evaluate_per_image(methods, test, c_test=c, nets={"dtdm": {cfg.s: dtdm_net.model}, "ddpm": ddpm_net.model},
+                                cfg=cfg, seeds=seeds, device=dev, aligned=aligned)
+    rows += E.gate_rows(dtdm_net.model, test, cfg, seeds=seeds, device=dev)
+    summary = E.summarise(rows, ["aligned_psnr", "cc_psnr", "aligned_ssim", "spectrum_distance", "sharpness_ratio"])
+    ref = max((r for r in summary if r["method"] in ("ddpm", "ddim")), key=lambda r: r["nfe"])
+    for r in summary:
+        r["nfe_ratio_vs_ref"] = round(ref["nfe"] / r["nfe"], 1) if r["nfe"] else None
+        r["speedup_vs_ref"] = round(ref["sec_per_image"] / r["sec_per_image"], 1) if r["sec_per_image"] else None
+    record("dtdm_vs_reference", dev, summary, title=f"DTDM vs {ref['method']}-{ref['steps']} on the same {len(test)} "
+           f"test images x {len(seeds)} seeds ({preset.name}; aligned metrics, 95% intervals)")
+    record("dtdm_comparisons", dev, claims.dtdm_comparisons(rows, seed=args.seed), title="paired comparisons")
+    str_rows = [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows]
+    for rule in (claims._rule_dtdm, claims._rule_dtdm_equal_nfe):
+        try:
+            verdict, evidence = rule(str_rows)
+        except claims._Unmeasurable as why:
+            verdict, evidence = claims.UNMEASURABLE, str(why)
+        print(f"\n{rule.__name__}: {verdict}\n  {evidence}")
     if not args.skip_train_speed:
         speed = _train_speed(preset, data.train, dev)
         record("dtdm_train_speed", dev, [{**r, **peak_memory(dev)} for r in speed], title="training speed")
-    return rows
+    return summary
 
 
 if __name__ == "__main__":

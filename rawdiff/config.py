@@ -59,6 +59,8 @@ class TrainConfig:
     ema_start: int = 0
     grad_clip: float = 1.0
     warmup_steps: int = 0
+    lr_schedule: str = "constant"  # "constant" | "cosine" (decay to lr_min_ratio x lr at the last step)
+    lr_min_ratio: float = 0.1
     log_every: int = 10
     ckpt_every: int = 100
     amp: bool = True              # bf16 autocast, applied on CUDA only
@@ -158,6 +160,25 @@ def _study() -> Preset:
     fields by the DiD-evidence work (notebooks 05+06).  Each field's comment gives the measurement behind it.
     """
     s = _smoke()
+    # --- DiffRAW fields (issue 11): decide the DTDM claims on 64 test images x 3 seeds, notebooks 03+04 <= 35 min.
+    # Budget (2 free cores; README "Training throughput"/"Sampling" and the issue-11 probes): a DiffRAW step at
+    # batch 8 on 32-px crops ~45-50 ms (176 ms on whole 64-px images, hence crops) -> 3000 steps ~2.5 min per net,
+    # 4 nets (raw+c, raw, none in 03; the gamma = 0 baseline in 04) ~10 min; ISPNet 2000 steps at batch 16 ~1.5 min;
+    # sampling ~7.6 ms per image-NFE: notebook 04 = 64 images x 3 seeds x ~300 NFE (DTDM/DDIM K = 1, 2, 5, 10,
+    # truncated 5 + 10, the DDIM-250 reference, gates) ~7.5 min, notebook 03 ~1 min; synthesis of 2064 pairs
+    # ~0.5 min.  Total ~21 min (+ the DiD engineer's low-light data), inside 35 min with margin for a loaded machine.
+    # Issue-11 probes (25 steps each, shared machine at load ~6 on 2 cores, so 6-80x slower than free cores and not
+    # usable for absolute sizing): synthesis 405 ms/pair; DiffRAW step 3.8 s (32-px crops) / 2.4 s (64 px);
+    # ISPNet step 1.5 s; DDIM-10 on 64 images 30.6 s = 48 ms per image-NFE.  TODO(lead): time 03+04 at study cold.
+    s = replace(
+        s,
+        data=replace(s.data, phone_size=64, phone_n_train=2000, phone_n_test=64),
+        isp_train=replace(s.isp_train, steps=2000, batch_size=16, lr=2e-3, ema_decay=0.999, ckpt_every=1000,
+                          lr_schedule="cosine"),
+        diffraw_train=replace(s.diffraw_train, steps=3000, batch_size=8, lr=1e-3, ema_decay=0.999, ckpt_every=1000,
+                              lr_schedule="cosine"),
+        dtdm=replace(s.dtdm, s=200, train_crop=32),
+    )
     return replace(s, name="study")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 import time
@@ -261,6 +262,10 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     model.train()
     for step in range(start, cfg.steps):
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        if cfg.lr_schedule == "cosine":   # cosine decay to lr_min_ratio x lr over the run (Loshchilov & Hutter 2017)
+            lr *= cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+        elif cfg.lr_schedule != "constant":
+            raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected 'constant' or 'cosine'")
         for g in opt.param_groups:
             g["lr"] = lr
         gen = make_generator(derive_seed(cfg.seed, "batch", step), dev)

@@ -78,7 +78,8 @@ def test_random_scenes_shape_range_and_seed(bank):
 def test_synth_phone2dslr_writes_zrr_layout(phone_root):
     files = set(_tree(phone_root))
     expected = {"manifest.json"} | {f"{s}/huawei_raw/{i}.png" for s, n in (("train", 3), ("test", 2)) for i in range(n)} \
-        | {f"{s}/canon/{i}.jpg" for s, n in (("train", 3), ("test", 2)) for i in range(n)}
+        | {f"{s}/canon/{i}.jpg" for s, n in (("train", 3), ("test", 2)) for i in range(n)} \
+        | {"train/meta.json", "test/meta.json"}
     assert files == expected
     for p in phone_root.glob("*/huawei_raw/*.png"):
         h = png_header(p)
@@ -96,7 +97,7 @@ def test_manifest_records_sha256_and_config(phone_root):
     m = json.loads((phone_root / "manifest.json").read_text())
     assert m["kind"] == "phone2dslr" and m["config"]["seed"] == 0 and m["config"]["size"] == SIZE
     assert (m["config"]["n_train"], m["config"]["n_test"]) == (3, 2) and "rawdiff_version" in m
-    assert len(m["files"]) == 10
+    assert len(m["files"]) == 12
     for rel, info in m["files"].items():
         p = phone_root / rel
         assert sha256_file(p) == info["sha256"] and p.stat().st_size == info["size"]
@@ -142,7 +143,10 @@ def test_image_depends_only_on_seed_split_index(tmp_path, bank, phone_root):
     fewer = synth_phone2dslr(tmp_path / "f", n_train=2, n_test=1, size=SIZE, seed=0, progress=False, bank=bank)
     full = _tree(phone_root)
     for rel, data in _tree(fewer).items():
-        if rel != "manifest.json":
+        if rel.endswith("meta.json"):   # one record per pair: the fewer pairs' records are the same
+            small, big = json.loads(data), json.loads(full[rel])
+            assert all(big[k] == v for k, v in small.items()), rel
+        elif rel != "manifest.json":
             assert full[rel] == data, rel
 
 

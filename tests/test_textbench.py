@@ -186,10 +186,14 @@ def _write(path, header, rows):
     path.write_text(",".join(header) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
 
 
+def _dtdm_table(d, delta):
+    from test_claims_dtdm import COLS, dtdm_rows  # the DTDM rules' own fixture (per-image rows)
+
+    _write(d / claims.DTDM_TABLE, COLS + ["scale"], [[r[c] for c in COLS] + ["smoke"] for r in dtdm_rows(delta)])
+
+
 def _holding_tables(d):
-    _write(d / "04_dtdm_steps.csv", ["method", "steps", "nfe", "psnr", "ssim", "scale"],
-           [["dtdm", 5, 5, 25.0, 0.85, "smoke"], ["ddpm", 1000, 1000, 22.0, 0.7, "smoke"],
-            ["ddim", 50, 50, 21.0, 0.68, "smoke"]])
+    _dtdm_table(d, 1.0)
     _write(d / "03_condition_ablation.csv", ["condition", "psnr", "ssim", "color_error"],
            [["none", 15, 0.4, 9.0], ["raw", 20, 0.7, 6.0], ["raw+c", 22, 0.72, 3.0]])
     _write(d / "03_plug_and_play.csv", ["c_source", "color_dist_to_c", "color_dist_to_source"],
@@ -202,7 +206,7 @@ def _holding_tables(d):
            [["did", "did", "v0.40_n0.10", "rapidocr", 0.8, 0.9, 0.1, 40],
             ["gamma", "did", "v0.40_n0.10", "rapidocr", 0.6, 0.8, 0.2, 40],
             ["clean (reference)", "did", "v0.40_n0.10", "rapidocr", 0.95, 0.97, 0.03, 40]])
-    (d / "04_dtdm_steps.png").write_bytes(b"png")
+    (d / "04_dtdm_per_image.png").write_bytes(b"png")
 
 
 def test_scorecard_all_hold(tmp_path):
@@ -210,8 +214,8 @@ def test_scorecard_all_hold(tmp_path):
     res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
     assert len(res) == len(claims.CLAIMS)
     assert all(r.verdict == claims.HOLDS for r in res.values()), {k: (r.verdict, r.evidence) for k, r in res.items()}
-    assert "25.00 dB" in res["dtdm_steps"].evidence and "(scale: smoke)" in res["dtdm_steps"].evidence
-    assert res["dtdm_steps"].files == ("04_dtdm_steps.csv", "04_dtdm_steps.png")
+    assert "n=32" in res["dtdm_steps"].evidence and "(scale: smoke)" in res["dtdm_steps"].evidence
+    assert res["dtdm_steps"].files == ("04_dtdm_per_image.csv", "04_dtdm_per_image.png")
     path = claims.write_scorecard(tmp_path)
     text = path.read_text()
     assert path.name == "claims.md" and text.count("**holds**") == len(claims.CLAIMS)
@@ -221,8 +225,7 @@ def test_scorecard_all_hold(tmp_path):
 
 def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
     _holding_tables(tmp_path)
-    _write(tmp_path / "04_dtdm_steps.csv", ["method", "steps", "nfe", "psnr", "ssim"],
-           [["dtdm", 5, 5, 20.0, 0.6], ["ddpm", 1000, 1000, 22.0, 0.7]])          # worse quality
+    _dtdm_table(tmp_path, -1.0)                                                    # worse quality
     _write(tmp_path / "05_norm_ablation.csv", ["normalization", "psnr", "ssim"],
            [["tail", 22.0, 0.8], ["linear", 22.5, 0.75]])                          # linear wins
     _write(tmp_path / "05_ilvr_ablation.csv", ["ilvr_steps", "psnr", "ssim"],

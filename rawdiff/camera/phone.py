@@ -9,7 +9,9 @@
 
 The DSLR image is the clean scene; the phone RAW is unprocessed (rawdiff.camera.isp) from the perturbed view,
 then noised (Poisson–Gaussian) and quantised to 10 bits like ZRR's Huawei P20 RAW.  Every random draw is kept in
-``meta`` so tests can check it.
+``meta``; :func:`meta_record` turns a pair's warp and colour transform into the JSON ground truth that the
+synthetic datasets store (``meta.json``) and :func:`phone_geometry` applies the warp to a target, so metrics can
+compare against the target *in the RAW's geometry* (rawdiff.metrics.aligned).
 """
 from __future__ import annotations
 
@@ -110,3 +112,55 @@ def phone_dslr_pair(rgb: torch.Tensor, generator: torch.Generator, gap: PhoneGap
     meta = {"shift": shift, "angle": angle, "zoom": zoom, "blur_sigma": sigma, **colour, "camera": cam,
             "noise": noise}
     return {"raw_mosaic": raw, "dslr": rgb.clamp(0, 1), "meta": meta}
+
+
+# ------------------------------------------------------------------------------------ per-pair ground truth
+#: What :func:`meta_record` keeps of a pair's draws (the ground truth for aligned metrics): the warp
+#: (``shift`` [dx, dy] px, ``angle`` rad, ``zoom``), the optical blur ``blur_sigma`` px and the colour transform
+#: (``color_matrix`` 3x3 rows, ``gains`` [3], ``gamma``).  Camera and noise draws are not needed by any metric.
+META_KEYS = ("shift", "angle", "zoom", "blur_sigma", "color_matrix", "gains", "gamma")
+
+
+def meta_record(meta: dict, i: int = 0) -> dict:
+    """JSON-able ground truth of pair ``i`` of a :func:`phone_dslr_pair` ``meta`` (floats rounded to 1e-7)."""
+    def f(v):
+        v = v[i].detach().double().cpu()
+        return round(float(v), 7) if v.ndim == 0 else _round_list(v.tolist())
+    return {k: f(meta[k]) for k in META_KEYS}
+
+
+def _round_list(x):
+    return [_round_list(v) if isinstance(v, list) else round(float(v), 7) for v in x]
+
+
+def check_meta_record(rec) -> str | None:
+    """``None`` if ``rec`` is a valid :func:`meta_record`, else what is wrong (used by ``rawdiff data check``)."""
+    if not isinstance(rec, dict):
+        return "expected an object"
+    shapes = {"shift": (2,), "angle": (), "zoom": (), "blur_sigma": (), "color_matrix": (3, 3), "gains": (3,),
+              "gamma": ()}
+    for k, shape in shapes.items():
+        if k not in rec:
+            return f"missing {k!r}"
+        try:
+            t = torch.as_tensor(rec[k], dtype=torch.float64)
+        except (TypeError, ValueError):
+            return f"{k!r} is not numeric"
+        if tuple(t.shape) != shape or not bool(torch.isfinite(t).all()):
+            return f"{k!r} must be finite with shape {list(shape)}"
+    return None
+
+
+def stack_meta(records: list[dict], device=None) -> dict:
+    """Batch meta (tensors with a leading N) from a list of :func:`meta_record` dicts."""
+    return {k: torch.tensor([r[k] for r in records], dtype=torch.float32, device=device) for k in META_KEYS}
+
+
+def phone_geometry(img: torch.Tensor, meta: dict) -> torch.Tensor:
+    """``img`` (N x 3 x H x W, e.g. the DSLR target) seen through each pair's warp: the phone's geometry.
+
+    This is the "aligned target" of :mod:`rawdiff.metrics.aligned` (no colour change, no blur).
+    """
+    dev = img.device
+    return warp(img, meta["shift"].to(dev, img.dtype), meta["angle"].to(dev, img.dtype),
+                meta["zoom"].to(dev, img.dtype))

@@ -3,7 +3,8 @@
 :func:`check_dataset` returns a list of problems (empty = OK) for the three layouts rawdiff reads:
 
 * ``zrr`` — ``train|test/huawei_raw/{i}.png`` (16-bit single-channel, even size, 10-bit values; our synthetic
-  sets: within [63, 1020]) paired with ``train|test/canon/{i}.jpg`` (8-bit RGB of the same size);
+  sets: within [63, 1020]) paired with ``train|test/canon/{i}.jpg`` (8-bit RGB of the same size); synthetic sets
+  (data version >= 3) also need ``train|test/meta.json`` with one valid ground-truth record per pair;
 * ``lowlight`` — ours: ``train|test/low|high/{i}.png`` (8-bit RGB, same size), ``raw_low/{i}.png``
   (16-bit Bayer, same size, [63, 1020]), ``labels.json`` (index -> list of words, one entry per pair);
 * ``lol`` — ``our485|eval15/low|high/*.png`` (8-bit RGB pairs of equal size).
@@ -168,6 +169,8 @@ def inspect_dataset(path: str | os.PathLike) -> CheckReport:
             counts[split] = len(pairs)
             for _, raw_p, rgb_p in pairs:
                 _check_bayer(raw_p, problems, synthetic, _rgb_shape(rgb_p, problems))
+            _check_phone_meta(root / split / "meta.json", [s for s, _, _ in pairs], problems,
+                              required=synthetic and kind == "phone2dslr" and (manifest or {}).get("data_version", 0) >= 3)
     else:
         splits = {"lowlight": (("train", "train"), ("test", "test")),
                   "lol": (("train", "our485"), ("test", "eval15"))}[layout]
@@ -220,6 +223,28 @@ def _check_labels(base: Path, stems: list[str], problems: list[str], required: b
         problems.append(f"{lab}: no label for {len(missing)} image(s), e.g. {missing[0]!r}")
     if extra:
         problems.append(f"{lab}: labels for {len(extra)} image(s) that do not exist, e.g. {extra[0]!r}")
+
+
+def _check_phone_meta(path: Path, stems: list[str], problems: list[str], required: bool) -> None:
+    """Synthetic phone2dslr ``meta.json``: one valid record per pair (rawdiff.camera.phone.check_meta_record)."""
+    from rawdiff.camera.phone import check_meta_record
+
+    if not path.is_file():
+        if required:
+            problems.append(f"{path}: missing (per-pair warp and colour ground truth)")
+        return
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        problems.append(f"{path}: not valid JSON ({err})")
+        return
+    if not isinstance(meta, dict):
+        problems.append(f"{path}: expected a JSON object index -> pair meta")
+        return
+    bad = [(s, check_meta_record(meta[s]) if s in meta else "no entry") for s in stems]
+    bad = [(s, why) for s, why in bad if why]
+    if bad:
+        problems.append(f"{path}: {len(bad)} pair(s) with bad meta, e.g. {bad[0][0]!r}: {bad[0][1]}")
 
 
 def check_dataset(path: str | os.PathLike) -> list[str]:

@@ -107,10 +107,12 @@ def read_raw(path: str | os.PathLike, *, normalize: bool = True) -> dict:
 
 # --------------------------------------------------------------------------------------------- ZRR
 class ZRRDataset:
-    """ZRR-layout phone-RAW/DSLR pairs: items ``dict(raw = 4 x S/2 x S/2, rgb = 3 x S x S, name)``.
+    """ZRR-layout phone-RAW/DSLR pairs: items ``dict(raw = 4 x S/2 x S/2, rgb = 3 x S x S, name, meta)``.
 
     ``raw`` is the packed RGGB RAW normalised with black 63 / white 1020 (LiteISPNet convention); ``rgb`` the
     DSLR JPEG in [0, 1].  Reads the real ZRR and :func:`rawdiff.data.synth.synth_phone2dslr` output alike.
+    ``meta`` is the pair's ground truth from ``<split>/meta.json`` (synthetic sets; warp and colour transform,
+    :func:`rawdiff.camera.phone.meta_record`) or ``None`` (real ZRR: alignment must be estimated).
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train"):
@@ -122,10 +124,33 @@ class ZRRDataset:
             if not d.is_dir():
                 raise DataError(f"{d}: missing; expected ZRR layout {split}/huawei_raw/*.png + {split}/canon/*.jpg")
         self._pairs = _pair_up(raw_dir, (".png",), rgb_dir, (".jpg", ".jpeg"))
+        self._meta = self._read_meta(self.root / split / "meta.json")
+
+    def _read_meta(self, path: Path) -> dict | None:
+        from rawdiff.camera.phone import check_meta_record
+
+        if not path.is_file():
+            return None
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{path}: expected a JSON object index -> pair meta")
+        for name in self.names:
+            why = check_meta_record(meta.get(name)) if name in meta else "no entry"
+            if why:
+                raise DataError(f"{path}: pair {name!r}: {why}")
+        return meta
 
     @property
     def names(self) -> list[str]:
         return [s for s, _, _ in self._pairs]
+
+    @property
+    def has_meta(self) -> bool:
+        """Whether the pairs carry ground-truth meta (synthetic sets) — else alignment must be estimated."""
+        return self._meta is not None
 
     def __len__(self) -> int:
         return len(self._pairs)
@@ -137,14 +162,18 @@ class ZRRDataset:
         if rgb.shape[-2] != 2 * raw.shape[-2] or rgb.shape[-1] != 2 * raw.shape[-1]:
             raise DataError(f"{rgb_p}: expected {2 * raw.shape[-2]}x{2 * raw.shape[-1]} to match {raw_p.name}, "
                             f"got {rgb.shape[-2]}x{rgb.shape[-1]}")
-        return {"raw": raw, "rgb": rgb, "name": name}
+        return {"raw": raw, "rgb": rgb, "name": name, "meta": None if self._meta is None else self._meta[name]}
 
     def tensors(self, device=None, limit: int | None = None) -> dict:
-        """``dict(raw = N x 4 x S/2 x S/2, rgb = N x 3 x S x S)`` of the first ``limit`` (default all) items."""
+        """``dict(raw = N x 4 x S/2 x S/2, rgb = N x 3 x S x S, meta)`` of the first ``limit`` (default all)
+        items; ``meta`` is batched (:func:`rawdiff.camera.phone.stack_meta`) or ``None`` without ground truth."""
+        from rawdiff.camera.phone import stack_meta
+
         n = len(self) if limit is None else min(int(limit), len(self))
         items = [self[i] for i in range(n)]
+        meta = None if self._meta is None or n == 0 else stack_meta([it["meta"] for it in items], device)
         return {"raw": _stack([it["raw"] for it in items], f"{self.root}/{self.split}", device),
-                "rgb": _stack([it["rgb"] for it in items], f"{self.root}/{self.split}", device)}
+                "rgb": _stack([it["rgb"] for it in items], f"{self.root}/{self.split}", device), "meta": meta}
 
     def __repr__(self) -> str:
         return f"ZRRDataset({str(self.root)!r}, {self.split!r}, {len(self)} pairs)"

@@ -3,7 +3,11 @@
 * :func:`synth_phone2dslr` writes ZRR's layout (Ignatov et al., CVPR-W 2020; DESIGN.md §3):
   ``train|test/huawei_raw/{i}.png`` — single-channel uint16 Bayer RGGB (R at ``[0::2, 0::2]``), 10-bit values
   with black level 63 and white level 1020 — and ``train|test/canon/{i}.jpg`` — the ``size x size`` "DSLR"
-  target (JPEG quality 95).  Pairs come from :func:`rawdiff.camera.phone.phone_dslr_pair` (unprocessed,
+  target (JPEG quality 100 **without chroma subsampling** (4:4:4), ~0.3 grey levels RMS: no colour-edge error
+  floor; ZRR's own targets stay JPEG as they are) — and ``train|test/meta.json``: index -> the pair's ground
+  truth (:func:`rawdiff.camera.phone.meta_record`: warp ``shift``/``angle``/``zoom``, ``blur_sigma`` and the
+  colour transform ``color_matrix``/``gains``/``gamma``), read back by
+  :class:`rawdiff.data.loaders.ZRRDataset` and used by the aligned metrics (rawdiff.metrics.aligned).  Pairs come from :func:`rawdiff.camera.phone.phone_dslr_pair` (unprocessed,
   misaligned, colour-unstable, noisy 10-bit phone RAW vs the clean scene) on :func:`rawdiff.data.scenes.random_scene`.
 * :func:`synth_lowlight` writes ``train|test/low/{i}.png`` and ``train|test/high/{i}.png`` (8-bit sRGB, dark
   and well-lit, pixel-aligned), ``train|test/raw_low/{i}.png`` (the dark Bayer RAW, same 63/1020 convention)
@@ -32,6 +36,7 @@ from rawdiff.utils import atomic_dir, derive_seed, make_generator, sha256_file
 
 __all__ = [
     "DATA_VERSION",
+    "TARGET_JPEG_QUALITY",
     "LOWLIGHT_GAIN",
     "ZRR_BLACK",
     "ZRR_WHITE",
@@ -46,11 +51,26 @@ __all__ = [
 
 ZRR_BLACK, ZRR_WHITE = 63, 1020
 # Bumped whenever the generated content changes (cache keys of rawdiff.data.ensure_datasets include it).
-DATA_VERSION = 2
+DATA_VERSION = 3   # 3: phone2dslr targets JPEG q100 4:4:4 + meta.json
 # Digital gain applied by the ISP to the short exposure of low-light scenes (log-uniform).  Our choice: without
 # it a x100-x300 exposure through the sRGB curve averages ~0.003 and 2/3 of its 8-bit pixels are 0; a gain of
 # 5-20 gives LOL-like dark images (mean ~0.05, Wei et al. 2018) whose noise is still that of the short exposure.
 LOWLIGHT_GAIN = (5.0, 20.0)
+# phone2dslr targets: JPEG at this quality with 4:4:4 chroma (no subsampling), see the module docstring.
+TARGET_JPEG_QUALITY = 100
+
+
+def encode_target_jpeg(rgb: torch.Tensor, quality: int = TARGET_JPEG_QUALITY) -> bytes:
+    """JPEG bytes of a 3 x H x W target in [0, 1] without chroma subsampling (4:4:4)."""
+    import io
+
+    from PIL import Image
+
+    from rawdiff.data.io import to_uint8
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(rgb)).save(buf, format="JPEG", quality=int(quality), subsampling=0)
+    return buf.getvalue()
 
 
 def _check_args(n_train: int, n_test: int, size: int, what: str) -> None:
@@ -68,13 +88,15 @@ def _load_bank(bank):
 
 # --------------------------------------------------------------------------------------------- items
 def phone2dslr_item(size: int, generator: torch.Generator, bank=None) -> dict:
-    """One pair: ``raw`` ``H x W`` int32 digital numbers (RGGB mosaic, [63, 1020]) and ``rgb`` ``3 x H x W``."""
-    from rawdiff.camera.phone import phone_dslr_pair
+    """One pair: ``raw`` ``H x W`` int32 digital numbers (RGGB mosaic, [63, 1020]), ``rgb`` ``3 x H x W`` and
+    ``meta`` (:func:`rawdiff.camera.phone.meta_record`: the pair's warp and colour transform)."""
+    from rawdiff.camera.phone import meta_record, phone_dslr_pair
     from rawdiff.data.scenes import random_scene
 
     scene = random_scene(size, generator, bank)[None]
     pair = phone_dslr_pair(scene, generator)
-    return {"raw": to_digital(pair["raw_mosaic"][0, 0], ZRR_BLACK, ZRR_WHITE), "rgb": pair["dslr"][0]}
+    return {"raw": to_digital(pair["raw_mosaic"][0, 0], ZRR_BLACK, ZRR_WHITE), "rgb": pair["dslr"][0],
+            "meta": meta_record(pair["meta"])}
 
 
 def sample_gains(n: int, g: torch.Generator, gain: tuple[float, float] = LOWLIGHT_GAIN) -> torch.Tensor:
@@ -162,7 +184,7 @@ def synth_phone2dslr(out: str | os.PathLike, *, n_train: int, n_test: int, size:
 
     ``bank``: a :class:`rawdiff.data.scenes.SceneBank` (default: every offline photo, loaded once here).
     """
-    from rawdiff.data.io import encode_png16, encode_rgb
+    from rawdiff.data.io import encode_png16
 
     _check_args(n_train, n_test, size, "synth_phone2dslr")
     bank = _load_bank(bank)
@@ -171,12 +193,13 @@ def synth_phone2dslr(out: str | os.PathLike, *, n_train: int, n_test: int, size:
     def write_item(split_dir: Path, i: int, g: torch.Generator, extra: dict) -> None:
         item = phone2dslr_item(size, g, bank)
         (split_dir / "huawei_raw" / f"{i}.png").write_bytes(encode_png16(item["raw"].numpy()))
-        (split_dir / "canon" / f"{i}.jpg").write_bytes(encode_rgb(item["rgb"], "jpeg", 95))
+        (split_dir / "canon" / f"{i}.jpg").write_bytes(encode_target_jpeg(item["rgb"]))
+        extra["meta.json"][str(i)] = item["meta"]
 
     info = {"seed": int(seed), "size": size, "pattern": "RGGB", "black_level": ZRR_BLACK, "white_level": ZRR_WHITE,
-            "jpeg_quality": 95, "scene_bank": list(bank.names)}
+            "jpeg_quality": TARGET_JPEG_QUALITY, "jpeg_subsampling": "4:4:4", "scene_bank": list(bank.names)}
     return _synth(out, "phone2dslr", n_train, n_test, overwrite, progress, info, write_item,
-                  subdirs=("huawei_raw", "canon"))
+                  subdirs=("huawei_raw", "canon"), extra_files=("meta.json",))
 
 
 def synth_lowlight(out: str | os.PathLike, *, n_train: int, n_test: int, size: int, seed: int = 0,
@@ -223,14 +246,16 @@ def _device_generator(generator: torch.Generator, device) -> tuple[torch.Generat
 
 
 def phone2dslr_batch(n: int, size: int, generator: torch.Generator, device=None, bank=None) -> dict:
-    """On-the-fly pairs: ``dict(raw = N x 4 x S/2 x S/2 packed RGGB in [0, 1], rgb = N x 3 x S x S)``.
+    """On-the-fly pairs: ``dict(raw = N x 4 x S/2 x S/2 packed RGGB in [0, 1], rgb = N x 3 x S x S, meta)``.
+
+    ``meta``: the pairs' ground truth as batched tensors (keys :data:`rawdiff.camera.phone.META_KEYS`).
 
     Same pipeline as :func:`synth_phone2dslr` minus the files: the RAW goes through the same 63/1020 10-bit
     digital numbers and back (what :class:`rawdiff.data.loaders.ZRRDataset` returns); the target is not JPEG'd.
     Scenes are drawn on CPU (``bank=None``: dead leaves only; pass ``SceneBank.load()`` for photos), the camera
     simulation runs on ``device`` (default: the generator's).
     """
-    from rawdiff.camera.phone import phone_dslr_pair
+    from rawdiff.camera.phone import META_KEYS, phone_dslr_pair
     from rawdiff.data.scenes import random_scenes
 
     _check_args(n, 0, size, "phone2dslr_batch")
@@ -238,7 +263,8 @@ def phone2dslr_batch(n: int, size: int, generator: torch.Generator, device=None,
     scenes = random_scenes(int(n), int(size), generator, bank).to(dev)
     pair = phone_dslr_pair(scenes, g)
     dn = to_digital(pair["raw_mosaic"], ZRR_BLACK, ZRR_WHITE)
-    return {"raw": pack(normalize_levels(dn, ZRR_BLACK, ZRR_WHITE)), "rgb": pair["dslr"].contiguous()}
+    return {"raw": pack(normalize_levels(dn, ZRR_BLACK, ZRR_WHITE)), "rgb": pair["dslr"].contiguous(),
+            "meta": {k: pair["meta"][k] for k in META_KEYS}}
 
 
 def lowlight_batch(n: int, size: int, generator: torch.Generator, device=None, bank=None, *,

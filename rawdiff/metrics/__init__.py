@@ -369,3 +369,10 @@ def format_availability(status: Mapping[str, Availability]) -> str:
 
 
 from rawdiff.metrics.colour import chroma_stats, color_error, edge_corr, mean_color_distance  # noqa: E402
+# Aligned and detail metrics (rawdiff.metrics.aligned / rawdiff.metrics.detail), re-exported here.
+from rawdiff.metrics.aligned import (ALIGNED_METRICS, affine_colour_fit, align_target,  # noqa: E402
+                                     aligned_metrics, crop_border, default_border)
+from rawdiff.metrics.detail import radial_log_spectrum, sharpness_ratio, spectrum_distance  # noqa: E402
+
+__all__ += ["ALIGNED_METRICS", "affine_colour_fit", "align_target", "aligned_metrics", "crop_border",
+            "default_border", "radial_log_spectrum", "sharpness_ratio", "spectrum_distance"]

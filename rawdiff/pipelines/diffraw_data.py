@@ -23,11 +23,13 @@ MODES = ("dtdm", "ddpm")
 
 @dataclass
 class PhoneData:
-    """A split of phone-RAW/DSLR pairs held in memory: raw N x 4 x h x w, rgb N x 3 x 2h x 2w, both [0, 1]."""
+    """A split of phone-RAW/DSLR pairs held in memory: raw N x 4 x h x w, rgb N x 3 x 2h x 2w, both [0, 1];
+    ``meta``: batched ground-truth warp/colour (rawdiff.camera.phone.stack_meta) or None (real ZRR)."""
 
     raw: torch.Tensor
     rgb: torch.Tensor
     names: list[str]
+    meta: dict | None = None
 
     def __post_init__(self):
         if self.raw.shape[0] != self.rgb.shape[0] or self.raw.shape[-2] * 2 != self.rgb.shape[-2]:
@@ -37,10 +39,12 @@ class PhoneData:
         return self.raw.shape[0]
 
     def to(self, device) -> "PhoneData":
-        return PhoneData(self.raw.to(device), self.rgb.to(device), self.names)
+        meta = None if self.meta is None else {k: v.to(device) for k, v in self.meta.items()}
+        return PhoneData(self.raw.to(device), self.rgb.to(device), self.names, meta)
 
     def subset(self, n: int) -> "PhoneData":
-        return PhoneData(self.raw[:n], self.rgb[:n], self.names[:n])
+        meta = None if self.meta is None else {k: v[:n] for k, v in self.meta.items()}
+        return PhoneData(self.raw[:n], self.rgb[:n], self.names[:n], meta)
 
 
 def load_phone(root: str | os.PathLike, split: str = "train", device: str | torch.device = "cpu") -> PhoneData:
@@ -50,11 +54,11 @@ def load_phone(root: str | os.PathLike, split: str = "train", device: str | torc
     ds = ZRRDataset(root, split)
     t = ds.tensors(device)
     if isinstance(t, dict):
-        raw, rgb = t["raw"], t["rgb"]
+        raw, rgb, meta = t["raw"], t["rgb"], t.get("meta")
     else:
-        raw, rgb = t[0], t[1]
+        raw, rgb, meta = t[0], t[1], None
     names = [str(n) for n in getattr(ds, "names", range(raw.shape[0]))]
-    return PhoneData(raw.float(), rgb.float(), names)
+    return PhoneData(raw.float(), rgb.float(), names, meta)
 
 
 def dataset_fingerprint(root: str | os.PathLike, max_hash_files: int = 4000) -> str:
