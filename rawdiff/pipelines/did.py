@@ -330,12 +330,15 @@ def get_or_train_did(preset: Preset | str, lowlight_root: str | os.PathLike, *, 
 def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor, *, ilvr_steps: int | None = None,
             overlap: int | None = None, generator: torch.Generator | int | None = None,
             noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
-            max_batch: int = 256) -> CascadeResult:
+            max_batch: int = 256, sigma_start: float | None = None, upper_steps: int | None = None
+            ) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
     Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
     ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
     seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
+    ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
+    the paper's full schedule at every level).
     """
     model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
@@ -343,13 +346,21 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
         raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark_image.shape)}")
     d, e = model.did, model.edm
     sigmas = karras_sigmas(num_steps or e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=model.device)
+    upper = None
+    if sigma_start is not None or upper_steps is not None:
+        from rawdiff.diffusion.cascade import truncated_sigmas
+
+        upper = truncated_sigmas(e.sigma_max if sigma_start is None else sigma_start,
+                                 upper_steps or num_steps or e.num_steps, sigma_min=e.sigma_min, rho=e.rho,
+                                 device=model.device)
     return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
                           dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
                           ilvr_steps=d.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
                           noised_reference=d.ilvr_noised_reference if noised_reference is None else noised_reference,
                           overlap=d.tile_overlap if overlap is None else int(overlap),
                           s_churn=e.s_churn if s_churn is None else s_churn,
-                          generator=0 if generator is None else generator, max_batch=max_batch)
+                          generator=0 if generator is None else generator, max_batch=max_batch,
+                          upper_sigmas=upper)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
