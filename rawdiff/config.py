@@ -109,6 +109,10 @@ class DiDConfig:
     ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
     tile_overlap: int = 0                         # 0 = paper's non-overlapping tiles
     normalization: str = "tail"                   # "tail" | "linear"
+    # training options that follow the official code (the paper preset turns them on; rawdiff.pipelines.did)
+    augment: bool = False                         # official: pair flips + bright-only jitter (rawdiff.data.augment)
+    eta_per_batch: bool = False                   # official: one eta per batch, s=0 c_y slots share one noise
+    lpips_space: str = "image"                    # "image": clamped [0,1] sRGB; "model" (official): raw tensors
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,13 @@ def _paper() -> Preset:
         dtdm=replace(m.dtdm, train_crop=256),     # our choice (ResShift-like crops); the paper's is not public
         # DiD official UNet: DDPM++ 128 ch, mults [2,2,2], 4 blocks/level, attention at 16x16 (~55.7M params);
         # Adam lr 8e-4, EMA, fp32 (DESIGN.md §3).
+        # official training: dropout 0.13, lr ramped linearly over the first 10 Mimg (= 10e6 / 64 steps), no
+        # gradient clipping (EDM only applies nan_to_num), augmentation, one eta per batch, LPIPS on model space
         did_unet=replace(m.did_unet, base_channels=128, channel_mults=(2, 2, 2), num_res_blocks=4,
-                         attn_levels=(1,)),
-        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False),
+                         attn_levels=(1,), dropout=0.13),
+        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False,
+                          warmup_steps=10_000_000 // 64, grad_clip=0.0),
+        did=replace(m.did, augment=True, eta_per_batch=True, lpips_space="model"),
     )
 
 

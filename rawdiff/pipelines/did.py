@@ -9,6 +9,24 @@ training image, a random ``crop x crop`` window and a random 32x32 patch locatio
   target = ground truth at ``res``; all four cut at the same 32x32 location;
 * ``s = 0``: the whole crop at 32x32; ``c_x = c_y1 = c_y2`` = the dark crop, the two ``c_y`` slots eta-noised.
 
+Differences from the official training code (DESIGN.md §3) — each a documented option; the ``paper`` preset
+follows the official code, ``smoke``/``study``/``medium`` keep our defaults:
+
+==========================  ==========================================  =========================================
+item                        official code                               here (option; paper preset value)
+==========================  ==========================================  =========================================
+augmentation                pair flips, blur/sharpen, brightness /      ``DiDConfig.augment`` (True):
+                            saturation jitter, greyscale (bright only)  rawdiff.data.augment (our ranges)
+learning-rate ramp-up       linear over the first 10 Mimg               ``TrainConfig.warmup_steps`` (10e6/64)
+dropout                     0.13                                        ``UNetConfig.dropout`` (0.13)
+gradient clipping           none (nan_to_num)                           ``TrainConfig.grad_clip`` (0 = none)
+eta of the c_y1 noise       one per batch; s=0 slots share one noise    ``DiDConfig.eta_per_batch`` (True)
+LPIPS input                 raw model-space tensors                     ``DiDConfig.lpips_space`` ("model")
+LPIPS weights               AlexNet, downloaded                         only when cached offline (else L2 only)
+crop / scales               256 crop, 4 scales                          ``DiDConfig`` (paper: 256, 4 scales)
+UNet                        DDPM++ (song-unet)                          rawdiff.nn.unet (own UNet, same sizes)
+==========================  ==========================================  =========================================
+
 Resizing is bilinear and antialiased on [0, 1] images; normalisation is applied afterwards: DiD's tail
 normalisation (rawdiff.norm.PairedTailNorm: dark statistics for dark images, bright statistics for targets
 and the ``c_y`` slots that carry bright content), fitted once on the training set and saved beside the
@@ -149,6 +167,13 @@ class MultiScalePatchBatches:
             darks.append(d[:, top:top + crop, left:left + crop])
             brights.append(b[:, top:top + crop, left:left + crop])
         dark, bright = torch.stack(darks), torch.stack(brights)
+        if did.augment:  # official: pair flips, bright-only jitter (drawn after the draws above)
+            from rawdiff.data.augment import augment_pair
+
+            dark, bright = augment_pair(dark, bright, g)
+        if did.eta_per_batch:  # official: one eta for the whole batch, one shared noise for both s=0 slots
+            eta = eta[:1].expand(B)
+            n_y2 = n_y1
         res = did.scales[level]
         e = eta.view(-1, 1, 1, 1)
         if level == 0:
@@ -241,8 +266,11 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
         from rawdiff.metrics import lpips_loss_or_none
 
         lp_module, reason = lpips_loss_or_none(dev)
+    # LPIPS input: "model" (official) feeds the raw model-space tensors (LPIPS sees y itself: (y + 1) / 2 is
+    # undone by its 2x - 1), "image" the clamped [0, 1] sRGB images (our default)
+    to_image = (lambda y: (y + 1.0) / 2.0) if preset.did.lpips_space == "model" else bright_norm.inverse
     loss = EDMLoss(sigma_data=preset.edm.sigma_data, lpips=lp_module, lpips_reason=reason,
-                   lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=bright_norm.inverse)
+                   lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=to_image)
     batches = MultiScalePatchBatches(dark, bright, preset.did, preset.edm, tcfg.batch_size, dark_norm, bright_norm,
                                      dev)
     model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
