@@ -51,23 +51,44 @@ def test_did_darkening_scales_value_and_keeps_hue():
         assert torch.allclose(d, f * img, atol=1e-6)  # V x f at fixed H, S == RGB x f
 
 
-def test_did_noise_std_is_level_times_mean_value():
+def test_did_noise_is_absolute_by_default_and_relative_as_an_option():
     img = torch.full((3, 128, 128), 0.5)
     img[0] = 0.4  # coloured: V = 0.5 (G, B), S > 0
-    f, sigma = 0.5, 0.4
-    d = TB.darken_did(img, f, sigma, make_generator(2))
+    f = 0.5
+    d = TB.darken_did(img, f, 0.05, make_generator(2))                       # literal protocol: std 0.05
     v = d.amax(0)
-    expected = sigma * f * 0.5  # sigma x mean(V_dark)
     assert v.mean().item() == pytest.approx(f * 0.5, abs=2e-3)
-    assert v.std().item() == pytest.approx(expected, rel=0.05)
+    assert v.std().item() == pytest.approx(0.05, rel=0.05)
+    dr = TB.darken_did(img, f, 0.4, make_generator(2), relative=True)        # relative: 0.4 x mean(V_dark)
+    assert dr.amax(0).std().item() == pytest.approx(0.4 * f * 0.5, rel=0.05)
     # hue/saturation kept: R/G ratio is unchanged where not clipped
-    ok = (v < 0.99) & (v > 0.01)
-    assert torch.allclose((d[0] / d[1])[ok], torch.full_like(d[0][ok], 0.8), atol=1e-4)
-    # same generator state -> same noise
-    assert torch.equal(d, TB.darken_did(img, f, sigma, make_generator(2)))
-    # batched input works the same as per image
-    db = TB.darken_did(img[None].repeat(2, 1, 1, 1), f, sigma, make_generator(2))
+    vr = dr.amax(0)
+    ok = (vr < 0.99) & (vr > 0.01)
+    assert torch.allclose((dr[0] / dr[1])[ok], torch.full_like(dr[0][ok], 0.8), atol=1e-4)
+    # same generator state -> same noise; batched input works the same as per image
+    assert torch.equal(d, TB.darken_did(img, f, 0.05, make_generator(2)))
+    db = TB.darken_did(img[None].repeat(2, 1, 1, 1), f, 0.05, make_generator(2))
     assert db.shape == (2, 3, 128, 128) and torch.equal(db[0], d)
+    # the protocols through make_benchmark
+    a = TB.make_benchmark(2, make_generator(0), levels=[(0.5, 0.2)], photos=False)
+    b = TB.make_benchmark(2, make_generator(0), protocol="did-relative", levels=[(0.5, 0.2)], photos=False)
+    assert a[0].protocol == "did" and b[0].protocol == "did-relative" and a[0].level == b[0].level
+    assert torch.equal(a[0].clean, b[0].clean) and not torch.equal(a[0].dark, b[0].dark)
+
+
+def test_word_crops_are_varied_like_scene_text():
+    from rawdiff.data.wordcrops import _clutter, _gaussian_blur
+
+    g = make_generator(5)
+    crops = [TB.make_word_crop(g, "camera", background=k)[0] for k in TB.BACKGROUNDS]
+    photo = crops[-1]
+    assert photo.shape == (3, 64, 192) and photo.std() > 0.05
+    flat = torch.full((3, 32, 64), 0.5)
+    assert (_clutter(flat.clone(), make_generator(1)) - flat).abs().amax() > 0.1
+    edge = torch.zeros(3, 16, 16)
+    edge[:, :, 8:] = 1
+    assert _gaussian_blur(edge, 1.0)[:, :, 7].mean() > 0.05                  # blur spreads the edge
+    assert torch.allclose(_gaussian_blur(flat, 1.0), flat, atol=1e-6)
 
 
 def test_raw_protocol_is_dark_and_right_skewed():
@@ -151,11 +172,31 @@ def test_evaluate_rows_closed_form():
     assert {r["method"] for r in rows} == {"x2", "dark input", "gamma", "clahe", "clean (reference)"}
     assert calls == [3]
     for r in rows:
-        assert set(r) == set(claims.CONTRACT["06_ocr_accuracy.csv"])
+        assert set(r) == {"method", "protocol", "level", "engine", "word_acc", "one_minus_ned", "cer", "n"}
         assert r["n"] == 3 and r["word_acc"] == pytest.approx(2 / 3) and r["engine"] == "const"
         assert r["cer"] == pytest.approx(6 / (6 + 6 + 5))  # "camera" vs "light": no shared letter, 6 edits
     with pytest.raises(ValueError, match="returned shape"):
         TB.evaluate({"bad": lambda b: b[:, :, :8]}, samples, [_ConstEngine()])
+
+
+def test_evaluate_precomputed_outputs_and_per_word_rows():
+    g = make_generator(0)
+    items = [TB.make_word_crop(g, w) for w in ("camera", "light")]
+    samples = TB._darken_all([(c, w, "") for c, w in items], g, "did", TB._resolve_levels("did", [(0.5, 0.1), (0.4, 0.2)]))
+    pre = [(s.dark * 2).clamp(0, 1) for s in samples]
+    rows_f, words_f = TB.evaluate({"x2": lambda b: (b * 2).clamp(0, 1)}, samples, [_ConstEngine()],
+                                  include_clean=False, return_predictions=True)
+    rows_p, words_p = TB.evaluate({"x2": pre}, samples, [_ConstEngine()], include_clean=False,
+                                  return_predictions=True)
+    assert rows_f == rows_p and words_f == words_p
+    assert set(words_p[0]) >= set(claims.CONTRACT["06_ocr_per_word.csv"])
+    assert sorted(w["item"] for w in words_p) == [0, 1, 2, 3]
+    assert [w["correct"] for w in words_p if w["label"] == "camera"] == [1, 1]
+    assert [w["correct"] for w in words_p if w["label"] == "light"] == [0, 0]
+    with pytest.raises(ValueError, match="precomputed"):
+        TB.evaluate({"x2": pre[:3]}, samples, [_ConstEngine()])
+    sub = TB.evaluate({"x2": pre}, samples, [_ConstEngine()], include_clean=False, engine_subsample={"const": 1})
+    assert [r["n"] for r in sub] == [1, 1]
 
 
 def test_baselines_brighten():
