@@ -50,7 +50,7 @@ from rawdiff.errors import DataError
 __all__ = [
     "TextSample", "DID_FACTORS", "DID_NOISE", "RAW_RATIOS", "PROTOCOLS", "default_levels", "make_word_crop",
     "darken_did", "darken_raw", "darken", "make_benchmark", "read_labelled_folder", "load_user_crops",
-    "gamma_brighten", "clahe", "baseline_methods", "evaluate", "BACKGROUNDS", "CROP_SIZE",
+    "gamma_brighten", "clahe", "baseline_methods", "evaluate", "level_means", "unavailable_rows", "BACKGROUNDS", "CROP_SIZE",
 ]
 
 PROTOCOLS = ("did", "did-relative", "raw")
@@ -374,3 +374,25 @@ def evaluate(methods: Mapping[str, Callable[[torch.Tensor], torch.Tensor] | Sequ
                                    "correct": int(normalize_text(p) == normalize_text(s.label)), "source": s.source}
                                   for s, p in zip(sel, preds)]
     return (rows, preds_out) if return_predictions else rows
+
+
+def level_means(rows: Sequence[Mapping], keys: Sequence[str] = ("method", "protocol", "engine"),
+                metrics: Sequence[str] = ("word_acc", "one_minus_ned", "cer")) -> list[dict]:
+    """Means over levels, weighted by ``n``, of :func:`evaluate`'s rows grouped by ``keys`` (first-seen order);
+    rows whose metrics are not numbers (``"unavailable: ..."``) are skipped."""
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in rows:
+        if isinstance(r.get(metrics[0]), (int, float)) and r.get("n"):
+            groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, sel in groups.items():
+        n = sum(r["n"] for r in sel)
+        out.append({**dict(zip(keys, key)), **{m: sum(r[m] * r["n"] for r in sel) / n for m in metrics},
+                    "n": n, "levels": len(sel)})
+    return out
+
+
+def unavailable_rows(reasons: Mapping[tuple[str, str], str]) -> list[dict]:
+    """One ``06_ocr_accuracy`` row per unavailable ``(protocol, engine)``, carrying the reason instead of numbers."""
+    return [{"method": "all methods", "protocol": p, "level": "", "engine": e, "word_acc": why,
+             "one_minus_ned": "unavailable", "cer": "unavailable", "n": 0} for (p, e), why in reasons.items() if why]

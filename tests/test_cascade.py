@@ -192,3 +192,17 @@ def test_truncated_start_is_previous_output_plus_noise():
     tiny = cascade_sample(ident, dark, upper_sigmas=truncated_sigmas(1e-2, 2), **kw)
     up = LinearNorm().forward(resize(tiny.per_scale[0], (64, 64)))   # c_y1 = the [0, 1] output re-encoded
     assert (tiny.model_space[1] - up).std() == pytest.approx(1e-2, rel=0.1)
+
+
+def test_cascade_cost_matches_a_run_and_few_step_settings():
+    from rawdiff.diffusion.cascade import cascade_cost, few_step_settings, truncated_sigmas
+
+    dark = torch.rand(1, 3, 64, 96, generator=make_generator(1)) * 0.2
+    up = truncated_sigmas(2.0, 3)
+    res = cascade_sample(follow_cy1(), dark, scales=SCALES, dark_norm=LinearNorm(), bright_norm=LinearNorm(),
+                         sigmas=karras_sigmas(5), ilvr_steps=1, generator=0, upper_sigmas=up)
+    cost = cascade_cost(64, 96, SCALES, karras_sigmas(5), upper_sigmas=up)
+    assert cost["tiles_per_scale"] == res.tiles_per_scale and cost["tile_nfe"] == res.tile_nfe
+    assert cost["padded"] == res.padded == (128, 128)
+    st = few_step_settings([(2.0, 3)])
+    assert st[0] == {"setting": "paper (18 steps every level)"} and st[1]["upper_steps"] == 3

@@ -278,3 +278,13 @@ def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
 def test_scorecard_empty_folder(tmp_path):
     text = claims.write_scorecard(tmp_path).read_text()
     assert text.count("**not run**") == len(claims.CLAIMS)
+
+
+def test_level_means_and_unavailable_rows():
+    rows = [{"method": "a", "protocol": "did", "engine": "e", "word_acc": 1.0, "one_minus_ned": 1.0, "cer": 0.0, "n": 3},
+            {"method": "a", "protocol": "did", "engine": "e", "word_acc": 0.0, "one_minus_ned": 0.5, "cer": 1.0, "n": 1},
+            {"method": "all methods", "protocol": "did", "engine": "x", "word_acc": "unavailable: no", "n": 0}]
+    m = TB.level_means(rows)
+    assert len(m) == 1 and m[0]["word_acc"] == 0.75 and m[0]["n"] == 4 and m[0]["levels"] == 2
+    u = TB.unavailable_rows({("did", "x"): "unavailable: no", ("did", "e"): ""})
+    assert len(u) == 1 and u[0]["word_acc"] == "unavailable: no" and u[0]["engine"] == "x"

@@ -62,7 +62,7 @@ from rawdiff.utils import derive_seed, make_generator
 __all__ = [
     "CascadeResult", "cascade_sample", "resize", "pad_reflect", "padded_size", "level_sizes", "tile_positions",
     "extract_tiles", "stitch_tiles", "blend_window", "tile_edges", "seam_visibility", "check_scales",
-    "truncated_sigmas",
+    "truncated_sigmas", "few_step_settings", "cascade_cost",
 ]
 
 
@@ -188,6 +188,27 @@ def truncated_sigmas(sigma_start: float, steps: int, *, sigma_min: float = 0.002
     if not sigma_start > sigma_min:
         raise ValueError(f"sigma_start must exceed sigma_min={sigma_min}, got {sigma_start}")
     return karras_sigmas(int(steps), sigma_min, float(sigma_start), rho, device=device)
+
+
+def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -> list[dict]:
+    """Settings (for rawdiff.pipelines.did.evaluate_settings / enhance) of the paper cascade followed by one
+    few-step cascade per ``(sigma_start, upper_steps)`` pair."""
+    out = [{"setting": f"paper ({num_steps} steps every level)"}]
+    out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}
+            for s, k in pairs]
+    return out
+
+
+def cascade_cost(h: int, w: int, scales: Sequence[int], sigmas: torch.Tensor, patch: int = 32,
+                 upper_sigmas: torch.Tensor | None = None) -> dict:
+    """Cost of :func:`cascade_sample` on one ``h x w`` image without running it: padded size, tiles and
+    network evaluations per tile at each level, and their total (32x32 evaluations per image)."""
+    levels = check_scales(scales, patch)
+    hp, wp = padded_size(h, w, patch, levels)
+    tiles = [len(tile_positions(a, patch)) * len(tile_positions(b, patch)) for a, b in level_sizes(hp, wp, levels)]
+    nfe = [count_nfe(sigmas)] + [count_nfe(sigmas if upper_sigmas is None else upper_sigmas)] * (levels - 1)
+    return {"padded": (hp, wp), "tiles_per_scale": tiles, "nfe_per_scale": nfe,
+            "tile_nfe": sum(t * k for t, k in zip(tiles, nfe))}
 
 
 @dataclass
