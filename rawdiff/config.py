@@ -162,7 +162,22 @@ def _study() -> Preset:
     fields by the DiD-evidence work (notebooks 05+06).  Each field's comment gives the measurement behind it.
     """
     s = _smoke()
-    return replace(s, name="study")
+    return replace(
+        s,
+        name="study",
+        # --- DiD fields (notebooks 05 + 06; budget <= 45 min cold on 2 free CPU cores).  Sized from the speeds
+        # measured on free cores (README "Training throughput" / "DiD cascade"): a smoke-UNet DiD step (16 x 32^2)
+        # takes 122 ms; a batched 32x32 tile evaluation 2.4 ms (7.0 s for 2940).  A probe today on the shared,
+        # overloaded machine (load 6-8 on 2 cores) gave 11 s/step and could not be used.  Extrapolation:
+        # nb 05: 2 DiD models x 2500 steps x 0.122 s = 610 s; 20 test images x (4 ILVR + linear + 4 few-step
+        # + overlap) settings x 735-1225 tile evals x 2.4 ms = ~300 s; few-step OCR on 60 crops = ~150 s; data
+        # + setup ~50 s -> ~19 min.  nb 06: regression 2500 steps ~250 s; DiD on 600 crops (100 words x 3 levels
+        # x 2 protocols) x 525 tile evals x 2.4 ms = 756 s; rapidocr 6 x 600 x 0.03 s = 108 s; easyocr 20 words
+        # per level (6 x 120 reads x 0.36 s batched, measured) = 260 s -> ~23 min.  Total ~42 min (not run).
+        data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
+        did_train=replace(s.did_train, steps=2500, lr=5e-4, warmup_steps=100, ema_decay=0.995, ckpt_every=500),
+        regress_train=replace(s.regress_train, steps=2500, lr=5e-4, ema_decay=0.995, ckpt_every=500),
+    )
 
 
 def _medium() -> Preset:
