@@ -316,8 +316,12 @@ class EasyOCREngine(OCREngine):
             items += lst
             width = max(width, int(mw))
         ignore = "".join(set(r.character) - set(self.ALLOWLIST))
-        res = get_text(r.character, 64, width, r.recognizer, r.converter, items, ignore, "greedy", 5,
-                       int(batch_size), 0.1, 0.5, 0.003, 0, r.device)
+        import warnings
+
+        with warnings.catch_warnings():  # easyocr's DataLoader asks for pin_memory on machines without a GPU
+            warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
+            res = get_text(r.character, 64, width, r.recognizer, r.converter, items, ignore, "greedy", 5,
+                           int(batch_size), 0.1, 0.5, 0.003, 0, r.device)
         return [t for _, t, _ in res]
 
     def read(self, image, margin: int = DETECT_MARGIN) -> list[Detection]:
