@@ -9,7 +9,13 @@ too, and its output compared with the default's.
 The UNet has the preset's architecture with random weights (speed does not depend on the weights; the
 output-equality check uses the same weights for both paths).
 
+With ``--few-step`` it also measures the few-step cascade (rawdiff.diffusion.cascade.truncated_sigmas) with
+the preset's *trained* DiD model (trained once into the cache, or reused from notebook 05): PSNR on the low-light
+test images and OCR word accuracy (rapidocr, paired per word against the paper cascade, rawdiff.stats) versus
+32x32 network evaluations per image, for the paper cascade and several ``(sigma_start, steps)`` settings.
+
     python -m benchmarks.bench_cascade [--device auto] [--scale smoke] [--size 256] [--threads N] [--repeats 1]
+                                       [--few-step] [--n-images 8] [--n-words 40]
 """
 from __future__ import annotations
 
@@ -44,6 +50,9 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--few-step", action="store_true", help="also measure the few-step cascade (trains/reuses DiD)")
+    ap.add_argument("--n-images", type=int, default=8)
+    ap.add_argument("--n-words", type=int, default=40)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,7 +88,60 @@ def main(argv=None) -> list[dict]:
                          "speedup_vs_tile_by_tile": t_single / sec, "max_abs_diff_vs_default_batched": diff,
                          "same_to_1e-4": diff < 1e-4})
     rows = [{**r, **peak_memory(dev)} for r in rows]
-    return record("cascade", dev, rows, title=f"DiD cascade, {args.scale} UNet, batched vs tile-by-tile")
+    out = record("cascade", dev, rows, title=f"DiD cascade, {args.scale} UNet, batched vs tile-by-tile")
+    if args.few_step:
+        out += record("cascade_few_step", dev, few_step_rows(preset, dev, args.n_images, args.n_words),
+                      title=f"DiD few-step cascade, {args.scale} (trained model)")
+    return out
+
+
+FEW_STEP = ((80.0, 18), (2.0, 6), (2.0, 4), (1.0, 3), (0.5, 2), (0.5, 1))
+
+
+def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, seed: int = 0) -> list[dict]:
+    """PSNR and OCR word accuracy vs network evaluations for the paper cascade and few-step settings."""
+    import dataclasses
+
+    from rawdiff import textbench as TB
+    from rawdiff.data import ensure_datasets
+    from rawdiff.data.loaders import LowLightDataset
+    from rawdiff.diffusion.cascade import few_step_settings
+    from rawdiff.metrics import psnr
+    from rawdiff.ocr import get_engine
+    from rawdiff.pipelines import did as D
+    from rawdiff.stats import paired_bootstrap, bootstrap_mean
+    from rawdiff.utils import derive_seed
+
+    _, root = ensure_datasets(preset.data, seed=seed)
+    model = D.get_or_train_did(preset, root, normalization="tail", device=dev, progress=False)
+    test = LowLightDataset(root, "test")
+    idx = range(min(n_images, len(test)))
+    dark = torch.stack([test[i]["low"] for i in idx]).float().to(dev)
+    bright = torch.stack([test[i]["high"] for i in idx]).float().to(dev)
+    words = TB.make_benchmark(n_words, make_generator(derive_seed(seed, "bench-few-step")), "did", [(0.5, 0.1)])
+    wmodel = dataclasses.replace(model, did=dataclasses.replace(model.did, scales=model.did.scales[:2]))
+    wdark = torch.stack([s.dark for s in words]).to(dev)
+    engine = get_engine("rapidocr")
+    sts = few_step_settings([p for p in settings if p[0] < preset.edm.sigma_max], preset.edm.num_steps)
+    rows, ref_psnr, ref_words = [], None, None
+    for st in sts:
+        kw = {k: v for k, v in st.items() if k != "setting"}
+        with Timer(dev) as t:
+            res = D.enhance(model, dark, generator=seed, **kw)
+        p = psnr(res.image, bright).tolist()
+        _, pw = TB.evaluate({st["setting"]: list(D.enhance(wmodel, wdark, generator=seed, **kw).image.cpu())},
+                            words, [engine], include_clean=False, return_predictions=True)
+        correct = [w["correct"] for w in pw]
+        ref_psnr, ref_words = ref_psnr or (p, res.tile_nfe), ref_words or correct
+        cw = paired_bootstrap(correct, ref_words, kind="noninferior", margin=0.05)
+        cp = paired_bootstrap(p, ref_psnr[0])
+        rows.append({"setting": st["setting"], "tile_nfe_per_image": res.tile_nfe,
+                     "fewer_nfe": ref_psnr[1] / res.tile_nfe, "psnr": sum(p) / len(p),
+                     "psnr_diff_vs_paper": cp.diff, "psnr_lo": cp.lo, "psnr_hi": cp.hi,
+                     "word_acc": bootstrap_mean(correct).mean, "word_acc_diff_vs_paper": cw.diff,
+                     "word_lo": cw.lo, "word_hi": cw.hi, "n_words": cw.n, "within_5pt": cw.verdict if rows else "reference",
+                     "sec_per_image": t.seconds / dark.shape[0]})
+    return rows
 
 
 if __name__ == "__main__":

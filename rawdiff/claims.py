@@ -28,14 +28,17 @@ a claim should be saved as ``<csv stem>*.png`` (e.g. ``04_dtdm_steps.png``) so t
     ``c_source, color_dist_to_c, color_dist_to_source``: per row, the colour distance of the output to the
     colour of the image that supplied c, and to the scene whose RAW was used.  ``c_source`` is ``own``
     (c from the same scene) or ``swapped`` (c from another scene / restyled).
-``05_norm_ablation.csv`` — notebook 05, DiD normalisation ablation
-    ``normalization, psnr, ssim`` with ``normalization`` in ``tail`` (DiD) and alternatives (``linear``, ...).
-``05_ilvr_ablation.csv`` — notebook 05, number of first Heun steps with ILVR
-    ``ilvr_steps, psnr, ssim`` (include 0 = no ILVR and the total step count = ILVR on every step).
-``06_ocr_accuracy.csv`` — notebook 06 (rows of :func:`rawdiff.textbench.evaluate`)
-    ``method, protocol, level, engine, word_acc, one_minus_ned, cer, n``.  DiD's rows have
-    ``method == "did"``; ``clean (reference)`` rows (OCR on undarkened crops) are the upper bound and are not
-    a competing method.
+``05_norm_per_image.csv`` — notebook 05, DiD normalisation ablation, one row per normalisation and test image
+    ``normalization, image, psnr, ssim`` with ``normalization`` in ``tail`` (DiD) and alternatives
+    (``linear``, ...).  The summary ``05_norm_ablation.csv`` (means) is for reading only.
+``05_ilvr_per_image.csv`` — notebook 05, number of first Heun steps with ILVR, one row per k and test image
+    ``ilvr_steps, image, psnr, ssim`` (include 0 = no ILVR and the total step count = ILVR on every step).
+``06_ocr_per_word.csv`` — notebook 06 (``per_word`` rows of :func:`rawdiff.textbench.evaluate`), one row per
+    method, engine and darkened word: ``method, protocol, level, engine, item, correct`` (``correct`` 0/1
+    after DiD's 36-character normalisation; ``item`` identifies the darkened word, the same across methods).
+    DiD's rows have ``method == "did"``; ``clean (reference)`` rows (OCR on undarkened crops) are the upper
+    bound and are not a competing method.  The summary ``06_ocr_accuracy.csv`` (``method, protocol, level,
+    engine, word_acc, one_minus_ned, cer, n``) is for reading only.
 
 Verdict rules (explicit; "NFE" = network evaluations)
 -----------------------------------------------------
@@ -60,15 +63,17 @@ Verdict rules (explicit; "NFE" = network evaluations)
   instead of the comparison of means — holds / does not hold only when the interval excludes 0, else
   ``inconclusive (n=…)``; plug-and-play combines the ``swapped`` styles (all hold -> holds, any does not ->
   does not hold).
-* **DiD: tail normalisation matters** — holds iff PSNR(``tail``) > the PSNR of every other normalisation.
-* **DiD: ILVR on the first steps is best** — holds iff the best-PSNR row has ``0 < ilvr_steps < max``
-  (max = largest ``ilvr_steps`` in the table, i.e. ILVR on all steps); not measurable unless the table has
-  ``0``, the max, and at least one value between.
-* **DiD helps OCR** — for every (protocol, engine) pair, the mean word accuracy over levels of ``did``
-  exceeds that of every other method (``clean (reference)`` excluded); does not hold if any method ties
-  or beats it.  Not measurable if there are no ``did`` rows or no competitors, or if fewer than
-  :data:`MIN_OCR_WORDS` words per (protocol, engine) were read by DiD (a word accuracy near 0.5 measured on n
-  words has a standard error of ~0.5/sqrt(n): below 30 words, differences of 0.1 are noise).
+* **DiD rules** — paired comparisons (same test images / same darkened words) with seeded bootstrap 95%
+  intervals of the mean difference (:func:`rawdiff.stats.paired_bootstrap`); each comparison holds / does not
+  hold only when its interval excludes 0, else ``inconclusive (n=…)``; several comparisons combine as: all
+  hold -> holds, any does not hold -> does not hold, else inconclusive (n = smallest n).
+* **DiD: tail normalisation matters** — PSNR of ``tail`` minus PSNR of each other normalisation, per image.
+* **DiD: ILVR on the first steps is best** — PSNR of the paper's k (6 when present in the table, else the
+  intermediate k with the best mean, said in the evidence) minus PSNR of k = 0 (no ILVR) and of k = max
+  (ILVR on every step), per image; not measurable unless the table has ``0``, the max, and a value between.
+* **DiD helps OCR** — per (protocol, engine), word correctness of ``did`` minus that of each other method
+  (``clean (reference)`` excluded), paired per darkened word over all levels; not measurable without
+  ``did`` rows or competitors.
 
 A missing CSV gives ``not run``; a CSV without the required columns / rows gives
 ``not measurable at this scale`` with the reason in the evidence column.
@@ -84,7 +89,7 @@ from typing import Callable
 
 from rawdiff.utils import atomic_write_text
 
-__all__ = ["CONTRACT", "CLAIMS", "Claim", "ClaimResult", "evaluate_claims", "write_scorecard",
+__all__ = ["CONTRACT", "CLAIMS", "Claim", "ClaimResult", "evaluate_claims", "write_scorecard", "did_ocr_comparisons",
            "HOLDS", "FAILS", "UNMEASURABLE", "NOT_RUN"]
 
 HOLDS, FAILS, UNMEASURABLE, NOT_RUN = "holds", "does not hold", "not measurable at this scale", "not run"
@@ -94,9 +99,9 @@ CONTRACT: dict[str, tuple[str, ...]] = {
                               "spectrum_distance", "sharpness_ratio"),
     "03_condition_ablation.csv": ("condition", "psnr", "ssim", "color_error"),
     "03_plug_and_play.csv": ("c_source", "color_dist_to_c", "color_dist_to_source"),
-    "05_norm_ablation.csv": ("normalization", "psnr", "ssim"),
-    "05_ilvr_ablation.csv": ("ilvr_steps", "psnr", "ssim"),
-    "06_ocr_accuracy.csv": ("method", "protocol", "level", "engine", "word_acc", "one_minus_ned", "cer", "n"),
+    "05_norm_per_image.csv": ("normalization", "image", "psnr", "ssim"),
+    "05_ilvr_per_image.csv": ("ilvr_steps", "image", "psnr", "ssim"),
+    "06_ocr_per_word.csv": ("method", "protocol", "level", "engine", "item", "correct"),
 }
 
 
@@ -199,30 +204,67 @@ def _rule_plug(rows):
     return to_c < to_src, text
 
 
+def _paired_items(rows: list[dict], col: str, a: str, b: str, metric: str, key=("image",)):
+    """:func:`rawdiff.stats.paired_bootstrap` of ``metric`` for rows with ``col == a`` vs ``col == b``, paired
+    on the ``key`` columns (items present for both only)."""
+    from rawdiff.stats import paired_bootstrap
+
+    def by_item(v):
+        return {tuple(str(r[k]) for k in key): _num(r[metric]) for r in rows if str(r[col]).strip() == v}
+    ra, rb = by_item(a), by_item(b)
+    items = sorted(k for k in ra.keys() & rb.keys() if math.isfinite(ra[k]) and math.isfinite(rb[k]))
+    if not items:
+        raise _Unmeasurable(f"no {metric} values paired between {col} = {a!r} and {b!r}")
+    return paired_bootstrap([ra[k] for k in items], [rb[k] for k in items])
+
+
+def _did_combine(comps) -> str:
+    """All hold -> holds; any does not hold -> does not hold; else inconclusive (n = smallest n)."""
+    verdicts = [c.verdict for c in comps]
+    if verdicts and all(v == HOLDS for v in verdicts):
+        return HOLDS
+    if any(v == FAILS for v in verdicts):
+        return FAILS
+    return f"inconclusive (n={min(c.n for c in comps)})"
+
+
+def _fmt_cmp(c, unit: str = "") -> str:
+    return f"{c.diff:+.3f}{unit} [{c.lo:+.3f}, {c.hi:+.3f}] (n={c.n})"
+
+
+def _ilvr_key(r: dict) -> str:
+    v = _num(r["ilvr_steps"])
+    return str(int(v)) if math.isfinite(v) else ""
+
+
 def _rule_norm(rows):
-    tail = _one(rows, "normalization", "tail")
-    others = [r for r in rows if str(r["normalization"]).strip().lower() != "tail"]
+    names = sorted({str(r["normalization"]).strip() for r in rows})
+    if "tail" not in names:
+        raise _Unmeasurable("no row with normalization = 'tail'")
+    others = [n for n in names if n != "tail"]
     if not others:
         raise _Unmeasurable("no alternative normalisation to compare with")
-    best = max(others, key=lambda r: _num(r["psnr"]))
-    p_t, p_o = _num(tail["psnr"]), _num(best["psnr"])
-    _finite(p_t, p_o)
-    ok = all(p_t > _num(r["psnr"]) for r in others)
-    return ok, (f"tail {p_t:.2f} dB / SSIM {_num(tail['ssim']):.3f} vs best alternative "
-                f"{best['normalization']} {p_o:.2f} dB / SSIM {_num(best['ssim']):.3f}")
+    comps = [(o, _paired_items(rows, "normalization", "tail", o, "psnr")) for o in others]
+    ev = "; ".join(f"PSNR tail - {o}: {_fmt_cmp(c, ' dB')}" for o, c in comps)
+    return _did_combine([c for _, c in comps]), ev
 
 
 def _rule_ilvr(rows):
-    rows = [r for r in rows if math.isfinite(_num(r["ilvr_steps"])) and math.isfinite(_num(r["psnr"]))]
-    ks = sorted({int(_num(r["ilvr_steps"])) for r in rows})
+    rows = [dict(r, ilvr_steps=_ilvr_key(r)) for r in rows if _ilvr_key(r)]
+    ks = sorted({int(r["ilvr_steps"]) for r in rows})
     if not ks or ks[0] != 0 or len(ks) < 3:
         raise _Unmeasurable("needs ilvr_steps = 0, the total step count and at least one value between")
     kmax = ks[-1]
-    best = max(rows, key=lambda r: _num(r["psnr"]))
-    kb = int(_num(best["ilvr_steps"]))
-    by_k = {int(_num(r["ilvr_steps"])): _num(r["psnr"]) for r in rows}
-    return 0 < kb < kmax, (f"best PSNR {by_k[kb]:.2f} dB at ILVR on the first {kb} steps; "
-                           f"none: {by_k[0]:.2f} dB, all {kmax}: {by_k[kmax]:.2f} dB")
+    if 6 in ks[1:-1]:
+        k, why = 6, "the paper's k = 6"
+    else:
+        mean = {k: _mean(_num(r["psnr"]) for r in rows if int(r["ilvr_steps"]) == k) for k in ks[1:-1]}
+        k = max(mean, key=mean.get)
+        why = f"k = {k} (best intermediate mean; 6 not in the table)"
+    c0 = _paired_items(rows, "ilvr_steps", str(k), "0", "psnr")
+    cm = _paired_items(rows, "ilvr_steps", str(k), str(kmax), "psnr")
+    return _did_combine([c0, cm]), (f"{why}: PSNR minus no ILVR {_fmt_cmp(c0, ' dB')}; minus ILVR on all {kmax} "
+                                    f"steps {_fmt_cmp(cm, ' dB')}")
 
 
 # ---------------------------------------------------------------------------------- DTDM (DiffRAW) rules
@@ -367,33 +409,38 @@ def _rule_dtdm_equal_nfe(rows):
     return _combine([c["verdict"] for c in part]), f"n={part[0]['n']} images; " + "; ".join(map(_fmt, part)) + "; " + gates
 
 
-MIN_OCR_WORDS = 30
+
+_NOT_COMPETING = ("did", "clean (reference)")
+
+
+def did_ocr_comparisons(rows: list[dict]) -> list[dict]:
+    """Paired word-accuracy differences ``did - method`` per (protocol, engine, method) from per-word rows
+    (``method, protocol, level, engine, item, correct``); one dict per comparison with the
+    :class:`rawdiff.stats.Comparison` fields.  Also used by notebook 06 for its table."""
+    out = []
+    did = [r for r in rows if str(r["method"]).strip().lower() == "did"]
+    for prot, eng in sorted({(r["protocol"], r["engine"]) for r in did}):
+        sel = [r for r in rows if r["protocol"] == prot and r["engine"] == eng]
+        methods = sorted({r["method"] for r in sel if str(r["method"]).strip().lower() not in _NOT_COMPETING})
+        d_name = next(r["method"] for r in did)
+        for m in methods:
+            c = _paired_items(sel, "method", d_name, m, "correct", key=("level", "item"))
+            out.append({"protocol": prot, "engine": eng, "method": m, **c.as_row()})
+    return out
 
 
 def _rule_ocr(rows):
-    did = _rows(rows, "method", "did")
-    if not did:
+    if not _rows(rows, "method", "did"):
         raise _Unmeasurable("no rows with method = 'did'")
-    others = sorted({r["method"] for r in rows if str(r["method"]).strip().lower() not in ("did", "clean (reference)")})
-    if not others:
+    comps = did_ocr_comparisons(rows)
+    if not comps:
         raise _Unmeasurable("no competing method in the table")
-    ok, parts, n_min = True, [], math.inf
-    for prot, eng in sorted({(r["protocol"], r["engine"]) for r in did}):
-        sel = [r for r in rows if r["protocol"] == prot and r["engine"] == eng]
-        acc = {m: _mean(_num(r["word_acc"]) for r in sel if r["method"] == m) for m in {r["method"] for r in sel}}
-        d = acc.get(next(m for m in acc if m.strip().lower() == "did"))
-        comp = {m: a for m, a in acc.items() if m.strip().lower() not in ("did", "clean (reference)") and math.isfinite(a)}
-        if not comp or not math.isfinite(d):
-            raise _Unmeasurable(f"no comparable methods for protocol {prot}, engine {eng}")
-        best_m = max(comp, key=comp.get)
-        ok &= d > comp[best_m]
-        n = int(sum(_num(r["n"]) for r in sel if r["method"].strip().lower() == "did"))
-        parts.append(f"{prot}/{eng}: DiD word acc {d:.3f} vs best other ({best_m}) {comp[best_m]:.3f} (n={n})")
-        n_min = min(n_min, n)
-    if n_min < MIN_OCR_WORDS:
-        raise _Unmeasurable(f"only n={n_min} words read per protocol/engine (< {MIN_OCR_WORDS} needed to tell "
-                            f"methods apart); measured: " + "; ".join(parts))
-    return ok, "; ".join(parts)
+    from rawdiff.stats import Comparison
+
+    objs = [Comparison(**{k: c[k] for k in ("n", "mean_a", "mean_b", "diff", "lo", "hi", "verdict")}) for c in comps]
+    ev = "; ".join(f"{c['protocol']}/{c['engine']}: DiD {c['mean_a']:.3f} - {c['method']} {c['mean_b']:.3f} = "
+                   f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] (n={c['n']})" for c in comps)
+    return _did_combine(objs), ev
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -408,11 +455,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("plug_and_play", "DiffRAW", "Colour plug-and-play: swapping c restyles the colour",
           "03_plug_and_play.csv", _rule_plug),
     Claim("tail_norm", "DiD", "Tail normalisation matters for right-skewed dark data",
-          "05_norm_ablation.csv", _rule_norm),
+          "05_norm_per_image.csv", _rule_norm),
     Claim("ilvr_first_steps", "DiD", "ILVR on the first steps (6 of 18) is best",
-          "05_ilvr_ablation.csv", _rule_ilvr),
+          "05_ilvr_per_image.csv", _rule_ilvr),
     Claim("did_ocr", "DiD", "DiD reconstructions give higher OCR word accuracy than other low-light methods",
-          "06_ocr_accuracy.csv", _rule_ocr),
+          "06_ocr_per_word.csv", _rule_ocr),
 )
 
 

@@ -111,6 +111,10 @@ class DiDConfig:
     ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
     tile_overlap: int = 0                         # 0 = paper's non-overlapping tiles
     normalization: str = "tail"                   # "tail" | "linear"
+    # training options that follow the official code (the paper preset turns them on; rawdiff.pipelines.did)
+    augment: bool = False                         # official: pair flips + bright-only jitter (rawdiff.data.augment)
+    eta_per_batch: bool = False                   # official: one eta per batch, s=0 c_y slots share one noise
+    lpips_space: str = "image"                    # "image": clamped [0,1] sRGB; "model" (official): raw tensors
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,22 @@ def _study() -> Preset:
                               lr_schedule="cosine"),
         dtdm=replace(s.dtdm, s=200, train_crop=32),
     )
-    return replace(s, name="study")
+    return replace(
+        s,
+        name="study",
+        # --- DiD fields (notebooks 05 + 06; budget <= 45 min cold on 2 free CPU cores).  Sized from the speeds
+        # measured on free cores (README "Training throughput" / "DiD cascade"): a smoke-UNet DiD step (16 x 32^2)
+        # takes 122 ms; a batched 32x32 tile evaluation 2.4 ms (7.0 s for 2940).  A probe today on the shared,
+        # overloaded machine (load 6-8 on 2 cores) gave 11 s/step and could not be used.  Extrapolation:
+        # nb 05: 2 DiD models x 2500 steps x 0.122 s = 610 s; 20 test images x (4 ILVR + linear + 4 few-step
+        # + overlap) settings x 735-1225 tile evals x 2.4 ms = ~300 s; few-step OCR on 60 crops = ~150 s; data
+        # + setup ~50 s -> ~19 min.  nb 06: regression 2500 steps ~250 s; DiD on 600 crops (100 words x 3 levels
+        # x 2 protocols) x 525 tile evals x 2.4 ms = 756 s; rapidocr 6 x 600 x 0.03 s = 108 s; easyocr 20 words
+        # per level (6 x 120 reads x 0.36 s batched, measured) = 260 s -> ~23 min.  Total ~42 min (not run).
+        data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
+        did_train=replace(s.did_train, steps=2500, lr=5e-4, warmup_steps=100, ema_decay=0.995, ckpt_every=500),
+        regress_train=replace(s.regress_train, steps=2500, lr=5e-4, ema_decay=0.995, ckpt_every=500),
+    )
 
 
 def _medium() -> Preset:
@@ -217,9 +236,13 @@ def _paper() -> Preset:
         dtdm=replace(m.dtdm, train_crop=256),     # our choice (ResShift-like crops); the paper's is not public
         # DiD official UNet: DDPM++ 128 ch, mults [2,2,2], 4 blocks/level, attention at 16x16 (~55.7M params);
         # Adam lr 8e-4, EMA, fp32 (DESIGN.md §3).
+        # official training: dropout 0.13, lr ramped linearly over the first 10 Mimg (= 10e6 / 64 steps), no
+        # gradient clipping (EDM only applies nan_to_num), augmentation, one eta per batch, LPIPS on model space
         did_unet=replace(m.did_unet, base_channels=128, channel_mults=(2, 2, 2), num_res_blocks=4,
-                         attn_levels=(1,)),
-        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False),
+                         attn_levels=(1,), dropout=0.13),
+        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False,
+                          warmup_steps=10_000_000 // 64, grad_clip=0.0),
+        did=replace(m.did, augment=True, eta_per_batch=True, lpips_space="model"),
     )
 
 

@@ -64,3 +64,41 @@ def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, na
     out = Path(out_dir)
     return (atomic_write_text(out / f"{name}.csv", "\n".join(csv_lines) + "\n"),
             atomic_write_text(out / f"{name}.md", md + "\n"))
+
+
+def image_grid(images: Sequence[Sequence[Any]], *, col_titles: Sequence[str] | None = None,
+               row_titles: Sequence[str] | None = None, xlabels: Sequence[Sequence[str]] | None = None,
+               xlabel_colors: Sequence[Sequence[str]] | None = None, title: str | None = None,
+               cell: tuple[float, float] = (2.2, 2.3), grid_lines: int | None = None):
+    """One matplotlib figure showing ``images[r][c]`` (``3 x H x W`` tensors in [0, 1], or ``None`` = blank)
+    in a grid, with optional column titles, row labels, per-image x labels (e.g. recognised text, coloured by
+    ``xlabel_colors``) and faint lines every ``grid_lines`` px (e.g. tile borders).  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n_r, n_c = len(images), max((len(r) for r in images), default=1)
+    fig, axes = plt.subplots(n_r, n_c, figsize=(cell[0] * n_c, cell[1] * n_r), squeeze=False)
+    for r in range(n_r):
+        for c in range(n_c):
+            ax = axes[r, c]
+            ax.set_xticks([]); ax.set_yticks([])
+            im = images[r][c] if c < len(images[r]) else None
+            if im is None:
+                ax.axis("off")
+                continue
+            ax.imshow(im.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
+            if grid_lines:
+                for b in range(grid_lines, im.shape[-1], grid_lines):
+                    ax.axvline(b - 0.5, color="w", lw=0.3, alpha=0.5)
+                for b in range(grid_lines, im.shape[-2], grid_lines):
+                    ax.axhline(b - 0.5, color="w", lw=0.3, alpha=0.5)
+            if r == 0 and col_titles is not None and c < len(col_titles):
+                ax.set_title(col_titles[c], fontsize=8)
+            if c == 0 and row_titles is not None:
+                ax.set_ylabel(row_titles[r], fontsize=7)
+            if xlabels is not None:
+                color = xlabel_colors[r][c] if xlabel_colors is not None else "k"
+                ax.set_xlabel(xlabels[r][c], fontsize=7, color=color)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -123,3 +123,86 @@ def test_seam_metric_detects_seams_and_blending_reduces_them():
     assert 0.5 < smooth < 2.0
     assert seam_hard > 20 * smooth
     assert seam_soft < seam_hard / 10
+
+
+def test_ilvr_runs_only_at_upper_levels(monkeypatch):
+    """Spy on the ILVR projection per level: none at level 0, the first k steps at every upper level."""
+    import rawdiff.diffusion.cascade as C
+
+    state = {"level": 0}
+    calls: list[tuple[int, int]] = []
+
+    class Spy(C.ILVRProjection):
+        def __call__(self, x, sigma, step=0):
+            calls.append((state["level"], step))
+            return super().__call__(x, sigma, step)
+
+    def on_level(info):
+        state["level"] = info["level"] + 1
+
+    monkeypatch.setattr(C, "ILVRProjection", Spy)
+    dark = torch.rand(1, 3, 64, 64, generator=make_generator(4)) * 0.3
+    C.cascade_sample(follow_cy1(), dark, scales=SCALES, dark_norm=LinearNorm(), bright_norm=LinearNorm(),
+                     sigmas=karras_sigmas(5), ilvr_steps=3, generator=1, callback=on_level)
+    levels = sorted({lv for lv, _ in calls})
+    assert levels == [1, 2]                       # never at level 0
+    for lv in levels:
+        assert sorted(st for l2, st in calls if l2 == lv) == [0, 1, 2]
+
+
+def test_level0_output_does_not_carry_the_dark_input():
+    """With a denoiser that ignores the condition (data ~ N(0.5, .)), level 0's output must not be pulled to
+    the dark image's low frequencies (the old bug: ILVR at level 0 with the dark input as reference)."""
+    def const(x, sigma, cond):
+        sig = sigma.view(-1, 1, 1, 1)
+        return 0.5 * torch.ones_like(x) + 0.01 / (0.01 + sig ** 2) * (x - 0.5)
+    dark = torch.full((1, 3, 64, 64), 0.02)
+    res = cascade_sample(const, dark, scales=(32, 64), dark_norm=LinearNorm(), bright_norm=LinearNorm(),
+                         sigmas=karras_sigmas(8), ilvr_steps=8, generator=0)
+    assert res.per_scale[0].mean() > 0.6           # 0.5 model space -> 0.75 in [0, 1]; the dark input is 0.02
+
+
+def test_truncated_cascade_with_full_schedule_equals_paper():
+    from rawdiff.diffusion.cascade import truncated_sigmas
+
+    den = _tiny_precond()
+    dark = torch.rand(1, 3, 64, 64, generator=make_generator(6)) * 0.2
+    full = karras_sigmas(6)
+    kw = dict(scales=SCALES, dark_norm=LinearNorm(), bright_norm=LinearNorm(), sigmas=full, ilvr_steps=2)
+    paper = cascade_sample(den, dark, generator=3, **kw)
+    same = cascade_sample(den, dark, generator=3, upper_sigmas=truncated_sigmas(80.0, 6), **kw)
+    assert torch.equal(truncated_sigmas(80.0, 6), full)
+    assert torch.equal(paper.image, same.image) and paper.tile_nfe == same.tile_nfe
+    few = cascade_sample(den, dark, generator=3, upper_sigmas=truncated_sigmas(1.0, 2), **kw)
+    assert few.nfe_per_scale == [11, 3, 3]
+    assert few.tile_nfe == 1 * 11 + 4 * 3 + 16 * 3 < paper.tile_nfe
+    assert torch.equal(few.per_scale[0], paper.per_scale[0])       # level 0 is untouched
+    assert (few.image - paper.image).abs().max() > 1e-3
+
+
+def test_truncated_start_is_previous_output_plus_noise():
+    """A denoiser that returns its input at every sigma (D(x) = x) makes Heun keep the start point: the
+    truncated level-1 output is then the up-sampled level-0 output plus sigma_start * eps (ILVR off)."""
+    from rawdiff.diffusion.cascade import resize, truncated_sigmas
+
+    ident = lambda x, sigma, cond: x  # noqa: E731
+    dark = torch.rand(1, 3, 64, 64, generator=make_generator(8)) * 0.2
+    kw = dict(scales=(32, 64), dark_norm=LinearNorm(), bright_norm=LinearNorm(), sigmas=karras_sigmas(4),
+              ilvr_steps=0, generator=2)
+    tiny = cascade_sample(ident, dark, upper_sigmas=truncated_sigmas(1e-2, 2), **kw)
+    up = LinearNorm().forward(resize(tiny.per_scale[0], (64, 64)))   # c_y1 = the [0, 1] output re-encoded
+    assert (tiny.model_space[1] - up).std() == pytest.approx(1e-2, rel=0.1)
+
+
+def test_cascade_cost_matches_a_run_and_few_step_settings():
+    from rawdiff.diffusion.cascade import cascade_cost, few_step_settings, truncated_sigmas
+
+    dark = torch.rand(1, 3, 64, 96, generator=make_generator(1)) * 0.2
+    up = truncated_sigmas(2.0, 3)
+    res = cascade_sample(follow_cy1(), dark, scales=SCALES, dark_norm=LinearNorm(), bright_norm=LinearNorm(),
+                         sigmas=karras_sigmas(5), ilvr_steps=1, generator=0, upper_sigmas=up)
+    cost = cascade_cost(64, 96, SCALES, karras_sigmas(5), upper_sigmas=up)
+    assert cost["tiles_per_scale"] == res.tiles_per_scale and cost["tile_nfe"] == res.tile_nfe
+    assert cost["padded"] == res.padded == (128, 128)
+    st = few_step_settings([(2.0, 3)])
+    assert st[0] == {"setting": "paper (18 steps every level)"} and st[1]["upper_steps"] == 3

