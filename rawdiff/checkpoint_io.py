@@ -7,12 +7,13 @@ one-line ``DataError("corrupt checkpoint <file>: <why>; re-train or restore it")
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -43,6 +44,19 @@ def _read_json(path: Path, kind: type = dict) -> Any:
         raise _corrupt(path, f"expected a JSON {'object' if kind is dict else kind.__name__}, "
                              f"got {type(obj).__name__}")
     return obj
+
+
+@contextlib.contextmanager
+def config_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a missing section or malformed value of a run's JSON file (KeyError / TypeError / ValueError while
+    rebuilding configs from it) into the one-line ``corrupt checkpoint`` :class:`DataError`."""
+    try:
+        yield
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        what = f"missing field {err}" if isinstance(err, KeyError) else f"malformed ({err})"
+        raise DataError(f"corrupt checkpoint {path}: {what}; re-train or restore it") from None
 
 
 def read_json(path: str | os.PathLike) -> dict:

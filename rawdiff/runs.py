@@ -258,10 +258,13 @@ def load(run_dir: str | os.PathLike, device="auto"):
     if kind == "isp":
         from rawdiff.config import ISPNetConfig, from_dict
         from rawdiff.nn.ispnet import ISPNet
-        from rawdiff.train import load_run
+        from rawdiff.checkpoint_io import config_errors
+        from rawdiff.train import load_run, read_json
         from rawdiff.utils import to_inference
 
-        net = ISPNet(from_dict(ISPNetConfig, json.loads((run_dir / "config.json").read_text())["isp_net"]))
+        with config_errors(run_dir / "config.json"):
+            net = ISPNet(from_dict(ISPNetConfig, read_json(run_dir / "config.json")["isp_net"],
+                                   source=run_dir / "config.json"))
         load_run(run_dir, net, ema=True)
         return to_inference(net, device)
     if kind == "diffraw" or ((run_dir / "isp").is_dir() and (run_dir / "diffraw").is_dir()):

@@ -360,8 +360,6 @@ def test_enhance_corrupt_runs(did_run, tmp_path, capsys):
     cli_fails(capsys, ["enhance", "--run", r, src, out], "rho", "missing field", no_output=out)
 
 
-@pytest.mark.xfail(reason="did.json is parsed by rawdiff/pipelines/did.py (not this issue's file): it should use "
-                          "rawdiff.train.read_json; the lead re-checks after merging", strict=True)
 def test_enhance_malformed_did_json(did_run, tmp_path, capsys):
     r = tmp_path / "run"
     shutil.copytree(did_run, r)
@@ -395,8 +393,9 @@ def diffraw_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("diffraw") / "run"
     icfg = ISPNetConfig(channels=8, num_blocks=1)
     ucfg = UNetConfig(in_channels=10, out_channels=3, base_channels=8, channel_mults=(1, 2), num_res_blocks=1)
-    for sub, net, conf in (("isp", ISPNet(icfg), {"isp_net": asdict(icfg)}),
-                           ("diffraw", UNet(ucfg), {"unet": asdict(ucfg), "dtdm": asdict(DTDMConfig(sample_steps=2))})):
+    for sub, net, conf in (("isp", ISPNet(icfg), {"kind": "isp", "isp_net": asdict(icfg)}),
+                           ("diffraw", UNet(ucfg), {"kind": "diffraw", "unet": asdict(ucfg),
+                                                    "dtdm": asdict(DTDMConfig(sample_steps=2))})):
         opt = torch.optim.AdamW(net.parameters())
         save_checkpoint(run / sub, 1, net, net, opt, [], conf)
     return run
@@ -418,7 +417,9 @@ def test_develop_bad_inputs(diffraw_run, tmp_path, capsys):
               no_output=out)
     src = _bayer_png(tmp_path / "bayer.png")
     cli_fails(capsys, ["develop", "--run", tmp_path / "nowhere", src, out], "nowhere", "", no_output=out)
-    cli_fails(capsys, ["develop", "--run", diffraw_run, src, tmp_path / "out.jpg"], "out.jpg", ".png")
+    cli_fails(capsys, ["develop", "--run", diffraw_run, src, tmp_path / "out.gif"], "out.gif", ".png")
+    cli_fails(capsys, ["develop", "--run", diffraw_run, "--bit-depth", "16", src, tmp_path / "out16.jpg"], "out16.jpg",
+              "--bit-depth 16")
     (tmp_path / "exists_dir.png").mkdir()
     cli_fails(capsys, ["develop", "--run", diffraw_run, src, tmp_path / "exists_dir.png"], "exists_dir.png",
               "is a directory")
@@ -562,8 +563,6 @@ def test_unexpected_error_keeps_its_traceback_and_says_bug(monkeypatch, capsys, 
         main(["ocr", str(tmp_path / "x.png")])
 
 
-@pytest.mark.xfail(reason="RUN/isp/config.json is parsed by rawdiff/pipelines/diffraw.py load_run_dir (not this issue's "
-                          "file): it should use rawdiff.train.read_json; the lead re-checks after merging", strict=True)
 def test_develop_malformed_run_config_json(diffraw_run, tmp_path, capsys):
     r = tmp_path / "run"
     shutil.copytree(diffraw_run, r)

@@ -305,7 +305,8 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
 
 def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> DiDModel:
     """Load a trained DiD run (``rawdiff train did --out RUN_DIR`` or :func:`train_did`)."""
-    from rawdiff.train import load_run, read_history
+    from rawdiff.checkpoint_io import config_errors
+    from rawdiff.train import load_run, read_history, read_json
 
     run = Path(run_dir)
     meta_path = run / META_FILE
@@ -313,15 +314,18 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
         meta_path = run / "config.json"
     if not meta_path.exists():
         raise RawdiffError(f"{run}: not a DiD run (no {META_FILE}); train one with `rawdiff train did`")
-    meta = json.loads(meta_path.read_text())
+    meta = read_json(meta_path)
     if meta.get("kind") != "did":
         raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
-    unet, did, edm = from_dict(UNetConfig, meta["unet"]), from_dict(DiDConfig, meta["did"]), from_dict(EDMConfig, meta["edm"])
+    with config_errors(meta_path):
+        unet, did, edm = (from_dict(UNetConfig, meta["unet"], source=meta_path),
+                          from_dict(DiDConfig, meta["did"], source=meta_path),
+                          from_dict(EDMConfig, meta["edm"], source=meta_path))
+        dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
     dev = resolve_device(device)
     model = build_denoiser(unet, edm)
     load_run(run, model, ema=ema, device="cpu")
-    return DiDModel(denoiser=to_inference(model, dev), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
-                    bright_norm=normalizer_from_dict(meta["norm"]["bright"]), unet=unet, did=did, edm=edm,
+    return DiDModel(denoiser=to_inference(model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, did=did, edm=edm,
                     normalization=meta["norm"].get("normalization", "tail"), run_dir=run,
                     history=read_history(run))
 

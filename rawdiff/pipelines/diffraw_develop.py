@@ -7,7 +7,6 @@ tiles of any-size RAW and blends them with linear ramps (feathering).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -69,18 +68,21 @@ def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torc
     """ISPNet + DTDM UNet (EMA weights), the DTDM config and the UNet's run config of a DiffRAW run."""
     from rawdiff.config import ISPNetConfig, UNetConfig, from_dict
     from rawdiff.nn.unet import UNet
-    from rawdiff.train import load_run
+    from rawdiff.checkpoint_io import config_errors
+    from rawdiff.train import load_run, read_json
 
     isp_dir, dif_dir = diffraw_parts(run_dir)
-    isp_conf = json.loads((isp_dir / "config.json").read_text())
-    dif_conf = json.loads((dif_dir / "config.json").read_text())
+    isp_path, dif_path = isp_dir / "config.json", dif_dir / "config.json"
+    isp_conf, dif_conf = read_json(isp_path), read_json(dif_path)
     if dif_conf.get("kind") != "diffraw":
         raise RawdiffError(f"{dif_dir}: holds a {dif_conf.get('kind')!r} run, not a DiffRAW UNet")
-    isp = ISPNet(from_dict(ISPNetConfig, isp_conf["isp_net"]))
+    with config_errors(isp_path):
+        isp = ISPNet(from_dict(ISPNetConfig, isp_conf["isp_net"], source=isp_path))
+    with config_errors(dif_path):
+        unet = UNet(from_dict(UNetConfig, dif_conf["unet"], source=dif_path))
+        cfg = from_dict(DTDMConfig, dif_conf["dtdm"], source=dif_path)
     load_run(isp_dir, isp, ema=True)
-    unet = UNet(from_dict(UNetConfig, dif_conf["unet"]))
     load_run(dif_dir, unet, ema=True)
-    cfg = DTDMConfig(**dif_conf["dtdm"])
     return to_inference(isp, device), to_inference(unet, device), cfg, dif_conf
 
 

@@ -230,19 +230,23 @@ def _train_cfg(preset: Preset, steps: int | None, seed: int | None) -> TrainConf
 def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> RegressModel:
     """Load a trained regression run (EMA weights by default) with its saved normalisers."""
     from rawdiff.nn.unet import UNet
-    from rawdiff.train import load_run, read_history
+    from rawdiff.checkpoint_io import config_errors
+    from rawdiff.train import load_run, read_history, read_json
 
     run = Path(run_dir)
     if not (run / META_FILE).exists():
         raise RawdiffError(f"{run}: not a regression-UNet run (no {META_FILE})")
-    meta = json.loads((run / META_FILE).read_text())
+    meta = read_json(run / META_FILE)
     if meta.get("kind") != "regress":
         raise RawdiffError(f"{run}: holds a {meta.get('kind')!r} run, not a regression-UNet run")
-    unet, cfg = from_dict(UNetConfig, meta["unet"]), from_dict(RegressConfig, meta["regress"])
+    with config_errors(run / META_FILE):
+        unet = from_dict(UNetConfig, meta["unet"], source=run / META_FILE)
+        cfg = from_dict(RegressConfig, meta["regress"], source=run / META_FILE)
+        dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
     net = UNet(unet)
     load_run(run, net, ema=ema, device="cpu")
-    return RegressModel(net=to_inference(net, device), dark_norm=normalizer_from_dict(meta["norm"]["dark"]),
-                        bright_norm=normalizer_from_dict(meta["norm"]["bright"]), unet=unet, cfg=cfg, run_dir=run,
+    return RegressModel(net=to_inference(net, device), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
+                        cfg=cfg, run_dir=run,
                         history=read_history(run))
 
 
