@@ -154,14 +154,13 @@ def gaussian_kernel(k: int, sx: float, sy: float, theta: float, beta: float = 2.
 
 def sinc_kernel(k: int, omega: float) -> torch.Tensor:
     """Circular low-pass (2-D sinc / jinc) kernel with cutoff ``omega`` (Real-ESRGAN §3.1, eq. 6)."""
-    from scipy.special import j1
-
     yy, xx = _grid(k)
-    r = torch.sqrt(xx ** 2 + yy ** 2).numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ker = omega * j1(omega * r) / (2 * np.pi * r)
-    ker[r == 0] = omega ** 2 / (4 * np.pi)
-    ker = torch.from_numpy(ker)
+    r = torch.sqrt(xx ** 2 + yy ** 2).double()
+    centre = r == 0
+    r_safe = torch.where(centre, torch.ones_like(r), r)
+    # J1 from torch.special (no scipy at run time); the limit at r = 0 is omega^2 / (4 pi)
+    ker = omega * torch.special.bessel_j1(omega * r_safe) / (2 * math.pi * r_safe)
+    ker = torch.where(centre, torch.full_like(r, omega ** 2 / (4 * math.pi)), ker)
     return (ker / ker.sum()).float()
 
 
