@@ -218,16 +218,6 @@ def _paired_items(rows: list[dict], col: str, a: str, b: str, metric: str, key=(
     return paired_bootstrap([ra[k] for k in items], [rb[k] for k in items])
 
 
-def _did_combine(comps) -> str:
-    """All hold -> holds; any does not hold -> does not hold; else inconclusive (n = smallest n)."""
-    verdicts = [c.verdict for c in comps]
-    if verdicts and all(v == HOLDS for v in verdicts):
-        return HOLDS
-    if any(v == FAILS for v in verdicts):
-        return FAILS
-    return f"inconclusive (n={min(c.n for c in comps)})"
-
-
 def _fmt_cmp(c, unit: str = "") -> str:
     return f"{c.diff:+.3f}{unit} [{c.lo:+.3f}, {c.hi:+.3f}] (n={c.n})"
 
@@ -246,7 +236,7 @@ def _rule_norm(rows):
         raise _Unmeasurable("no alternative normalisation to compare with")
     comps = [(o, _paired_items(rows, "normalization", "tail", o, "psnr")) for o in others]
     ev = "; ".join(f"PSNR tail - {o}: {_fmt_cmp(c, ' dB')}" for o, c in comps)
-    return _did_combine([c for _, c in comps]), ev
+    return _combine([c.verdict for _, c in comps]), ev
 
 
 def _rule_ilvr(rows):
@@ -263,7 +253,7 @@ def _rule_ilvr(rows):
         why = f"k = {k} (best intermediate mean; 6 not in the table)"
     c0 = _paired_items(rows, "ilvr_steps", str(k), "0", "psnr")
     cm = _paired_items(rows, "ilvr_steps", str(k), str(kmax), "psnr")
-    return _did_combine([c0, cm]), (f"{why}: PSNR minus no ILVR {_fmt_cmp(c0, ' dB')}; minus ILVR on all {kmax} "
+    return _combine([c0.verdict, cm.verdict]), (f"{why}: PSNR minus no ILVR {_fmt_cmp(c0, ' dB')}; minus ILVR on all {kmax} "
                                     f"steps {_fmt_cmp(cm, ' dB')}")
 
 
@@ -306,12 +296,14 @@ def _compare(a: dict[str, dict], b: dict[str, dict], metric: str, kind: str, mar
 
 
 def _combine(verdicts: list[str]) -> str:
-    """All hold -> holds; any does not hold -> does not hold; else inconclusive (n = smallest n)."""
+    """Several paired comparisons -> one verdict: all hold -> holds; any does not hold -> does not hold; else the
+    inconclusive one with the smallest n."""
     if all(v == HOLDS for v in verdicts):
         return HOLDS
     if any(v == FAILS for v in verdicts):
         return FAILS
-    return next(v for v in verdicts if v not in (HOLDS, FAILS))
+    rest = [v for v in verdicts if v not in (HOLDS, FAILS)]
+    return min(rest, key=lambda v: int(v.rsplit("n=", 1)[1].rstrip(")")) if "n=" in v else math.inf)
 
 
 def _label(k: tuple) -> str:
@@ -435,12 +427,9 @@ def _rule_ocr(rows):
     comps = did_ocr_comparisons(rows)
     if not comps:
         raise _Unmeasurable("no competing method in the table")
-    from rawdiff.stats import Comparison
-
-    objs = [Comparison(**{k: c[k] for k in ("n", "mean_a", "mean_b", "diff", "lo", "hi", "verdict")}) for c in comps]
     ev = "; ".join(f"{c['protocol']}/{c['engine']}: DiD {c['mean_a']:.3f} - {c['method']} {c['mean_b']:.3f} = "
                    f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] (n={c['n']})" for c in comps)
-    return _did_combine(objs), ev
+    return _combine([c["verdict"] for c in comps]), ev
 
 
 CLAIMS: tuple[Claim, ...] = (

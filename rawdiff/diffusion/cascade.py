@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 
 from rawdiff.diffusion.edm import ILVRProjection, count_nfe, karras_sigmas, randn, sample_heun
+from rawdiff.tiling import ramp, starts
 from rawdiff.utils import derive_seed, make_generator
 
 __all__ = [
@@ -114,10 +115,7 @@ def tile_positions(size: int, patch: int, overlap: int = 0) -> list[int]:
         raise ValueError(f"tile overlap must be in [0, {patch}), got {overlap}")
     if size < patch:
         raise ValueError(f"cannot tile {size} px with {patch}-px tiles")
-    pos = list(range(0, size - patch + 1, patch - overlap))
-    if pos[-1] != size - patch:
-        pos.append(size - patch)
-    return pos
+    return starts(size, patch, overlap)
 
 
 def extract_tiles(x: torch.Tensor, ys: Sequence[int], xs: Sequence[int], patch: int) -> torch.Tensor:
@@ -127,13 +125,12 @@ def extract_tiles(x: torch.Tensor, ys: Sequence[int], xs: Sequence[int], patch: 
 
 
 def blend_window(patch: int, overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``patch x patch`` stitching weights: all ones without overlap, else a separable trapezoid whose ramps
-    (``(k + 1) / (overlap + 1)``, k = distance to the edge) span the overlap, so neighbours cross-fade."""
+    """``patch x patch`` stitching weights: all ones without overlap, else a separable trapezoid whose ramps span
+    the overlap (rawdiff.tiling.ramp, the one ramp formula: ``(k + 0.5) / overlap``), so neighbours cross-fade."""
     if overlap == 0:
         return torch.ones(patch, patch, device=device, dtype=dtype)
-    i = torch.arange(patch, device=device, dtype=dtype)
-    ramp = ((torch.minimum(i, patch - 1 - i) + 1) / (overlap + 1)).clamp(max=1.0)
-    return ramp[:, None] * ramp[None, :]
+    r = ramp(patch, overlap, lo=True, hi=True).to(device=device, dtype=dtype)
+    return r[:, None] * r[None, :]
 
 
 def stitch_tiles(tiles: torch.Tensor, n: int, ys: Sequence[int], xs: Sequence[int], size: tuple[int, int],
