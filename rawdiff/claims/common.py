@@ -1,0 +1,59 @@
+"""Shared pieces of the claim rules: verdict names, the "not measurable" signal, CSV-cell helpers and the one way
+several paired comparisons (rawdiff.stats) combine into a verdict."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+HOLDS, FAILS, UNMEASURABLE, NOT_RUN = "holds", "does not hold", "not measurable at this scale", "not run"
+
+
+class _Unmeasurable(Exception):
+    """Raised by a rule when the table lacks what the rule needs (message = the reason)."""
+
+
+
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [dict(r) for r in csv.DictReader(f)]
+
+
+def _rows(rows: list[dict], col: str, *values: str) -> list[dict]:
+    vals = {v.lower() for v in values}
+    return [r for r in rows if str(r.get(col, "")).strip().lower() in vals]
+
+
+def _one(rows: list[dict], col: str, value: str) -> dict:
+    sel = _rows(rows, col, value)
+    if not sel:
+        raise _Unmeasurable(f"no row with {col} = {value!r}")
+    return sel[0]
+
+
+def _finite(*xs: float) -> None:
+    if not all(math.isfinite(x) for x in xs):
+        raise _Unmeasurable("required values are missing or not finite")
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if math.isfinite(x)]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def _combine(verdicts: list[str]) -> str:
+    """Several paired comparisons -> one verdict: all hold -> holds; any does not hold -> does not hold; else the
+    inconclusive one with the smallest n."""
+    if all(v == HOLDS for v in verdicts):
+        return HOLDS
+    if any(v == FAILS for v in verdicts):
+        return FAILS
+    rest = [v for v in verdicts if v not in (HOLDS, FAILS)]
+    return min(rest, key=lambda v: int(v.rsplit("n=", 1)[1].rstrip(")")) if "n=" in v else math.inf)
