@@ -139,7 +139,7 @@ class Method:
 
     @property
     def name(self) -> str:
-        """Method name in the claims CSV contract (rawdiff/claims.py): dtdm, ddpm, ddim, truncated_no_shift,
+        """Method name in the claims CSV contract (rawdiff/claims/): dtdm, ddpm, ddim, truncated_no_shift,
         ispnet, simple_isp."""
         return self.label or ("truncated_no_shift" if self.kind == "truncated" else self.kind)
 
