@@ -193,6 +193,18 @@ def test_find_runs_newest_first_by_kind(tmp_path):
     assert runs.latest_run("regress", roots) is None
 
 
+def test_default_did_run_skips_the_linear_normalisation_ablation(tmp_path, monkeypatch):
+    from rawdiff.pipelines.did_cache import default_did_run
+
+    monkeypatch.setenv("RAWDIFF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    tail = _fake_run(tmp_path / "cache" / "did-tail-aaaa", "did", "2026-01-01T00:00:00+00:00", normalization="tail")
+    _fake_run(tmp_path / "cache" / "did-linear-bbbb", "did", "2026-02-01T00:00:00+00:00", normalization="linear")
+    said = []
+    assert runs.resolve_run(None, "did", "did", default_did_run, announce=said.append) == tail
+    assert str(tail) in said[0]
+
+
 def test_cli_without_runs_says_what_to_do(tmp_path, monkeypatch, capsys):
     from rawdiff.cli import main
 

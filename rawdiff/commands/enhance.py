@@ -91,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         raise RawdiffError(f"--ilvr-steps must be >= 0, got {args.ilvr_steps}")
     if args.overlap is not None and not 0 <= args.overlap < 32:
         raise RawdiffError(f"--overlap must be in [0, 32) pixels (tiles are 32x32), got {args.overlap}")
+    from rawdiff.pipelines.did_cache import default_did_run
     from rawdiff.runs import resolve_run
 
-    run_dir = resolve_run(args.run, "did", "did")
+    run_dir = resolve_run(args.run, "did", "did", default_did_run)
     if not run_dir.is_dir():
         raise RawdiffError(f"{run_dir}: no such run directory (train one with `rawdiff train did`)")
     img = read_input(args.input, getattr(args, "max_pixels", None))

@@ -71,3 +71,9 @@ def get_or_train_did(preset: Preset | str, lowlight_root: str | os.PathLike, *, 
     if not hit.reused:
         model.train_seconds = hit.seconds
     return model
+
+
+def default_did_run(info):
+    """For rawdiff.runs.resolve_run (``rawdiff enhance`` without ``--run``): a DiD run with DiD's own tail
+    normalisation, so the newest notebook-05 ablation model (``normalization = "linear"``) is not picked."""
+    return info.path if info.meta.get("normalization", "tail") == "tail" else None
