@@ -173,7 +173,10 @@ def _study() -> Preset:
     # ~0.5 min.  Total ~21 min (+ the DiD engineer's low-light data), inside 35 min with margin for a loaded machine.
     # Issue-11 probes (25 steps each, shared machine at load ~6 on 2 cores, so 6-80x slower than free cores and not
     # usable for absolute sizing): synthesis 405 ms/pair; DiffRAW step 3.8 s (32-px crops) / 2.4 s (64 px);
-    # ISPNet step 1.5 s; DDIM-10 on 64 images 30.6 s = 48 ms per image-NFE.  TODO(lead): time 03+04 at study cold.
+    # ISPNet step 1.5 s; DDIM-10 on 64 images 30.6 s = 48 ms per image-NFE.
+    # Measured later on a quiet machine (2026-11-30): a DTDM step at these sizes (batch 8, 32-px crops) takes 152-163 ms
+    # and an ISPNet step ~50 ms, so the budget above is ~3x optimistic: 4 nets x 3000 steps ~ 32 min of training alone,
+    # 03+04 ~ 45 min.  Not run yet at this scale; re-size (e.g. fewer steps per net) when it is first timed cold.
     s = replace(
         s,
         data=replace(s.data, phone_size=64, phone_n_train=2000, phone_n_test=64),
