@@ -157,17 +157,6 @@ def test_color_metrics():
     assert [P.Method(k).name for k in ("truncated", "dtdm")] == ["truncated_no_shift", "dtdm"]
 
 
-@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
-def test_to_rggb(pattern):
-    from rawdiff.commands.develop import to_rggb
-
-    planes = {"R": 1.0, "G": 2.0, "B": 3.0}
-    cell = [planes[ch] for ch in pattern]                 # raster order of the 2x2 cell
-    packed = torch.tensor(cell).view(1, 4, 1, 1).expand(1, 4, 2, 2)
-    out = to_rggb(packed, pattern)
-    assert out[0, :, 0, 0].tolist() == [1.0, 2.0, 2.0, 3.0]
-
-
 def test_cli_errors_are_one_line(tmp_path, capsys):
     from rawdiff.cli import main
 

@@ -17,16 +17,6 @@ from rawdiff.errors import DataError, RawdiffError
 RAW_SUFFIXES = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
                 ".pef", ".srw", ".raw", ".rwl", ".3fr", ".erf", ".kdc", ".mef", ".mos", ".iiq", ".x3f", ".png"}
 
-def to_rggb(packed, pattern: str):
-    """Reorder a packed 2x2-cell RAW (N x 4 x h x w, raster order of ``pattern``) to R, G1, G2, B."""
-    from rawdiff.camera.bayer import to_rggb_order
-
-    try:
-        order = to_rggb_order(str(pattern))
-    except ValueError as err:
-        raise DataError(f"unsupported CFA pattern {pattern!r} ({err}; X-Trans sensors are not supported)") from None
-    return packed[:, order]
-
 
 def read_packed(path: Path):
     """(1 x 4 x h x w RGGB packed RAW in [0, 1], RawInfo) from ``path`` (one-line DataError when unsupported/corrupt)."""
