@@ -173,9 +173,26 @@ def _jsonable(v: Any) -> Any:
         return repr(v)
 
 
+def machine_info(device: str = "auto") -> dict:
+    """Where a run happened: the device the notebooks resolve ``device`` to (with the GPU's name), CPU count,
+    torch threads and version, platform, and the UTC date — recorded in the manifest next to the wall times."""
+    import datetime
+    import platform
+
+    import torch
+
+    from rawdiff.utils import resolve_device
+
+    dev = resolve_device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    return {"device": f"{dev} ({name})", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | None, *, scale: str | None = None,
                    merge: bool = True, extra_files: Mapping[str, str] | None = None,
-                   pending: Iterable[str] = ()) -> Path:
+                   pending: Iterable[str] = (), machine: Mapping[str, Any] | None = None) -> Path:
     """Write ``out_dir/MANIFEST.json`` for ``runs``; with ``merge`` keep entries of notebooks not in ``runs``.
 
     ``extra_files`` maps other generated files in ``out_dir`` (the claims scorecard) to what generated them.
@@ -211,8 +228,13 @@ def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | Non
         f = out_dir / name
         files[name] = {"notebook": None, "generated_by": producer, "git_commit": commit,
                        "sha256": sha256_file(f), "size": f.stat().st_size}
+    for r in runs:  # where each notebook ran (a merged manifest can mix runs from different machines/dates)
+        if machine:
+            notebooks[r.name]["machine"] = dict(machine)
     manifest = {"rawdiff_version": __version__, "git_commit": commit, "scale": scale,
                 "complete": not pending and all(r.ok for r in runs),
+                "machine": dict(machine) if machine else old.get("machine"),
+                "seconds_total": round(sum(float(v.get("seconds", 0.0)) for v in notebooks.values()), 1),
                 "files": dict(sorted(files.items())), "notebooks": dict(sorted(notebooks.items()))}
     atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return path
@@ -269,6 +291,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     build.mkdir(parents=True, exist_ok=True)
     # crash safety: until the end, the manifest lists only files this run will not touch ("complete": false)
     write_manifest(out, [], commit, scale=scale, pending=[nb.stem for nb in nbs])
+    machine = machine_info(device)
 
     runs: list[NotebookRun] = []
     stale: list[str] = []
@@ -286,7 +309,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
             runs.append(NotebookRun(nb.stem, nb, executed, time.perf_counter() - t0, parameters,
                                     _written(out, before, nb), ok=False, error=str(failure)))
             bar.close()
-            write_manifest(out, runs, commit, scale=scale, pending=[n.stem for n in nbs[len(runs):]])
+            write_manifest(out, runs, commit, scale=scale, pending=[n.stem for n in nbs[len(runs):]], machine=machine)
             raise failure from err
         seconds = time.perf_counter() - t0
         files = _written(out, before, nb)
@@ -300,7 +323,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     extra = {}
     if isinstance(card, (str, os.PathLike)) and Path(card).is_file() and Path(card).resolve().parent == out:
         extra[Path(card).name] = "rawdiff.claims.write_scorecard"
-    manifest = write_manifest(out, runs, commit, scale=scale, extra_files=extra)
+    manifest = write_manifest(out, runs, commit, scale=scale, extra_files=extra, machine=machine)
     if stale and log:
         log(f"warning: {len(stale)} file(s) in {out} were not rewritten by this run (stale?): {', '.join(stale)}")
     if log:
