@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install reproduce test test-unit test-notebooks bench clean
+.PHONY: install reproduce check-results test test-unit test-notebooks bench clean
 
 # Everything: the core and every extra (`.[all,test]`); `pip install .` alone is the small core (pyproject.toml).
 $(STAMP): pyproject.toml constraints.txt
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 reproduce: install
 	$(VENV)/bin/rawdiff reproduce --scale $(SCALE)
+
+# Re-run the `study` notebooks (reusing cached runs) and compare tables and verdicts with the committed snapshot.
+check-results: install
+	$(VENV)/bin/rawdiff reproduce --scale study --check results/study
 
 # Unit tests, then every notebook under nbval (in order 01..06: later ones reuse earlier checkpoints).
 # nbval reads a kernel's output only after each cell ends; a long training cell's progress-bar updates can overflow

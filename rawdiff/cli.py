@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order they appear in --help.  Heavy imports happen inside each command.
-COMMAND_MODULES = ("data", "train", "runs", "develop", "enhance", "ocr", "reproduce")
+COMMAND_MODULES = ("data", "train", "runs", "develop", "enhance", "ocr", "reproduce", "results")
 
 
 def build_parser() -> argparse.ArgumentParser:

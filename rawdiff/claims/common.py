@@ -57,3 +57,18 @@ def _combine(verdicts: list[str]) -> str:
         return FAILS
     rest = [v for v in verdicts if v not in (HOLDS, FAILS)]
     return min(rest, key=lambda v: int(v.rsplit("n=", 1)[1].rstrip(")")) if "n=" in v else math.inf)
+
+
+def _paired_values(a: dict, b: dict, label: str, *, drop_nonfinite: bool = False, **kw):
+    """:func:`rawdiff.stats.paired_bootstrap` of the values of the items (dict keys, sorted) that ``a`` and ``b``
+    share.  Non-finite values make the comparison unmeasurable, or with ``drop_nonfinite`` drop their item;
+    ``kw`` goes to paired_bootstrap (``higher_is_better``, ``kind``, ``margin``, ``seed``)."""
+    from rawdiff.stats import paired_bootstrap
+
+    items = sorted(a.keys() & b.keys())
+    if drop_nonfinite:
+        items = [k for k in items if math.isfinite(a[k]) and math.isfinite(b[k])]
+    va, vb = [a[k] for k in items], [b[k] for k in items]
+    if not items or not all(math.isfinite(x) for x in va + vb):
+        raise _Unmeasurable(f"no paired finite {label} values")
+    return paired_bootstrap(va, vb, **kw)

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _mean, _num, _one, _rows, _Unmeasurable  # noqa: F401
+from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _mean, _num, _one, _paired_values, _rows, _Unmeasurable  # noqa: F401
 
 
 def _paired_items(rows: list[dict], col: str, a: str, b: str, metric: str, key=("image",)):
     """:func:`rawdiff.stats.paired_bootstrap` of ``metric`` for rows with ``col == a`` vs ``col == b``, paired
     on the ``key`` columns (items present for both only)."""
-    from rawdiff.stats import paired_bootstrap
-
     def by_item(v):
         return {tuple(str(r[k]) for k in key): _num(r[metric]) for r in rows if str(r[col]).strip() == v}
-    ra, rb = by_item(a), by_item(b)
-    items = sorted(k for k in ra.keys() & rb.keys() if math.isfinite(ra[k]) and math.isfinite(rb[k]))
-    if not items:
-        raise _Unmeasurable(f"no {metric} values paired between {col} = {a!r} and {b!r}")
-    return paired_bootstrap([ra[k] for k in items], [rb[k] for k in items])
+    return _paired_values(by_item(a), by_item(b), f"{metric} (between {col} = {a!r} and {b!r})", drop_nonfinite=True)
 
 
 def _fmt_cmp(c, unit: str = "") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _mean, _num, _one, _rows, _Unmeasurable  # noqa: F401
+from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _mean, _num, _one, _paired_values, _rows, _Unmeasurable  # noqa: F401
 
 
 def _paired(row: dict, other: str | None = None):
@@ -76,17 +76,9 @@ def _dtdm_groups(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
 
 def _compare(a: dict[str, dict], b: dict[str, dict], metric: str, kind: str, margin: float = 0.0,
              seed: int = 0) -> dict:
-    from rawdiff.stats import paired_bootstrap
-
-    imgs = sorted(set(a) & set(b))
-    va = [_num(a[i][metric]) for i in imgs]
-    vb = [_num(b[i][metric]) for i in imgs]
-    if not imgs or not all(math.isfinite(x) for x in va + vb):
-        raise _Unmeasurable(f"no paired finite {metric} values")
-    return paired_bootstrap(va, vb, higher_is_better=metric not in _LOWER, kind=kind, margin=margin,
-                            seed=seed).as_row()
-
-
+    va, vb = ({i: _num(r[metric]) for i, r in g.items()} for g in (a, b))
+    return _paired_values(va, vb, metric, higher_is_better=metric not in _LOWER, kind=kind, margin=margin,
+                          seed=seed).as_row()
 
 
 def _label(k: tuple) -> str:

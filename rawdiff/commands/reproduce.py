@@ -23,16 +23,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed passed to every notebook (default: 0)")
     p.add_argument("--notebooks-dir", default=None, metavar="DIR", help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--check", default=None, metavar="SNAPSHOT",
+                   help="after running, compare the new tables and verdicts with a committed snapshot (e.g. "
+                        "results/study) per claim; exit status 1 when a verdict changes or a number is outside "
+                        "the tolerance.  Trained runs in the cache are reused, so a re-check costs the evaluation")
+    from rawdiff.commands.results import add_tolerance
+
+    add_tolerance(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff.reproduce import parse_params, reproduce
 
+    if args.check:
+        from rawdiff.results import snapshot_scale
+
+        scale = snapshot_scale(args.check)
+        if scale and scale != args.scale:
+            from rawdiff.errors import DataError
+
+            raise DataError(f"{args.check} is a {scale!r} snapshot but --scale is {args.scale!r}; "
+                            f"run `rawdiff reproduce --scale {scale} --check {args.check}`")
     result = reproduce(scale=args.scale, only=args.only, data_root=args.data_root, params=parse_params(args.param),
                        out_dir=args.out_dir, build_dir=args.build_dir, device=args.device, seed=args.seed,
                        notebooks_dir=args.notebooks_dir, progress=not args.no_progress)
     total = sum(r.seconds for r in result.runs)
     n_files = sum(len(r.files) for r in result.runs)
     print(f"ran {len(result.runs)} notebook(s) in {total:.1f} s; {n_files} file(s) in {result.out_dir}")
+    if args.check:
+        from rawdiff.commands.results import check
+
+        return check(args.check, result.out_dir, args.rtol, args.atol)
     return 0

@@ -1,0 +1,59 @@
+"""``rawdiff results``: make, verify and compare committed results snapshots (``results/<scale>/``).
+
+``rawdiff results snapshot figures results/study`` copies a complete reproduce run into a snapshot (tables,
+claims.md, key figures downscaled, MANIFEST.json); ``rawdiff results verify results/study`` checks its hashes and
+claim rows; ``rawdiff results compare results/study figures`` compares another run's outputs with it per claim
+(the comparison ``rawdiff reproduce --check`` prints after re-running).  See rawdiff/results.py.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("results", help="make / verify / compare a committed results snapshot", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    s = verbs.add_parser("snapshot", help="copy a complete reproduce output folder into a snapshot folder")
+    s.add_argument("src", help="reproduce output folder (with MANIFEST.json), e.g. figures")
+    s.add_argument("dest", help="snapshot folder, e.g. results/study (replaced)")
+    s.add_argument("--allow-incomplete", action="store_true", help="accept a run whose manifest is incomplete")
+    v = verbs.add_parser("verify", help="check a snapshot's manifest, hashes and claim rows")
+    v.add_argument("folder")
+    c = verbs.add_parser("compare", help="compare a run's tables and verdicts with a snapshot")
+    c.add_argument("snapshot")
+    c.add_argument("run_dir", help="reproduce output folder of the new run")
+    add_tolerance(c)
+    p.set_defaults(func=run)
+
+
+def add_tolerance(p: argparse.ArgumentParser) -> None:
+    from rawdiff.results import ATOL, RTOL
+
+    p.add_argument("--rtol", type=float, default=RTOL, help=f"relative tolerance on numbers (default {RTOL})")
+    p.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance on numbers (default {ATOL})")
+
+
+def check(snapshot: str, run_dir, rtol: float, atol: float) -> int:
+    from rawdiff.results import compare, format_checks
+
+    checks = compare(snapshot, run_dir, rtol=rtol, atol=atol)
+    print(format_checks(checks, rtol, atol))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from rawdiff import results as R
+
+    if args.verb == "snapshot":
+        path = R.make_snapshot(args.src, args.dest, allow_incomplete=args.allow_incomplete)
+        size = sum(f.stat().st_size for f in path.parent.iterdir())
+        print(f"snapshot: {path.parent} ({len(list(path.parent.iterdir()))} files, {size / 1e6:.2f} MB)")
+        return 0
+    if args.verb == "verify":
+        problems = R.verify_snapshot(args.folder)
+        for p in problems:
+            print(f"  {p}")
+        print(f"{args.folder}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+        return 0 if not problems else 1
+    return check(args.snapshot, args.run_dir, args.rtol, args.atol)
