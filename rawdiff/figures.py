@@ -6,6 +6,7 @@ can map each file back to its notebook.
 """
 from __future__ import annotations
 
+import csv
 import io
 import os
 from pathlib import Path
@@ -42,7 +43,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4, columns: Ite
         if text.startswith("unavailable:"):
             n = notes.setdefault(text, len(notes) + 1)
             return f"unavailable ({n})"
-        return text.replace("|", "\\|")
+        return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
@@ -56,13 +57,14 @@ def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, na
     """Write ``rows`` (list of dicts) as ``name.csv`` (full values) and ``name.md`` (see :func:`to_markdown`)."""
     rows = list(rows)
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
-    csv_lines = [",".join(cols)]
-    for r in rows:
-        csv_lines.append(",".join('"%s"' % _fmt(r.get(c), 6).replace('"', "'") if "," in _fmt(r.get(c), 6)
-                                  else _fmt(r.get(c), 6) for c in cols))
+    # the csv module quotes cells with commas, quotes or newlines (OCR predictions can hold any of them)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(cols)
+    writer.writerows([_fmt(r.get(c), 6) for c in cols] for r in rows)
     md = (f"### {title}\n\n" if title else "") + to_markdown(rows, digits, cols)
     out = Path(out_dir)
-    return (atomic_write_text(out / f"{name}.csv", "\n".join(csv_lines) + "\n"),
+    return (atomic_write_text(out / f"{name}.csv", buf.getvalue()),
             atomic_write_text(out / f"{name}.md", md + "\n"))
 
 

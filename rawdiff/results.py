@@ -261,8 +261,12 @@ class ClaimCheck:
         return self.same_verdict and self.numbers.status in ("identical", "within tolerance", "not run")
 
 
-def compare(snapshot: str | Path, new_dir: str | Path, *, rtol: float = RTOL, atol: float = ATOL) -> list[ClaimCheck]:
-    """Per claim of the snapshot: the new run's verdict (re-derived from its CSVs) and its table's numbers."""
+def compare(snapshot: str | Path, new_dir: str | Path, *, rtol: float = RTOL, atol: float = ATOL,
+            notebooks: list[str] | None = None) -> list[ClaimCheck]:
+    """Per claim of the snapshot: the new run's verdict (re-derived from its CSVs) and its table's numbers.
+
+    ``notebooks`` (number prefixes such as ``["03", "04"]``, as ``reproduce --only`` takes) limits the check to
+    the claims whose table those notebooks write — a partial re-run checks only what it re-ran."""
     snapshot, new_dir = Path(snapshot), Path(new_dir)
     _read_manifest(snapshot)
     if not new_dir.is_dir():
@@ -270,6 +274,8 @@ def compare(snapshot: str | Path, new_dir: str | Path, *, rtol: float = RTOL, at
     old_claims = claim_rows(snapshot)
     new_claims = {(r["paper"], r["claim"]): r for r in claim_rows(new_dir)}
     out = []
+    if notebooks is not None:
+        old_claims = [r for r in old_claims if r["table"][:2] in {str(n)[:2] for n in notebooks}]
     for r in old_claims:
         n = new_claims.get((r["paper"], r["claim"]), {"verdict": "not in this version"})
         table = r["table"]

@@ -20,6 +20,15 @@ def test_save_table_writes_csv_and_readable_markdown(tmp_path):
     assert md.count(why) == 1 and "(1) " + why in md
 
 
+def test_csv_round_trips_quotes_commas_and_newlines(tmp_path):
+    # OCR predictions are arbitrary text: a lone quote once made the study-scale per-word CSV unreadable
+    preds = ['pretty"', '"strategv', '",seek', "a,b", "two\nlines", "'single'"]
+    rows = [{"item": i, "pred": p, "correct": 0} for i, p in enumerate(preds)]
+    csv_path, _ = save_table(rows, tmp_path, "06_t")
+    back = list(csv.DictReader(open(csv_path, newline="")))
+    assert [r["pred"] for r in back] == preds and [r["item"] for r in back] == [str(i) for i in range(len(preds))]
+
+
 def test_markdown_escapes_pipes_and_numbers_distinct_reasons():
     md = to_markdown([{"x": "a|b", "m": "unavailable: one"}, {"x": "c", "m": "unavailable: two"}])
     assert "a\\|b" in md and "unavailable (1)" in md and "unavailable (2)" in md

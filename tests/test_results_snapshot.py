@@ -132,6 +132,8 @@ def test_compare_identical_within_tolerance_and_changed_verdict(tmp_path):
     assert {c.table for c in bad} == {"03_plug_and_play.csv", "03_condition_ablation.csv"}
     assert all(c.numbers.status == "differs" for c in bad)
     assert sorted(c.claim.split()[1] for c in bad if not c.same_verdict) == ["RAW", "plug-and-play:"]
+    only_04 = R.compare(snap, tmp_path / "flip", notebooks=["04"])
+    assert {c.table for c in only_04} == {"04_dtdm_per_image.csv"} and all(c.ok for c in only_04)
     text = R.format_checks(flipped)
     assert "NO " in text and "claims reproduce" in text
 

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", default=None, metavar="SNAPSHOT",
                    help="after running, compare the new tables and verdicts with a committed snapshot (e.g. "
                         "results/study) per claim; exit status 1 when a verdict changes or a number is outside "
-                        "the tolerance.  Trained runs in the cache are reused, so a re-check costs the evaluation")
+                        "the tolerance.  Trained runs in the cache are reused, so a re-check costs the evaluation; with "
+                        "--only, only the claims of the notebooks re-run are checked")
     from rawdiff.commands.results import add_tolerance
 
     add_tolerance(p)
@@ -54,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         from rawdiff.commands.results import check
 
-        return check(args.check, result.out_dir, args.rtol, args.atol)
+        ran = [r.name[:2] for r in result.runs] if args.only else None   # --only: check what was re-run
+        return check(args.check, result.out_dir, args.rtol, args.atol, ran)
     return 0

@@ -34,10 +34,10 @@ def add_tolerance(p: argparse.ArgumentParser) -> None:
     p.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance on numbers (default {ATOL})")
 
 
-def check(snapshot: str, run_dir, rtol: float, atol: float) -> int:
+def check(snapshot: str, run_dir, rtol: float, atol: float, notebooks: list[str] | None = None) -> int:
     from rawdiff.results import compare, format_checks
 
-    checks = compare(snapshot, run_dir, rtol=rtol, atol=atol)
+    checks = compare(snapshot, run_dir, rtol=rtol, atol=atol, notebooks=notebooks)
     print(format_checks(checks, rtol, atol))
     return 0 if all(c.ok for c in checks) else 1
 
