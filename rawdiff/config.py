@@ -178,7 +178,9 @@ def _study() -> Preset:
     # on-the-fly D²) takes 152-163 ms (85 ms of it the UNet), an ISPNet step ~50 ms, a 64-px UNet evaluation ~16 ms
     # per image at batch 64.  Notebook 03 with 3000 steps per net took 1,560 s cold, so 03+04 would be ~45 min:
     # steps cut to 1500 per net (4 nets ~16 min) and notebook 04's from-noise reference to DDIM-100 x 3 seeds
-    # (rule (a) then judges DTDM K = 5 at 20x fewer NFE), estimated 03+04 ~27 min.
+    # (rule (a) then judges DTDM K = 5 at 20x fewer NFE), estimated 03+04 ~27 min.  Measured cold (2026-11-30,
+    # results/study/MANIFEST.json): 03 665 s + 04 475 s = 19.0 min.  At 1,500 steps the sampled outputs keep visible
+    # noise (sharpness ratio 3.4 at K = 5; 2.6 with 3,000 steps in a probe), so the DTDM gate blocks its verdicts.
     s = replace(
         s,
         data=replace(s.data, phone_size=64, phone_n_train=2000, phone_n_test=64),
@@ -201,7 +203,8 @@ def _study() -> Preset:
         # x 2 protocols) x 525 tile evals x 2.4 ms = 756 s; rapidocr 6 x 600 x 0.03 s = 108 s; easyocr 20 words
         # per level (6 x 120 reads x 0.36 s batched, measured) = 260 s -> ~23 min.  Total ~42 min (not run).
         # A probe on a quiet machine (2026-11-30): a DiD step ~0.18 s, the (32, 64) cascade 1.5 s per 64x192 crop, so
-        # 2500 steps per model and 600 crops would be ~50 min; steps cut to 2000 per model.
+        # 2500 steps per model and 600 crops would be ~50 min; steps cut to 2000 per model.  Measured cold
+        # (2026-11-30): 05 1,350 s + 06 1,822 s = 52.9 min (06: regression 343 s, DiD on 600 crops 1,259 s, OCR 210 s).
         data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
         did_train=replace(s.did_train, steps=2000, lr=5e-4, warmup_steps=100, ema_decay=0.995, ckpt_every=500),
         regress_train=replace(s.regress_train, steps=2000, lr=5e-4, ema_decay=0.995, ckpt_every=500),
