@@ -127,6 +127,16 @@ def test_compare_identical_within_tolerance_and_changed_verdict(tmp_path):
     pnp = next(c for c in near if c.table == "03_plug_and_play.csv")
     assert pnp.ok and pnp.numbers.status == "within tolerance" and pnp.numbers.max_abs == pytest.approx(0.05)
 
+    timed = tmp_path / "timed"
+    _fake_run(timed)
+    table = timed / "03_plug_and_play.csv"
+    table.write_text(table.read_text().replace("color_dist_to_source\n", "color_dist_to_source,sec_per_image\n")
+                     .replace(",1.0\n", ",1.0,0.5\n").replace(",10.0\n", ",10.0,0.7\n"))
+    snap_t = tmp_path / "snap_t"
+    R.make_snapshot(timed, snap_t)
+    table.write_text(table.read_text().replace(",0.5\n", ",0.9\n"))       # only a wall time moved
+    assert R.compare_table(snap_t / table.name, table).status == "identical"
+
     flipped = R.compare(snap, _fake_run(tmp_path / "flip", swapped_to_c=12.0, raw_ssim=0.4))
     bad = [c for c in flipped if not c.ok]
     assert {c.table for c in bad} == {"03_plug_and_play.csv", "03_condition_ablation.csv"}
