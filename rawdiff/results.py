@@ -19,7 +19,6 @@ devices, thread counts or torch builds change float rounding in training, so num
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -27,6 +26,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rawdiff.claims.common import _read_csv
 from rawdiff.errors import DataError
 from rawdiff.utils import atomic_write_text, sha256_file
 
@@ -187,11 +187,6 @@ def _is_time(col: str) -> bool:
     return col.startswith("sec") or col.endswith(("_s", "_seconds")) or col in ("seconds", "time")
 
 
-def _read_table(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @dataclass
 class TableDiff:
     """How one CSV table of a new run compares with the snapshot's."""
@@ -210,9 +205,9 @@ def compare_table(old: Path, new: Path, rtol: float = RTOL, atol: float = ATOL) 
     if not new.is_file():
         return TableDiff(old.name, "missing", notes=[f"{new} not found"])
     if old.read_bytes() == new.read_bytes():
-        n = sum(_num(v) is not None for r in _read_table(old) for v in r.values())
+        n = sum(_num(v) is not None for r in _read_csv(old) for v in r.values())
         return TableDiff(old.name, "identical", n)
-    a, b = _read_table(old), _read_table(new)
+    a, b = _read_csv(old), _read_csv(new)
     d = TableDiff(old.name, "within tolerance")
     if len(a) != len(b) or (a and list(a[0]) != list(b[0])):
         d.status = "differs"
