@@ -103,3 +103,19 @@ def test_notebook03_rows_with_paired_verdicts_use_them():
                                                                              ("sepia", "-1", "inconclusive (n=16)"))]
     assert claims._rule_plug(pnp)[0] == "inconclusive (n=16)"
     assert claims._rule_plug(pnp[:1])[0] == claims.HOLDS
+
+
+def test_leftover_noise_gate_uses_the_geometric_mean_of_the_ratio():
+    """A few near-flat targets give huge per-image ratios; the gate must not read them as leftover noise."""
+    rows = dtdm_rows(delta=-1.0)
+    for r in rows:                      # 28 images at 0.6, 4 at 20: arithmetic mean 3.0, geometric mean ~0.94
+        if r["method"] == "dtdm":
+            r["sharpness_ratio"] = "20" if int(r["image"]) < 4 else "0.6"
+    ratios = [float(r["sharpness_ratio"]) for r in rows if r["method"] == "dtdm"]
+    assert sum(ratios) / len(ratios) > 1.05
+    assert verdicts(rows) == (claims.FAILS, claims.FAILS)
+    for r in rows:                      # every image 10 % too sharp: noise, whatever the average
+        if r["method"] == "dtdm":
+            r["sharpness_ratio"] = "1.1"
+    with pytest.raises(claims._Unmeasurable, match="geometric-mean sharpness ratio"):
+        claims._rule_dtdm(rows)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rawdiff.stats import FAILS, HOLDS, bootstrap_mean, decide, paired_bootstrap
+from rawdiff.stats import FAILS, HOLDS, bootstrap_geomean, bootstrap_mean, decide, paired_bootstrap
 
 
 def test_bootstrap_mean_known_answer_and_seeded():
@@ -50,3 +50,11 @@ def test_bad_input_is_rejected():
         bootstrap_mean([])
     with pytest.raises(ValueError):
         bootstrap_mean([1.0, float("nan")])
+
+
+def test_bootstrap_geomean_known_answer():
+    iv = bootstrap_geomean([0.5, 2.0, 0.5, 2.0], seed=1)
+    assert iv.mean == pytest.approx(1.0) and iv.lo < 1.0 < iv.hi
+    assert bootstrap_geomean([3.0, 3.0]).mean == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="positive"):
+        bootstrap_geomean([1.0, 0.0])

@@ -45,7 +45,7 @@ Verdict rules (explicit; "NFE" = network evaluations)
 * **DTDM (DiffRAW) rules** — paired per-image comparisons with seeded bootstrap 95% intervals
   (rawdiff.stats); "holds" / "does not hold" only when the interval excludes the bound, else
   ``inconclusive (n=…)``.  Both are decided only after the **sanity gates** pass: ``dtdm_d2`` beats ``d2`` on
-  cc_psnr (holds), and every judged DTDM row has mean sharpness ratio <= :data:`MAX_SHARPNESS` (no leftover
+  cc_psnr (holds), and every judged DTDM row has a geometric-mean (over images) sharpness ratio <= :data:`MAX_SHARPNESS` (no leftover
   noise); otherwise "not measurable" with the gate that failed.
 
   (a) *DTDM at <= 10 steps is no worse than the many-step reference* — reference = the from-noise row

@@ -48,6 +48,12 @@ def _mean(xs) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def _geomean(xs) -> float:
+    """Geometric mean of the positive finite values (NaN when there are none)."""
+    xs = [math.log(x) for x in xs if math.isfinite(x) and x > 0]
+    return math.exp(sum(xs) / len(xs)) if xs else float("nan")
+
+
 def _combine(verdicts: list[str]) -> str:
     """Several paired comparisons -> one verdict: all hold -> holds; any does not hold -> does not hold; else the
     inconclusive one with the smallest n."""

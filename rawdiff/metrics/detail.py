@@ -12,7 +12,8 @@ quality, so besides distortion we measure detail against the *aligned* target (r
   for noise or ringing (extra energy).  Lower is better;
 * :func:`sharpness_ratio` — gradient energy of the output over that of the target (central differences):
   < 1 blurrier, > 1 sharper or noisy.  A sampler that leaves noise in its output shows a ratio > 1, hence
-  the sanity gate ``sharpness_ratio <= 1.05`` of rawdiff.claims.
+  the sanity gate of rawdiff.claims: geometric mean over images of ``sharpness_ratio`` <= 1.05 (a ratio,
+  so averaged in logs: near-flat targets give single-image ratios of 10+ that an arithmetic mean lets win).
 """
 from __future__ import annotations
 

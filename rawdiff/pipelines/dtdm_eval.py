@@ -38,6 +38,7 @@ __all__ = ["PER_IMAGE_METRICS", "SAMPLERS", "aligned_reference", "score", "evalu
 
 PER_IMAGE_METRICS = (*ALIGNED_METRICS, "spectrum_distance", "sharpness_ratio")
 SAMPLERS = ("dtdm", "ddpm", "ddim", "truncated")   # kinds whose output depends on the noise seed
+RATIO_METRICS = ("sharpness_ratio",)                # summarised by their geometric mean (rawdiff.stats)
 
 
 def aligned_reference(test, c_test: torch.Tensor) -> torch.Tensor:
@@ -158,8 +159,9 @@ def gate_rows(unet, test, cfg: DTDMConfig, *, seeds: Sequence[int] = (0, 1, 2), 
 
 def summarise(rows: Sequence[dict], metrics: Sequence[str] | None = None, seed: int = 0) -> list[dict]:
     """One row per (method, s, steps): nfe, n, sec_per_image and ``<metric>`` mean with ``<metric>_lo`` /
-    ``<metric>_hi`` (seeded bootstrap 95% interval over images).  Non-numeric metrics are copied as text."""
-    from rawdiff.stats import bootstrap_mean
+    ``<metric>_hi`` (seeded bootstrap 95% interval over images; geometric mean for :data:`RATIO_METRICS`).
+    Non-numeric metrics are copied as text."""
+    from rawdiff.stats import bootstrap_geomean, bootstrap_mean
 
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -174,7 +176,8 @@ def summarise(rows: Sequence[dict], metrics: Sequence[str] | None = None, seed: 
         for k in metrics:
             vals = [r.get(k) for r in rr]
             if all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
-                iv = bootstrap_mean(vals, seed=seed)
+                geo = k in RATIO_METRICS and all(v > 0 for v in vals)
+                iv = (bootstrap_geomean if geo else bootstrap_mean)(vals, seed=seed)
                 row.update({k: round(iv.mean, 4), f"{k}_lo": round(iv.lo, 4), f"{k}_hi": round(iv.hi, 4)})
             else:
                 row[k] = next((v for v in vals if isinstance(v, str)), "n/a")
