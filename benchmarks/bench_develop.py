@@ -29,13 +29,7 @@ from rawdiff.utils import Timer, resolve_device
 
 def write_big_dng(path: Path, mp: float, seed: int = 0) -> tuple[int, int]:
     """A ``mp``-megapixel 3:2 GRBG DNG of a smooth scene (black 256, white 4095)."""
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import (
-        CalibrationIlluminant,
-        CFAPattern,
-        DNGVersion,
-        PhotometricInterpretation,
-    )
+    from rawdiff.camera.dng import write_bayer_dng
 
     w = round((mp * 1e6 * 1.5) ** 0.5 / 2) * 2
     h = round(mp * 1e6 / w / 2) * 2
@@ -47,20 +41,8 @@ def write_big_dng(path: Path, mp: float, seed: int = 0) -> tuple[int, int]:
     m[1::2, 0::2], m[1::2, 1::2] = b[2, 1::2, 0::2], b[1, 1::2, 1::2]
     del b
     dn = np.round(256 + m * 0.8 * (4095 - 256)).astype(np.uint16)
-    t = DNGTags()
     cm = [[1.2, -0.3, -0.1], [-0.4, 1.3, 0.1], [0.0, 0.2, 0.7]]
-    for tag, value in [(Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),
-                       (Tag.Orientation, 1), (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-                       (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 16), (Tag.CFARepeatPatternDim, [2, 2]),
-                       (Tag.CFAPattern, CFAPattern.GRBG), (Tag.BlackLevel, 256), (Tag.WhiteLevel, 4095),
-                       (Tag.ColorMatrix1, [[int(v * 10000), 10000] for row in cm for v in row]),
-                       (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
-                       (Tag.AsShotNeutral, [[5000, 10000], [10000, 10000], [6000, 10000]]),
-                       (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)]:
-        t.set(tag, value)
-    r = RAW2DNG()
-    r.options(t, path="", compress=False)
-    path.write_bytes(bytes(r.convert(dn)))
+    write_bayer_dng(path, dn, "GRBG", (256,) * 4, 4095, neutral=[0.5, 1.0, 0.6], color_matrix=cm)
     return h, w
 
 

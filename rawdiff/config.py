@@ -179,8 +179,9 @@ def _study() -> Preset:
     # per image at batch 64.  Notebook 03 with 3000 steps per net took 1,560 s cold, so 03+04 would be ~45 min:
     # steps cut to 1500 per net (4 nets ~16 min) and notebook 04's from-noise reference to DDIM-100 x 3 seeds
     # (rule (a) then judges DTDM K = 5 at 20x fewer NFE), estimated 03+04 ~27 min.  Measured cold (2026-11-30,
-    # results/study/MANIFEST.json): 03 665 s + 04 475 s = 19.0 min.  At 1,500 steps the sampled outputs keep visible
-    # noise (sharpness ratio 3.4 at K = 5; 2.6 with 3,000 steps in a probe), so the DTDM gate blocks its verdicts.
+    # results/study/MANIFEST.json): 03 665 s + 04 475 s = 19.0 min.  The leftover-noise gate first read "noise" in
+    # an arithmetic mean of per-image sharpness ratios (3.4 at K = 5) ruled by near-flat targets; its geometric mean
+    # is 0.81 (blurrier than the target), and the DTDM rules are decided at this budget (both: does not hold).
     s = replace(
         s,
         data=replace(s.data, phone_size=64, phone_n_train=2000, phone_n_test=64),

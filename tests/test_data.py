@@ -291,32 +291,9 @@ def test_io_errors_are_one_line_data_errors(tmp_path):
 
 # ------------------------------------------------------------------------------------------- RAW files
 def _write_dng(path: Path, arr: np.ndarray, pattern: str = "RGGB", black: int = 64, white: int = 4000) -> Path:
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import (
-        CalibrationIlluminant,
-        CFAPattern,
-        DNGVersion,
-        Orientation,
-        PhotometricInterpretation,
-    )
+    from rawdiff.camera.dng import write_bayer_dng
 
-    h, w = arr.shape
-    t = DNGTags()
-    for tag, value in ((Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),
-                       (Tag.Orientation, Orientation.Horizontal),
-                       (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-                       (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 16), (Tag.CFARepeatPatternDim, [2, 2]),
-                       (Tag.CFAPattern, getattr(CFAPattern, pattern)), (Tag.BlackLevel, black),
-                       (Tag.WhiteLevel, white),
-                       (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]),
-                       (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
-                       (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]), (Tag.Make, "rawdiff"), (Tag.Model, "test"),
-                       (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)):
-        t.set(tag, value)
-    r = RAW2DNG()
-    r.options(t, path="", compress=False)
-    path.write_bytes(bytes(r.convert(arr)))
-    return path
+    return write_bayer_dng(path, arr, pattern, (black,) * 4, white, neutral=[1, 1, 1], color_matrix=np.eye(3))
 
 
 @pytest.mark.parametrize("pattern", ["RGGB", "BGGR"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rawdiff.camera.bayer import mosaic, pack
+from rawdiff.camera.dng import CAMERAS, camera_dng, write_bayer_dng
 from rawdiff.camera.isp import simple_isp
 from rawdiff.camera.rawfile import (
     XYZ_FROM_SRGB,
@@ -25,50 +26,7 @@ from rawdiff.errors import DataError
 pytest.importorskip("pidng")
 pytest.importorskip("rawpy")
 
-#: two synthetic "cameras" far from the training distribution: sensor response rgb2cam (rows sum to 1), the
-#: white-balance gains of the scene illuminant, CFA layout, black/white levels.
-CAMERAS = {
-    "old-grbg": {"rgb2cam": [[0.55, 0.35, 0.10], [0.20, 0.65, 0.15], [0.05, 0.30, 0.65]], "wb": (2.6, 1.0, 1.3),
-                 "pattern": "GRBG", "black": (150, 150, 150, 150), "white": 4095},
-    "phone-bggr": {"rgb2cam": [[0.90, 0.15, -0.05], [0.10, 0.80, 0.10], [0.00, 0.25, 0.75]], "wb": (1.5, 1.0, 2.8),
-                   "pattern": "BGGR", "black": (64, 70, 66, 72), "white": 16000},
-}
-
-
-def _rat(values) -> list[list[int]]:
-    return [[round(float(v) * 10000), 10000] for v in np.ravel(values)]
-
-
-def write_dng(path: Path, dn: np.ndarray, pattern: str = "RGGB", black=(64, 64, 64, 64), white: int = 4000,
-              neutral=None, color_matrix=None, orientation: int = 1) -> Path:
-    """A Bayer DNG of the uint16 mosaic ``dn``; ``black`` per 2x2 cell (raster order), ``neutral`` the
-    AsShotNeutral, ``color_matrix`` the XYZ -> camera ColorMatrix1 (D65), EXIF ``orientation``."""
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import (
-        CalibrationIlluminant,
-        CFAPattern,
-        DNGVersion,
-        PhotometricInterpretation,
-    )
-
-    h, w = dn.shape
-    tags = [(Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),
-            (Tag.Orientation, orientation), (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-            (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 16), (Tag.CFARepeatPatternDim, [2, 2]),
-            (Tag.CFAPattern, getattr(CFAPattern, pattern)), (Tag.BlackLevelRepeatDim, [2, 2]),
-            (Tag.BlackLevel, [int(b) for b in black]), (Tag.WhiteLevel, int(white)), (Tag.Make, "rawdiff"),
-            (Tag.Model, "synthetic"), (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)]
-    if color_matrix is not None:
-        tags += [(Tag.ColorMatrix1, _rat(color_matrix)), (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)]
-    if neutral is not None:
-        tags += [(Tag.AsShotNeutral, _rat(neutral))]
-    t = DNGTags()
-    for tag, value in tags:
-        t.set(tag, value)
-    r = RAW2DNG()
-    r.options(t, path="", compress=False)
-    path.write_bytes(bytes(r.convert(np.ascontiguousarray(dn, dtype=np.uint16))))
-    return path
+write_dng = write_bayer_dng    # the package's writer (rawdiff.camera.dng), under the name these tests use
 
 
 def scene(h: int = 64, w: int = 96, seed: int = 0) -> torch.Tensor:
@@ -95,20 +53,6 @@ def _away_from_edges(h: int, w: int, pattern: str, margin: int = 2) -> torch.Ten
 
 
 GREY_PATCHES = [(slice(6, 14), slice(6 + 22 * k, 14 + 22 * k)) for k in range(4)]
-
-
-def camera_dng(path: Path, lin: torch.Tensor, cam: dict, orientation: int = 1, metadata: bool = True) -> Path:
-    """``lin`` (linear sRGB) as seen by camera ``cam``: rgb2cam, divided by the WB gains, mosaicked, levels."""
-    m = torch.tensor(cam["rgb2cam"], dtype=torch.float64)
-    raw = torch.einsum("ij,njhw->nihw", m, lin.double()) / torch.tensor(cam["wb"], dtype=torch.float64).view(1, 3, 1, 1)
-    mos = mosaic(raw.clamp(0, 1), cam["pattern"])[0, 0].numpy()
-    black = np.zeros(mos.shape)
-    for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        black[dy::2, dx::2] = cam["black"][k]
-    dn = np.round(mos * (cam["white"] - black) + black).astype(np.uint16)
-    cm = (m @ torch.linalg.inv(XYZ_FROM_SRGB)).numpy() if metadata else None      # XYZ -> camera
-    neutral = [1 / g for g in cam["wb"]] if metadata else None
-    return write_dng(path, dn, cam["pattern"], cam["black"], cam["white"], neutral, cm, orientation)
 
 
 def expected_canonical(lin: torch.Tensor, pattern: str) -> torch.Tensor:
@@ -316,3 +260,19 @@ def test_clipped_highlights_stay_white(tmp_path):
     unclipped = (canonical_matrix(info).float() @ torch.tensor(cam["wb"])).clamp(0, 1).view(1, 3, 1, 1)
     pink = simple_isp(pack(mosaic(unclipped.expand(1, 3, 2, 2).contiguous())), ref).mean((2, 3))[0]
     assert pink[1] < 0.5 * min(pink[0], pink[2])
+
+
+def test_grey_chart_and_grey_errors():
+    """rawdiff.camera.dng: the chart's patches are flat greys inside the image; grey_errors is 0 on neutral
+    patches and large on tinted ones, whatever their lightness; the reference camera's ISP keeps them neutral."""
+    from rawdiff.camera.dng import GREYS, grey_chart, grey_errors
+
+    lin, patches = grey_chart(96, 160, seed=3)
+    assert len(patches) == len(GREYS)
+    for (ys, xs), v in zip(patches, GREYS):
+        assert torch.allclose(lin[0, :, ys, xs], torch.full_like(lin[0, :, ys, xs], v))
+    srgb = lin ** (1 / 2.2)
+    assert max(grey_errors(srgb, patches)) < 0.05
+    tinted = srgb * torch.tensor([1.0, 0.85, 0.7]).view(1, 3, 1, 1)
+    assert min(grey_errors(tinted, patches)) > 5
+    assert grey_errors(srgb[..., 2:, 4:], patches, offset=(2, 4)) == pytest.approx(grey_errors(srgb, patches))
