@@ -1,4 +1,5 @@
-"""Notebook 05's evaluation helpers: per-image rows for the DiD claims and the few-step cascade table.
+"""Notebooks 05 and 06's evaluation helpers: per-image rows for the DiD claims, the few-step cascade table, the
+tiling table and the notebooks' summary figures.
 
 * :func:`per_image_rows` — one row per test image (PSNR/SSIM against the ground truth), the per-item contract the
   DiD claim rules read (``05_*_per_image.csv``, rawdiff.claims.did).
@@ -6,6 +7,8 @@
   cascade's own docstring gives the idea): PSNR and tile network evaluations per image on the test images, and
   OCR word accuracy on darkened word crops, each setting paired per word with the paper cascade (first setting)
   by a non-inferiority bootstrap (rawdiff.stats, margin in word-accuracy points).
+* :func:`tile_table`, :func:`plot_few_step`, :func:`plot_paired_differences`, :func:`ocr_examples_figure` —
+  notebook 05's tiling table and few-step curve, notebook 06's interval plot and recognised-text grid.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import torch
 from rawdiff.metrics import psnr, ssim
 from rawdiff.stats import paired_bootstrap
 
-__all__ = ["center_crop", "per_image_rows", "few_step_table"]
+__all__ = ["center_crop", "per_image_rows", "few_step_table", "tile_table", "plot_few_step", "plot_paired_differences",
+           "ocr_examples_figure"]
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -64,3 +68,66 @@ def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], 
                       f"noninferior_{round(100 * margin)}pt": c.verdict if st["setting"] != ref else "reference",
                       "sec_per_image": r["sec_per_image"]})
     return table
+
+
+def tile_table(bright: torch.Tensor, paper_row: Mapping, overlap_row: Mapping, *, scale: str) -> list[dict]:
+    """Notebook 05's tiling ablation: PSNR and seam measure of the paper's non-overlapping tiles and of blended
+    overlapping tiles, and the seam measure of the ground truth on the same 32-px grid (its natural level)."""
+    from rawdiff.diffusion.cascade import seam_visibility
+
+    gt_seam = float(seam_visibility(bright, list(range(32, bright.shape[-2], 32)),
+                                    list(range(32, bright.shape[-1], 32))).mean())
+    rows = [{"scale": scale, "setting": s, "psnr": r["psnr"], "seam_grid32": r["seam_grid32"]}
+            for s, r in (("non-overlapping tiles (paper)", paper_row), (overlap_row["setting"], overlap_row))]
+    rows.append({"scale": scale, "setting": "ground truth (reference)", "psnr": "", "seam_grid32": gt_seam})
+    return rows
+
+
+def plot_few_step(fs_rows: Sequence[Mapping]):
+    """PSNR and word accuracy against 32x32 network evaluations per image, one point per setting (notebook 05)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, m in zip(axes, ("psnr", "word_acc")):
+        ax.plot([r["tile_nfe_per_image"] for r in fs_rows], [r[m] for r in fs_rows], "o")
+        for r in fs_rows:
+            ax.annotate(r["setting"].split(",")[0], (r["tile_nfe_per_image"], r[m]), fontsize=6)
+        ax.set_xscale("log"); ax.set_xlabel("32x32 network evaluations per image"); ax.set_ylabel(m)
+    return fig
+
+
+def plot_paired_differences(comps: Sequence[Mapping], scale: str):
+    """Notebook 06: DiD minus each method in word accuracy with its 95% interval, one panel per
+    (protocol, engine) (rows of rawdiff.claims.did_ocr_comparisons)."""
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(c["protocol"], c["engine"]) for c in comps})
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.5 * max(1, len(panels)), 3), squeeze=False)
+    for ax, (protocol, eng) in zip(axes[0], panels):
+        sel = [c for c in comps if c["protocol"] == protocol and c["engine"] == eng]
+        ax.errorbar([c["diff"] for c in sel], range(len(sel)), fmt="o",
+                    xerr=[[c["diff"] - c["lo"] for c in sel], [c["hi"] - c["diff"] for c in sel]])
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_yticks(range(len(sel))); ax.set_yticklabels([c["method"] for c in sel], fontsize=7)
+        ax.set_xlabel("word accuracy: DiD - method (95% CI)"); ax.set_title(f"{protocol}, {eng}", fontsize=9)
+    fig.suptitle(f"paired word-accuracy differences ({scale}; no paper numbers)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def ocr_examples_figure(samples: Sequence, per_word: Sequence[Mapping], images: Mapping, *, engine: str,
+                        protocol: str, scale: str, n_show: int, columns: Sequence[str]):
+    """Notebook 06: the first crop of each darkening level (up to ``n_show``) under every method of ``columns``,
+    each labelled with what ``engine`` read (green right, red wrong).  ``images[method](i)`` gives crop ``i``."""
+    from rawdiff.figures import image_grid
+
+    levels = list(dict.fromkeys(s.level for s in samples))
+    shown = [next(i for i, s in enumerate(samples) if s.level == lv) for lv in levels][:n_show]
+    sel = [w for w in per_word if w["engine"] == engine and w["protocol"] == protocol]
+    text = {(w["method"], w["item"]): w["pred"] for w in sel}
+    ok = {(w["method"], w["item"]): w["correct"] for w in sel}
+    return image_grid([[images[m](i) for m in columns] for i in shown], col_titles=columns, cell=(2.4, 1.3),
+                      row_titles=[f"{samples[i].level}\n'{samples[i].label}'" for i in shown],
+                      xlabels=[[repr(text.get((m, i), "")) for m in columns] for i in shown],
+                      xlabel_colors=[["tab:green" if ok.get((m, i)) else "tab:red" for m in columns] for i in shown],
+                      title=f"recognised text ({engine}, protocol {protocol}, {scale})")
