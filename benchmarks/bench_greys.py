@@ -24,16 +24,6 @@ from benchmarks.common import record
 from rawdiff.utils import resolve_device
 
 
-def own_camera_recording(lin: torch.Tensor) -> torch.Tensor:
-    """``lin`` as the reference camera (the mean training camera) records it: packed RGGB in [0, 1]."""
-    from rawdiff.camera.bayer import mosaic, pack
-    from rawdiff.camera.rawfile import reference_camera
-
-    ref = reference_camera()
-    cam = torch.einsum("ij,njhw->nihw", ref.rgb2cam[0], lin) / (ref.wb_gains() * ref.rgb_gain[:, None]).view(1, 3, 1, 1)
-    return pack(mosaic(cam.clamp(0, 1), "RGGB"))
-
-
 def libraw_develop(path: Path) -> torch.Tensor:
     """LibRaw's own development (as-shot white balance, camera matrix, sRGB primaries, no auto-brightening)."""
     import rawpy
@@ -54,7 +44,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
 
-    from rawdiff.camera.dng import CAMERAS, camera_dng, grey_chart, grey_errors
+    from rawdiff.camera.dng import CAMERAS, camera_dng, grey_chart, grey_errors, reference_recording
     from rawdiff.camera.isp import linear_to_srgb, tone_curve
     from rawdiff.figures import image_grid, save_figure
     from rawdiff.pipelines.develop import develop_file, develop_packed
@@ -76,7 +66,7 @@ def main(argv=None) -> list[dict]:
             after = develop_file(path, isp, unet, cfg, **kw)
             before = develop_file(path, isp, unet, cfg, canonical=False, **kw)
             off = after.info.crop
-            own = develop_packed(isp, unet, cfg, own_camera_recording(lin), **kw)
+            own = develop_packed(isp, unet, cfg, reference_recording(lin), **kw)
             libraw = libraw_develop(path)
             for k, (img, o) in {"LibRaw": (libraw, (0, 0)), "before": (before.image, off),
                                 "after": (after.image, off), "own camera": (own, (0, 0))}.items():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rawdiff.camera.bayer import mosaic, pack
-from rawdiff.camera.dng import CAMERAS, camera_dng, write_bayer_dng
+from rawdiff.camera.dng import CAMERAS, camera_dng, grey_errors, reference_recording, smooth_field, write_bayer_dng
 from rawdiff.camera.isp import simple_isp
 from rawdiff.camera.rawfile import (
     XYZ_FROM_SRGB,
@@ -31,9 +31,7 @@ write_dng = write_bayer_dng    # the package's writer (rawdiff.camera.dng), unde
 
 def scene(h: int = 64, w: int = 96, seed: int = 0) -> torch.Tensor:
     """Smooth linear-sRGB scene in [0.04, 0.85] with four flat grey patches (top row, 12 x 12 px)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 6, generator=g), size=(h, w), mode="bicubic",
-                                        align_corners=False).clamp(0, 1) * 0.8 + 0.04
+    x = smooth_field(h, w, seed)
     for k, v in enumerate((0.05, 0.18, 0.4, 0.7)):
         x[..., 4:16, 4 + 22 * k:16 + 22 * k] = v
     return x
@@ -57,11 +55,7 @@ GREY_PATCHES = [(slice(6, 14), slice(6 + 22 * k, 14 + 22 * k)) for k in range(4)
 
 def expected_canonical(lin: torch.Tensor, pattern: str) -> torch.Tensor:
     """The scene as the reference camera would have recorded it (RGGB, cropped like the reader crops)."""
-    ref = reference_camera()
-    cam = torch.einsum("ij,njhw->nihw", ref.rgb2cam[0], lin) / (ref.wb_gains() * ref.rgb_gain[:, None]).view(1, 3, 1, 1)
-    cy, cx = crop_for(pattern)
-    h, w = (lin.shape[-2] - cy) // 2 * 2, (lin.shape[-1] - cx) // 2 * 2
-    return pack(mosaic(cam[..., cy:cy + h, cx:cx + w].clamp(0, 1), "RGGB"))
+    return reference_recording(lin, crop_for(pattern))
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -146,15 +140,8 @@ def test_canonical_is_banded_exactly_and_zrr_passes_through(tmp_path):
 
 
 def _grey_de(img: torch.Tensor, patches=GREY_PATCHES) -> list[float]:
-    """CIEDE2000 between each patch's mean colour and the grey of the same lightness."""
-    from skimage.color import deltaE_ciede2000, rgb2lab
-
-    out = []
-    for ys, xs in patches:
-        rgb = img[0, :, ys, xs].mean((1, 2)).numpy()[None, None]
-        lab = rgb2lab(rgb)
-        out.append(float(deltaE_ciede2000(lab, np.array([[[lab[0, 0, 0], 0.0, 0.0]]]))[0, 0]))
-    return out
+    """CIEDE2000 between each patch's mean colour and the grey of the same lightness (rawdiff.camera.dng)."""
+    return grey_errors(img, patches)
 
 
 @pytest.mark.parametrize("name", sorted(CAMERAS))

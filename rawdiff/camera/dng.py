@@ -22,7 +22,8 @@ import torch
 from rawdiff.camera.bayer import mosaic
 from rawdiff.camera.rawfile import XYZ_FROM_SRGB
 
-__all__ = ["CAMERAS", "GREYS", "camera_dng", "grey_chart", "grey_errors", "write_bayer_dng"]
+__all__ = ["CAMERAS", "GREYS", "camera_dng", "grey_chart", "grey_errors", "reference_recording", "smooth_field",
+           "write_bayer_dng"]
 
 #: synthetic cameras: sensor response ``rgb2cam`` (rows sum to 1), white-balance gains of the scene illuminant,
 #: CFA layout, per-channel black levels (raster order of the 2x2 cell), white level.
@@ -84,14 +85,33 @@ def camera_dng(path: str | Path, lin: torch.Tensor, cam: dict, orientation: int 
     return write_bayer_dng(path, dn, cam["pattern"], cam["black"], cam["white"], neutral, cm, orientation)
 
 
+def reference_recording(lin: torch.Tensor, crop: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """``lin`` as the reference camera (:func:`rawdiff.camera.rawfile.reference_camera`, the mean training camera)
+    records it: packed RGGB in [0, 1], after dropping ``crop`` (rows, cols) at the top/left and keeping an even size
+    — what :func:`rawdiff.camera.rawfile.to_reference_camera` should give for a file of that scene."""
+    from rawdiff.camera.bayer import pack
+    from rawdiff.camera.rawfile import reference_camera
+
+    ref = reference_camera()
+    cam = torch.einsum("ij,njhw->nihw", ref.rgb2cam[0], lin) / (ref.wb_gains() * ref.rgb_gain[:, None]).view(1, 3, 1, 1)
+    cy, cx = crop
+    h, w = (lin.shape[-2] - cy) // 2 * 2, (lin.shape[-1] - cx) // 2 * 2
+    return pack(mosaic(cam[..., cy:cy + h, cx:cx + w].clamp(0, 1), "RGGB"))
+
+
+def smooth_field(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """A smooth random colour field ``1 x 3 x h x w`` in linear [0.04, 0.84] (bicubic from 4 x 6 random colours)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.rand(1, 3, 4, 6, generator=g), size=(h, w), mode="bicubic",
+                                           align_corners=False).clamp(0, 1) * 0.8 + 0.04
+
+
 def grey_chart(h: int = 128, w: int = 192, seed: int = 0, greys: Sequence[float] = GREYS
                ) -> tuple[torch.Tensor, list[tuple[slice, slice]]]:
     """A smooth, colourful linear-sRGB scene (values in [0.04, 0.84]) with ``len(greys)`` flat grey patches in
     its top band, each ~w/5 wide; returns ``(1 x 3 x h x w scene, [(rows, cols)] of each patch's inner half)``.
     The colourful surround keeps a grey-world guess from being right by construction."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 6, generator=g), size=(h, w), mode="bicubic",
-                                        align_corners=False).clamp(0, 1) * 0.8 + 0.04
+    x = smooth_field(h, w, seed)
     n = len(greys)
     step = w // n
     side = min(int(step * 0.85), h // 3)
