@@ -188,3 +188,27 @@ def test_easyocr_reads_the_detected_word_not_the_clutter():
     assert detected >= 0.7 and detected > whole + 0.3, (detected, whole)
     box = eng.word_box(np.full((96, 224), 255, np.uint8))             # nothing to detect: the whole crop
     assert box == [0, 224, 0, 96]
+
+
+def test_easyocr_reads_the_centre_word_on_a_real_photo():
+    """A word rendered onto a real photograph (skimage's astronaut, not one of our scene generators), with a
+    smaller, cut-off word in a corner: the detector picks the centred word and the recogniser reads it."""
+    reason = ocr.engine_availability("easyocr")
+    if reason:
+        pytest.skip(reason)
+    skdata = pytest.importorskip("skimage.data")
+    from rawdiff.data.text import render_text
+
+    photo = torch.from_numpy(skdata.astronaut()[380:476, 120:376].copy()).permute(2, 0, 1).float() / 255
+    img = photo * 0.6 + 0.4                                      # a light, textured background
+
+    def paste(word, height, top, left):
+        ink = 1 - render_text(word, height=height, margin=0).mean(0)      # black text on white -> ink coverage
+        h, w = min(ink.shape[0], 96 - top), min(ink.shape[1], 256 - left)
+        img[:, top:top + h, left:left + w] *= 1 - 0.95 * ink[:h, :w]
+
+    main = render_text("harbour", height=40, margin=0)
+    paste("harbour", 40, (96 - main.shape[1]) // 2, (256 - main.shape[2]) // 2)
+    paste("exit", 16, 2, 236)                                      # cut off at the right edge, above the centre
+    eng = ocr.get_engine("easyocr")
+    assert ocr.normalize_text(eng.recognize(img)) == "harbour"
