@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rawdiff.camera.bayer import mosaic
+from rawdiff.camera.bayer import OFFSETS, mosaic
 from rawdiff.camera.rawfile import XYZ_FROM_SRGB
 
 __all__ = ["CAMERAS", "GREYS", "camera_dng", "grey_chart", "grey_errors", "reference_recording", "smooth_field",
@@ -77,7 +77,7 @@ def camera_dng(path: str | Path, lin: torch.Tensor, cam: dict, orientation: int 
     raw = torch.einsum("ij,njhw->nihw", m, lin.double()) / torch.tensor(cam["wb"], dtype=torch.float64).view(1, 3, 1, 1)
     mos = mosaic(raw.clamp(0, 1), cam["pattern"])[0, 0].numpy()
     black = np.zeros(mos.shape)
-    for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+    for k, (dy, dx) in enumerate(OFFSETS):
         black[dy::2, dx::2] = cam["black"][k]
     dn = np.round(mos * (cam["white"] - black) + black).astype(np.uint16)
     cm = (m @ torch.linalg.inv(XYZ_FROM_SRGB.double())).numpy() if metadata else None      # XYZ -> camera

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rawdiff.camera.bayer import channel_colors, mosaic, pack, unpack
+from rawdiff.camera.bayer import OFFSETS, channel_colors, mosaic, pack, unpack
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ _K_RB = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4
 def cfa_masks(h: int, w: int, pattern: str = "RGGB", device=None, dtype=torch.float32) -> torch.Tensor:
     """``1 x 3 x h x w`` binary masks of where each RGB colour is sampled."""
     m = torch.zeros(1, 3, h, w, device=device, dtype=dtype)
-    for (dy, dx), c in zip(((0, 0), (0, 1), (1, 0), (1, 1)), channel_colors(pattern)):
+    for (dy, dx), c in zip(OFFSETS, channel_colors(pattern)):
         m[0, c, dy::2, dx::2] = 1
     return m
 
