@@ -38,6 +38,13 @@ def prefers_channels_last(device: str | torch.device = "auto", amp: bool = False
     return dev.type == "cpu" or (dev.type == "cuda" and amp)
 
 
+def default_tile_batch(device: str | torch.device = "auto") -> int:
+    """Tiles per network call in DiD's cascade when the caller leaves ``max_batch=None``: 64 on CPU, where the
+    activations of 64 32x32 tiles stay cache-sized (6 % shorter cascades than 256 on 2 cores, README "DiD
+    cascade"), 256 elsewhere (GPUs want large batches)."""
+    return 64 if resolve_device(device).type == "cpu" else 256
+
+
 def to_inference(model: torch.nn.Module, device: str | torch.device = "auto",
                  channels_last: bool | None = None) -> torch.nn.Module:
     """``model`` on ``device`` in eval mode, in the per-device fastest memory format (see above)."""

@@ -206,3 +206,26 @@ def test_cascade_cost_matches_a_run_and_few_step_settings():
     assert cost["padded"] == res.padded == (128, 128)
     st = few_step_settings([(2.0, 3)])
     assert st[0] == {"setting": "paper (18 steps every level)"} and st[1]["upper_steps"] == 3
+
+
+def test_level0_cache_reuses_level_0_bit_for_bit_and_only_when_it_matches():
+    """Settings that differ above level 0 (ILVR steps, few-step schedule) share level 0 through ``level0_cache``:
+    outputs equal fresh runs exactly, fewer denoiser calls are made, and another seed or input does not hit."""
+    from rawdiff.diffusion.cascade import truncated_sigmas
+
+    den = _tiny_precond()
+    dark = torch.rand(2, 3, 64, 96, generator=make_generator(4)) * 0.2
+    kw = dict(scales=(32, 64), dark_norm=LinearNorm(), bright_norm=LinearNorm(), sigmas=karras_sigmas(5))
+    cache = {}
+    first = cascade_sample(den, dark, generator=3, ilvr_steps=2, level0_cache=cache, **kw)
+    assert len(cache) == 1
+    for extra in ({"ilvr_steps": 0}, {"ilvr_steps": 2, "upper_sigmas": truncated_sigmas(1.0, 2)}):
+        fresh = cascade_sample(den, dark, generator=3, **extra, **kw)
+        reused = cascade_sample(den, dark, generator=3, level0_cache=cache, **extra, **kw)
+        assert torch.equal(reused.image, fresh.image) and torch.equal(reused.per_scale[0], fresh.per_scale[0])
+        assert reused.denoiser_calls == fresh.denoiser_calls - fresh.nfe_per_scale[0]
+        assert reused.tile_nfe == fresh.tile_nfe                      # the cost of a setting still counts level 0
+    assert not torch.equal(first.image, cascade_sample(den, dark, generator=3, ilvr_steps=0, **kw).image)
+    other_seed = cascade_sample(den, dark, generator=4, ilvr_steps=2, level0_cache=cache, **kw)
+    other_input = cascade_sample(den, dark * 0.5, generator=3, ilvr_steps=2, level0_cache=cache, **kw)
+    assert len(cache) == 3 and other_seed.denoiser_calls == other_input.denoiser_calls == first.denoiser_calls

@@ -127,5 +127,6 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse input images over N pixels (default: $RAWDIFF_MAX_PIXELS or 100 MP; 0 = none)")
-    p.add_argument("--max-batch", type=int, default=256, help="tiles per network batch (memory knob)")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="tiles per network batch (memory knob; default 64 on CPU, 256 on GPU)")
     p.set_defaults(func=run)

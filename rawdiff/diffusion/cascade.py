@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from rawdiff.diffusion.edm import ILVRProjection, count_nfe, karras_sigmas, randn, sample_heun
 from rawdiff.tiling import ramp, starts
-from rawdiff.utils import derive_seed, make_generator
+from rawdiff.utils import default_tile_batch, derive_seed, make_generator
 
 __all__ = [
     "CascadeResult", "cascade_sample", "resize", "pad_reflect", "padded_size", "level_sizes", "tile_positions",
@@ -247,22 +247,38 @@ def _encode(norm, x01: torch.Tensor) -> torch.Tensor:
     return norm.forward(x01)
 
 
+def _level0_key(denoiser, base: int, sigmas: torch.Tensor, patch: int, overlap: int, s_churn: float, batch: int,
+                cond: torch.Tensor) -> tuple:
+    """What level 0's output depends on (no ILVR there): the denoiser, seed, schedule, tiling, churn, tiles per
+    call (round-off) and the level-0 condition (a SHA-1 digest of its bytes, shape included)."""
+    import hashlib
+
+    c = cond.detach().float().cpu().contiguous()
+    digest = hashlib.sha1(c.numpy().tobytes()).hexdigest()
+    return (id(denoiser), int(base), tuple(float(v) for v in sigmas), int(patch), int(overlap), float(s_churn),
+            int(batch), tuple(c.shape), digest)
+
+
 @torch.no_grad()
 def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *, scales: Sequence[int],
                    dark_norm, bright_norm, sigmas: torch.Tensor, patch: int = 32, ilvr_steps: int = 6,
                    noised_reference: bool = False, overlap: int = 0, s_churn: float = 0.0,
-                   generator: torch.Generator | int | None = None, max_batch: int = 256,
+                   generator: torch.Generator | int | None = None, max_batch: int | None = None,
                    callback: Callable[[dict], None] | None = None,
-                   upper_sigmas: torch.Tensor | None = None) -> CascadeResult:
+                   upper_sigmas: torch.Tensor | None = None, level0_cache: dict | None = None) -> CascadeResult:
     """Run DiD's cascade on dark sRGB images ``dark`` (N x 3 x H x W in [0, 1], any H, W); see module docs.
 
     ``denoiser(x, sigma, cond)``: EDM denoiser (:class:`rawdiff.diffusion.edm.EDMPrecond`) in model space.
     ``dark_norm`` / ``bright_norm``: normalisers (``forward``/``inverse``, rawdiff.norm) for the dark inputs
     and the well-lit outputs.  ``sigmas``: Heun schedule (:func:`rawdiff.diffusion.edm.karras_sigmas`).
     ``generator``: a ``torch.Generator`` (one integer is drawn from it) or an int base seed.
-    ``max_batch``: tiles per sampler call (``1`` = tile by tile).  ``callback`` gets
-    ``{"level", "tiles", "x"}`` after each level.  ``upper_sigmas``: the few-step schedule of levels l > 0
-    (:func:`truncated_sigmas`; module docs); ``None`` = ``sigmas`` at every level (the paper).
+    ``max_batch``: tiles per sampler call (``1`` = tile by tile; ``None`` = rawdiff.utils.default_tile_batch).
+    ``callback`` gets ``{"level", "tiles", "x"}`` after each level.  ``upper_sigmas``: the few-step schedule of
+    levels l > 0 (:func:`truncated_sigmas`; module docs); ``None`` = ``sigmas`` at every level (the paper).
+    ``level0_cache``: a dict shared by several calls that differ only in their upper levels (ILVR steps, few-step
+    schedules): level 0 is sampled once and reused, bit for bit, by every later call whose level-0 inputs are the
+    same (key: denoiser, seed, schedule, tiling and a digest of the level-0 condition).  ``tile_nfe`` still counts
+    level 0 (the cost of the call on its own); ``denoiser_calls`` counts the calls actually made.
     """
     if dark.ndim != 4 or dark.shape[1] != 3:
         raise ValueError(f"dark must be N x 3 x H x W, got shape {tuple(dark.shape)}")
@@ -300,13 +316,23 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
         positions.append((ys, xs))
         n_t = len(ys) * len(xs)
         tiles_per_scale.append(n_t)
+        step = max(1, int(default_tile_batch(dev) if max_batch is None else max_batch))
+        key = (_level0_key(denoiser, base, sigmas, patch, overlap, s_churn, step, cond)
+               if lvl == 0 and level0_cache is not None else None)
+        if key is not None and key in level0_cache:
+            x_lvl = level0_cache[key]
+            outs_model.append(x_lvl)
+            outs01.append(bright_norm.inverse(x_lvl))
+            if callback is not None:
+                callback({"level": lvl, "tiles": n_t, "x": x_lvl})
+            continue
         cond_t = extract_tiles(cond, ys, xs, patch)
         ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
         mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
         gens = [make_generator(derive_seed(base, "did-cascade", b, lvl, t), dev) for b in range(n) for t in range(n_t)]
         results = []
-        for a in range(0, len(gens), max(1, int(max_batch))):
-            sl = slice(a, a + max(1, int(max_batch)))
+        for a in range(0, len(gens), step):
+            sl = slice(a, a + step)
             g = gens[sl]
             x0 = randn((len(g), 3, patch, patch), g, device=dev) * sig_l[0]
             if mean_t is not None:  # few-step upper level: previous output + noise at sigma_start
@@ -317,6 +343,8 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
             calls += nfe_tile
         tiles = torch.cat(results)
         x_lvl = stitch_tiles(tiles, n, ys, xs, size, blend_window(patch, overlap, device=dev))
+        if key is not None:
+            level0_cache[key] = x_lvl
         outs_model.append(x_lvl)
         outs01.append(bright_norm.inverse(x_lvl))
         if callback is not None:

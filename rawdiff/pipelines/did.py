@@ -334,15 +334,16 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
 def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor, *, ilvr_steps: int | None = None,
             overlap: int | None = None, generator: torch.Generator | int | None = None,
             noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
-            max_batch: int = 256, sigma_start: float | None = None, upper_steps: int | None = None
-            ) -> CascadeResult:
+            max_batch: int | None = None, sigma_start: float | None = None, upper_steps: int | None = None,
+            level0_cache: dict | None = None) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
     Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
     ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
     seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
     ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
-    the paper's full schedule at every level).
+    the paper's full schedule at every level).  ``level0_cache``: see rawdiff.diffusion.cascade.cascade_sample
+    (calls that differ only above level 0 share its samples).
     """
     model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
@@ -364,7 +365,7 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
                           overlap=d.tile_overlap if overlap is None else int(overlap),
                           s_churn=e.s_churn if s_churn is None else s_churn,
                           generator=0 if generator is None else generator, max_batch=max_batch,
-                          upper_sigmas=upper)
+                          upper_sigmas=upper, level0_cache=level0_cache)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -381,23 +382,25 @@ def overlap_settings(overlaps: Sequence[int] = (0, 8)) -> list[dict]:
 
 def evaluate_settings(model: DiDModel, dark: torch.Tensor, bright: torch.Tensor, settings: Sequence[Mapping],
                       *, seed: int = 0, metrics: Sequence[str] = ("psnr", "ssim", "lpips"), suite=None,
-                      max_batch: int = 256) -> tuple[list[dict], dict[str, CascadeResult]]:
+                      max_batch: int | None = None) -> tuple[list[dict], dict[str, CascadeResult]]:
     """Run :func:`enhance` on the images ``dark`` (N x 3 x H x W) once per setting and score against ``bright``.
 
     Each setting is a dict with a ``"setting"`` label and :func:`enhance` keyword overrides.  Returns
     ``(rows, results)``: one row per setting with the mean metrics (a metric that cannot run is its
     ``"unavailable: ..."`` string, never a number), seam visibility at the 32-px grid and at the setting's own
     tile borders, seconds per image and 32x32 network evaluations per image; ``results[label]`` the cascade.
+    Level 0 is sampled once for all settings that share it (``level0_cache``; e.g. every ILVR or few-step setting),
+    so a later setting's seconds exclude it while its network evaluations per image still count it.
     """
     from rawdiff.metrics import MetricSuite
 
     suite = suite or MetricSuite(metrics, device=model.device)
-    rows, results = [], {}
+    rows, results, level0 = [], {}, {}
     bright = bright.to(model.device)
     for st in settings:
         kw = {k: v for k, v in st.items() if k != "setting"}
         with Timer(model.device) as t:
-            res = enhance(model, dark, generator=seed, max_batch=max_batch, **kw)
+            res = enhance(model, dark, generator=seed, max_batch=max_batch, level0_cache=level0, **kw)
         vals = suite(res.image, bright)
         row = {"setting": st["setting"], "normalization": model.normalization,
                "ilvr_steps": kw.get("ilvr_steps", model.did.ilvr_steps),
