@@ -206,6 +206,14 @@ def _study() -> Preset:
         # A probe on a quiet machine (2026-11-30): a DiD step ~0.18 s, the (32, 64) cascade 1.5 s per 64x192 crop, so
         # 2500 steps per model and 600 crops would be ~50 min; steps cut to 2000 per model.  Measured cold
         # (2026-11-30): 05 1,350 s + 06 1,822 s = 52.9 min (06: regression 343 s, DiD on 600 crops 1,259 s, OCR 210 s).
+        # Tried to fit 45 min without cutting the evidence: torch.compile of the cascade's denoiser (no gain over
+        # channels_last eager on the real cascade, 2.0 vs 1.9 s per word crop, plus ~1 min compiling), a 16-channel
+        # UNet without attention (0.24M params, 3000 steps: PSNR 19.02 vs 19.40 dB, cascade 1.77 vs 2.45 s per 128²
+        # image) and attention at 8x8 instead of 16x16 (19.00 dB, no real speed-up); all dropped.  Kept: level 0
+        # shared by settings that differ above it and 64 tiles per network call on CPU (identical outputs; notebook
+        # 05's few-step cell 293 -> 202 s, cascade ~15 % shorter per crop).  Re-run cold at 8558949 (every claim
+        # number identical): 05 1,388 s + 06 1,981 s = 56.1 min, on a slower machine state (the same training took
+        # 467 vs 400 s for DiD and 475 vs 343 s for the regression UNet).  Over budget by 8-11 min; see README.
         data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
         did_train=replace(s.did_train, steps=2000, lr=5e-4, warmup_steps=100, ema_decay=0.995, ckpt_every=500),
         regress_train=replace(s.regress_train, steps=2000, lr=5e-4, ema_decay=0.995, ckpt_every=500),

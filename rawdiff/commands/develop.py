@@ -5,6 +5,9 @@ PNG, read by ``rawdiff.camera.rawfile.read_raw_file`` (any 2x2 CFA, per-channel 
 white balance and colour matrix, orientation) and re-expressed in the reference camera the nets were trained on.
 Any size: developed in overlapping tiles blended with linear ramps (``--tile``, ``--overlap``; a progress bar).
 OUTPUT: .png/.jpg (8-bit) or, with ``--bit-depth 16``, .png/.tif (16-bit).
+``--colour auto|metadata|network``: low-frequency colour from the file's white balance and colour matrix (detail and
+brightness from the nets; rawdiff.camera.colour_guide) or the nets' own colours; ``auto`` (default) uses the
+metadata when the file has an as-shot or daylight white balance and a colour matrix.
 RUN_DIR must hold ``isp/`` and ``diffraw/`` checkpoints (``rawdiff train diffraw --out RUN_DIR``) or be a
 notebook's DTDM cache entry; without ``--run`` the newest DiffRAW run (``rawdiff runs``) is used.
 """
@@ -39,6 +42,7 @@ def read_packed(path: Path):
 
 
 def run(args) -> int:
+    from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
     from rawdiff.camera.rawfile import orient, to_reference_camera
     from rawdiff.pipelines.develop import OUTPUT_FORMATS, develop_packed, write_image
     from rawdiff.pipelines.diffraw import developable, load_run_dir
@@ -63,12 +67,16 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise RawdiffError("--steps must be >= 1")
 
-    img = orient(develop_packed(isp, unet, cfg, packed, steps=args.steps, tile=args.tile, overlap=args.overlap,
-                                seed=args.seed, progress=not args.quiet), info.flip)
+    use_meta = uses_metadata_colour(args.colour, info)
+    img = develop_packed(isp, unet, cfg, packed, steps=args.steps, tile=args.tile, overlap=args.overlap,
+                         seed=args.seed, progress=not args.quiet)
+    img = orient(guide_colour(img, packed) if use_meta else img, info.flip)
     write_image(img, out, args.bit_depth)
     arr = img[0].permute(1, 2, 0)
     if not args.quiet:
-        print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or cfg.sample_steps} steps from s={cfg.s})")
+        colour = "the file's white balance and colour matrix" if use_meta else "the networks"
+        print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or cfg.sample_steps} steps from "
+              f"s={cfg.s}; colour from {colour})")
     return 0
 
 
@@ -84,6 +92,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8 (PNG/JPEG) or 16 (PNG/TIFF)")
+    p.add_argument("--colour", choices=("auto", "metadata", "network"), default="auto",
+                   help="low-frequency colour from the file's metadata (white balance + colour matrix) or the "
+                        "networks; auto: metadata when the file has both (default)")
     p.add_argument("input", help="RAW file (DNG/NEF/CR2/... or ZRR Bayer PNG)")
     p.add_argument("output", help="output .png/.jpg (or 16-bit .png/.tif)")
     p.set_defaults(func=run)

@@ -39,6 +39,7 @@ class Developed:
     image: torch.Tensor
     info: RawInfo
     tiles: int
+    colour: str = "network"   # where the low-frequency colour came from: "network" or "metadata" (colour_guide)
 
 
 def tile_grid(unet, h: int, w: int, tile: int = 128, overlap: int = 16) -> TileGrid:
@@ -87,15 +88,27 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
     return stitch.result().clamp_(0, 1)
 
 
-def develop_file(path: str | os.PathLike, isp, unet, cfg, *, canonical: bool = True, **kw) -> Developed:
+def develop_file(path: str | os.PathLike, isp, unet, cfg, *, canonical: bool = True, colour: str = "auto",
+                 **kw) -> Developed:
     """Read any RAW file, bring it to the reference camera (``canonical=False``: the old behaviour, raw levels
-    fed as they are), develop it by tiles (``kw``: :func:`develop_packed`) and apply the file's orientation."""
+    fed as they are), develop it by tiles (``kw``: :func:`develop_packed`) and apply the file's orientation.
+
+    ``colour`` (rawdiff.camera.colour_guide): ``"metadata"`` keeps the networks' luminance and fine colour detail
+    and takes the low-frequency chromaticity from the file's own white balance and colour matrix; ``"network"``
+    keeps the networks' colours; ``"auto"`` (default) = ``"metadata"`` when the file has an as-shot or daylight
+    white balance and a colour matrix, else ``"network"`` (ZRR PNGs, grey-world fallback).
+    """
+    from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
+
     packed, info = read_raw_file(path)
+    use_meta = uses_metadata_colour(colour, info)
     if canonical:
         packed = to_reference_camera(packed, info)
     img = develop_packed(isp, unet, cfg, packed, **kw)
+    if use_meta:
+        img = guide_colour(img, packed)
     grid = tile_grid(unet, packed.shape[-2], packed.shape[-1], kw.get("tile", 128), kw.get("overlap", 16))
-    return Developed(orient(img, info.flip), info, len(grid))
+    return Developed(orient(img, info.flip), info, len(grid), "metadata" if use_meta else "network")
 
 
 # --------------------------------------------------------------------------------------------- output files
