@@ -42,9 +42,8 @@ def read_packed(path: Path):
 
 
 def run(args) -> int:
-    from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
-    from rawdiff.camera.rawfile import orient, to_reference_camera
-    from rawdiff.pipelines.develop import OUTPUT_FORMATS, develop_packed, write_image
+    from rawdiff.camera.colour_guide import uses_metadata_colour
+    from rawdiff.pipelines.develop import OUTPUT_FORMATS, develop_read, write_image
     from rawdiff.pipelines.diffraw import developable, load_run_dir
     from rawdiff.runs import resolve_run
     from rawdiff.utils import check_output_path, resolve_device
@@ -59,7 +58,7 @@ def run(args) -> int:
     packed, info = read_packed(inp)
     if not args.quiet:
         print(info.describe())
-    packed = to_reference_camera(packed, info)
+    use_meta = uses_metadata_colour(args.colour, info)   # a file without metadata fails here, before the nets load
     dev = resolve_device(args.device)
     isp, unet, cfg, _ = load_run_dir(run_dir, device=dev)
     if args.tile < 8 or args.overlap < 0 or args.overlap >= args.tile:
@@ -67,10 +66,8 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise RawdiffError("--steps must be >= 1")
 
-    use_meta = uses_metadata_colour(args.colour, info)
-    img = develop_packed(isp, unet, cfg, packed, steps=args.steps, tile=args.tile, overlap=args.overlap,
-                         seed=args.seed, progress=not args.quiet)
-    img = orient(guide_colour(img, packed) if use_meta else img, info.flip)
+    img = develop_read(packed, info, isp, unet, cfg, colour=args.colour, steps=args.steps, tile=args.tile,
+                       overlap=args.overlap, seed=args.seed, progress=not args.quiet).image
     write_image(img, out, args.bit_depth)
     arr = img[0].permute(1, 2, 0)
     if not args.quiet:

@@ -25,7 +25,8 @@ from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
 from rawdiff.utils import make_generator
 
-__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "encode_image", "tile_grid", "write_image"]
+__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "develop_read", "encode_image", "tile_grid",
+           "write_image"]
 
 #: output suffix -> (format, allowed bit depths)
 OUTPUT_FORMATS = {".png": ("PNG", (8, 16)), ".jpg": ("JPEG", (8,)), ".jpeg": ("JPEG", (8,)),
@@ -98,9 +99,16 @@ def develop_file(path: str | os.PathLike, isp, unet, cfg, *, canonical: bool = T
     keeps the networks' colours; ``"auto"`` (default) = ``"metadata"`` when the file has an as-shot or daylight
     white balance and a colour matrix, else ``"network"`` (ZRR PNGs, grey-world fallback).
     """
+    packed, info = read_raw_file(path)
+    return develop_read(packed, info, isp, unet, cfg, canonical=canonical, colour=colour, **kw)
+
+
+def develop_read(packed: torch.Tensor, info: RawInfo, isp, unet, cfg, *, canonical: bool = True,
+                 colour: str = "auto", **kw) -> Developed:
+    """:func:`develop_file` on a RAW already read (``read_raw_file``'s ``(packed, info)``; the CLI reads first to
+    report the file before loading the networks)."""
     from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
 
-    packed, info = read_raw_file(path)
     use_meta = uses_metadata_colour(colour, info)
     if canonical:
         packed = to_reference_camera(packed, info)
