@@ -321,30 +321,27 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                if lvl == 0 and level0_cache is not None else None)
         if key is not None and key in level0_cache:
             x_lvl = level0_cache[key]
-            outs_model.append(x_lvl)
-            outs01.append(bright_norm.inverse(x_lvl))
-            if callback is not None:
-                callback({"level": lvl, "tiles": n_t, "x": x_lvl})
-            continue
-        cond_t = extract_tiles(cond, ys, xs, patch)
-        ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
-        mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
-        gens = [make_generator(derive_seed(base, "did-cascade", b, lvl, t), dev) for b in range(n) for t in range(n_t)]
-        results = []
-        for a in range(0, len(gens), step):
-            sl = slice(a, a + step)
-            g = gens[sl]
-            x0 = randn((len(g), 3, patch, patch), g, device=dev) * sig_l[0]
-            if mean_t is not None:  # few-step upper level: previous output + noise at sigma_start
-                x0 = x0 + mean_t[sl]
-            proj = ILVRProjection(ref_t[sl], noised_reference=noised_reference, generator=g) if k_ilvr else None
-            results.append(sample_heun(denoiser, x0, sig_l, cond=cond_t[sl], generator=g, s_churn=s_churn,
-                                       projection=proj, projection_steps=k_ilvr))
-            calls += nfe_tile
-        tiles = torch.cat(results)
-        x_lvl = stitch_tiles(tiles, n, ys, xs, size, blend_window(patch, overlap, device=dev))
-        if key is not None:
-            level0_cache[key] = x_lvl
+        else:
+            cond_t = extract_tiles(cond, ys, xs, patch)
+            ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
+            mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
+            gens = [make_generator(derive_seed(base, "did-cascade", b, lvl, t), dev)
+                    for b in range(n) for t in range(n_t)]
+            results = []
+            for a in range(0, len(gens), step):
+                sl = slice(a, a + step)
+                g = gens[sl]
+                x0 = randn((len(g), 3, patch, patch), g, device=dev) * sig_l[0]
+                if mean_t is not None:  # few-step upper level: previous output + noise at sigma_start
+                    x0 = x0 + mean_t[sl]
+                proj = ILVRProjection(ref_t[sl], noised_reference=noised_reference, generator=g) if k_ilvr else None
+                results.append(sample_heun(denoiser, x0, sig_l, cond=cond_t[sl], generator=g, s_churn=s_churn,
+                                           projection=proj, projection_steps=k_ilvr))
+                calls += nfe_tile
+            tiles = torch.cat(results)
+            x_lvl = stitch_tiles(tiles, n, ys, xs, size, blend_window(patch, overlap, device=dev))
+            if key is not None:
+                level0_cache[key] = x_lvl
         outs_model.append(x_lvl)
         outs01.append(bright_norm.inverse(x_lvl))
         if callback is not None:
