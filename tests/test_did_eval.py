@@ -1,7 +1,8 @@
 """rawdiff.pipelines.did_eval: the per-image rows the DiD claim rules read, and the central crop."""
+import pytest
 import torch
 
-from rawdiff.pipelines.did_eval import center_crop, per_image_rows
+from rawdiff.pipelines.did_eval import center_crop, ocr_protocols, per_image_rows
 
 
 def test_center_crop_takes_the_middle_window():
@@ -19,3 +20,14 @@ def test_per_image_rows_score_each_image_against_its_target():
     rows = per_image_rows(img, bright, ["a", "b"], "normalization", "tail", scale="smoke")
     assert [r["image"] for r in rows] == ["a", "b"] and all(r["normalization"] == "tail" for r in rows)
     assert rows[0]["psnr"] > 60 and rows[0]["ssim"] > 0.999 and 15 < rows[1]["psnr"] < 25
+
+
+def test_ocr_protocols_default_per_scale_and_reject_unknown_names():
+    assert ocr_protocols("study") == ["did"]             # the paper's protocol within study's time budget
+    assert ocr_protocols("smoke") == ["did", "raw"]
+    assert ocr_protocols("paper") == ["did", "raw"]
+    assert ocr_protocols("study", ["raw", "did", "raw"]) == ["raw", "did"]
+    assert ocr_protocols("smoke", ["did-relative"]) == ["did-relative"] == ocr_protocols("study", "did-relative")
+    for bad in (["dark"], []):
+        with pytest.raises(ValueError, match="did-relative"):
+            ocr_protocols("study", bad)

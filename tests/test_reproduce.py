@@ -7,6 +7,7 @@ import types
 import nbformat
 import pytest
 
+import rawdiff.results  # noqa: F401  (loads the real rawdiff.claims package before tests stub it in sys.modules)
 from rawdiff import cli
 from rawdiff.errors import RawdiffError
 from rawdiff.reproduce import find_notebooks, parse_param, parse_params, reproduce

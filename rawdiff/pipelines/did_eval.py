@@ -7,6 +7,7 @@ tiling table and the notebooks' summary figures.
   cascade's own docstring gives the idea): PSNR and tile network evaluations per image on the test images, and
   OCR word accuracy on darkened word crops, each setting paired per word with the paper cascade (first setting)
   by a non-inferiority bootstrap (rawdiff.stats, margin in word-accuracy points).
+* :func:`ocr_protocols` — which darkening protocols notebook 06 runs at each scale.
 * :func:`tile_table`, :func:`plot_few_step`, :func:`plot_paired_differences`, :func:`ocr_examples_figure` —
   notebook 05's tiling table and few-step curve, notebook 06's interval plot and recognised-text grid.
 """
@@ -20,7 +21,7 @@ import torch
 from rawdiff.metrics import psnr, ssim
 from rawdiff.stats import paired_bootstrap
 
-__all__ = ["center_crop", "per_image_rows", "few_step_table", "tile_table", "plot_few_step", "plot_paired_differences",
+__all__ = ["center_crop", "per_image_rows", "ocr_protocols", "few_step_table", "tile_table", "plot_few_step", "plot_paired_differences",
            "ocr_examples_figure"]
 
 
@@ -29,6 +30,22 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
     h, w = x.shape[-2:]
     s = min(size or h, h, w)
     return x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+
+
+def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[str]:
+    """The darkening protocols notebook 06 runs (rawdiff.textbench.PROTOCOLS): ``protocols`` when given, else the
+    paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
+    cascade over its words; ``raw`` adds ~12 of the ~55 min notebooks 05 + 06 took on 2 CPU cores, and study's
+    budget for them is 45 min (README, Results)."""
+    from rawdiff.textbench import PROTOCOLS
+
+    if isinstance(protocols, str):  # -p protocols=raw
+        protocols = [protocols]
+    out = list(dict.fromkeys(protocols)) if protocols is not None else (["did"] if scale == "study" else ["did", "raw"])
+    bad = [p for p in out if p not in PROTOCOLS]
+    if bad or not out:
+        raise ValueError(f"protocols must be a non-empty list drawn from {list(PROTOCOLS)}, got {protocols!r}")
+    return out
 
 
 def per_image_rows(image: torch.Tensor, bright: torch.Tensor, names: Sequence[str], key: str, value, *,
