@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from rawdiff.camera.isp import linear_to_srgb, tone_curve
+from rawdiff.camera.phone import gaussian_blur
 
 __all__ = ["guide_colour", "metadata_rendering", "COLOUR_MODES", "uses_metadata_colour"]
 
@@ -72,15 +73,7 @@ def metadata_rendering(canonical: torch.Tensor, pool: int = 4) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    if sigma <= 0:
-        return x
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).view(1, 1, 1, -1).expand(x.shape[1], 1, 1, -1)
-    mode = "reflect" if min(x.shape[-2:]) > r else "replicate"
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode=mode), k, groups=x.shape[1])
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode=mode), k.transpose(-1, -2), groups=x.shape[1])
+    return x if sigma <= 0 else gaussian_blur(x, float(sigma))
 
 
 def _chroma(x: torch.Tensor) -> torch.Tensor:

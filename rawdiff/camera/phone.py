@@ -44,15 +44,18 @@ def _u(shape, lo, hi, g):
     return lo + (hi - lo) * torch.rand(shape, generator=g, device=g.device)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-image isotropic Gaussian blur (sigma: (N,) tensor), separable, reflect padding."""
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """Per-image isotropic Gaussian blur (sigma: (N,) tensor, or one float for all), separable, radius 3 sigma,
+    reflect padding (replicate on images too small to reflect, e.g. a few-pixel low-resolution grid)."""
+    n, c, h, w = x.shape
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1).expand(n)
     radius = int(torch.ceil(3 * sigma.max()).item()) if sigma.numel() else 1
     radius = max(radius, 1)
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t[None] / sigma.to(x).clamp_min(1e-3)[:, None]) ** 2)
+    k = torch.exp(-0.5 * (t[None] / sigma.clamp_min(1e-3)[:, None]) ** 2)
     k = k / k.sum(1, keepdim=True)                       # N x K
-    n, c, h, w = x.shape
-    xp = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    mode = "reflect" if min(h, w) > radius else "replicate"
+    xp = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode=mode)
     kk = k.repeat_interleave(c, 0)                       # (N*C) x K
     xp = F.conv2d(xp, kk[:, None, None, :], groups=n * c)
     xp = F.conv2d(xp, kk[:, None, :, None], groups=n * c)
