@@ -21,8 +21,8 @@ import torch
 from rawdiff.metrics import psnr, ssim
 from rawdiff.stats import paired_bootstrap
 
-__all__ = ["center_crop", "per_image_rows", "ocr_protocols", "few_step_table", "tile_table", "plot_few_step", "plot_paired_differences",
-           "ocr_examples_figure"]
+__all__ = ["center_crop", "per_image_rows", "ocr_protocols", "few_step_table", "tile_table", "plot_few_step",
+           "plot_paired_differences", "ocr_examples_figure"]
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
