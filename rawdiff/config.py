@@ -215,7 +215,7 @@ def _study() -> Preset:
         # number identical): 05 1,388 s + 06 1,981 s = 56.1 min, on a slower machine state (the same training took
         # 467 vs 400 s for DiD and 475 vs 343 s for the regression UNet).  Over budget by 8-11 min, so notebook 06
         # at study runs the paper's `did` darkening only (rawdiff.pipelines.did_eval.ocr_protocols; `raw`, a
-        # second 300-word cascade, ~12 min, is one parameter away).  Measured cold at 4888889: 05 1,115 s +
+        # second 300-word cascade, 9-12 min, is one parameter away).  Measured cold at 4888889: 05 1,115 s +
         # 06 874 s = 33.2 min (DiD 1.33 s per crop); every `did`-protocol number identical to the earlier runs.
         data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
         did_train=replace(s.did_train, steps=2000, lr=5e-4, warmup_steps=100, ema_decay=0.995, ckpt_every=500),

@@ -35,7 +35,7 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
 def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[str]:
     """The darkening protocols notebook 06 runs (rawdiff.textbench.PROTOCOLS): ``protocols`` when given, else the
     paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
-    cascade over its words; ``raw`` adds ~12 of the ~55 min notebooks 05 + 06 took on 2 CPU cores, and study's
+    cascade over its words; ``raw`` adds 9-12 of the 52-56 min notebooks 05 + 06 took on 2 CPU cores, and study's
     budget for them is 45 min (README, Results)."""
     from rawdiff.textbench import PROTOCOLS
 
