@@ -58,7 +58,7 @@ def run(args) -> int:
     packed, info = read_packed(inp)
     if not args.quiet:
         print(info.describe())
-    use_meta = uses_metadata_colour(args.colour, info)   # a file without metadata fails here, before the nets load
+    uses_metadata_colour(args.colour, info)   # a file without metadata fails here, before the nets load
     dev = resolve_device(args.device)
     isp, unet, cfg, _ = load_run_dir(run_dir, device=dev)
     if args.tile < 8 or args.overlap < 0 or args.overlap >= args.tile:
@@ -66,12 +66,13 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise RawdiffError("--steps must be >= 1")
 
-    img = develop_read(packed, info, isp, unet, cfg, colour=args.colour, steps=args.steps, tile=args.tile,
-                       overlap=args.overlap, seed=args.seed, progress=not args.quiet).image
+    res = develop_read(packed, info, isp, unet, cfg, colour=args.colour, steps=args.steps, tile=args.tile,
+                       overlap=args.overlap, seed=args.seed, progress=not args.quiet)
+    img = res.image
     write_image(img, out, args.bit_depth)
     arr = img[0].permute(1, 2, 0)
     if not args.quiet:
-        colour = "the file's white balance and colour matrix" if use_meta else "the networks"
+        colour = "the file's white balance and colour matrix" if res.colour == "metadata" else "the networks"
         print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or cfg.sample_steps} steps from "
               f"s={cfg.s}; colour from {colour})")
     return 0
