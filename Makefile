@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SCALE  ?= smoke
 export HF_HUB_OFFLINE ?= 1
+# Agg: no GUI windows.  Notebooks still show every figure inline: rawdiff.figures.save_figure displays the PNG it
+# saved whenever it runs in a Jupyter kernel (papermill, nbval, JupyterLab), whatever the backend.
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 

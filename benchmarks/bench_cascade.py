@@ -29,7 +29,7 @@ from benchmarks.common import peak_memory, record
 from rawdiff.config import get_preset
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
-from rawdiff.pipelines.did import build_denoiser
+from rawdiff.did.model import build_denoiser
 from rawdiff.diffusion.cascade import cascade_sample
 from rawdiff.utils import Timer, make_generator, prefers_channels_last, resolve_device, to_inference
 
@@ -102,18 +102,20 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     """PSNR and OCR word accuracy vs network evaluations for the paper cascade and few-step settings."""
     import dataclasses
 
-    from rawdiff import textbench as TB
+    from rawdiff.did import textbench as TB
     from rawdiff.data import ensure_datasets
     from rawdiff.data.loaders import LowLightDataset
     from rawdiff.diffusion.cascade import few_step_settings
-    from rawdiff.metrics import psnr
-    from rawdiff.ocr import get_engine
-    from rawdiff.pipelines import did as D
+    from rawdiff.metrics.image import psnr
+    from rawdiff.did.ocr import get_engine
+    from rawdiff.did.model import enhance
+    from rawdiff.did.train import DID
+    from rawdiff.runs.lifecycle import get_or_train
     from rawdiff.stats import paired_bootstrap, bootstrap_mean
     from rawdiff.utils import derive_seed
 
     _, root = ensure_datasets(preset.data, seed=seed)
-    model = D.get_or_train_did(preset, root, normalization="tail", device=dev, progress=False)
+    model = get_or_train(DID, preset, root, normalization="tail", device=dev, progress=False)
     test = LowLightDataset(root, "test")
     idx = range(min(n_images, len(test)))
     dark = torch.stack([test[i]["low"] for i in idx]).float().to(dev)
@@ -127,9 +129,9 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     for st in sts:
         kw = {k: v for k, v in st.items() if k != "setting"}
         with Timer(dev) as t:
-            res = D.enhance(model, dark, generator=seed, **kw)
+            res = enhance(model, dark, generator=seed, **kw)
         p = psnr(res.image, bright).tolist()
-        _, pw = TB.evaluate({st["setting"]: list(D.enhance(wmodel, wdark, generator=seed, **kw).image.cpu())},
+        _, pw = TB.evaluate({st["setting"]: list(enhance(wmodel, wdark, generator=seed, **kw).image.cpu())},
                             words, [engine], include_clean=False, return_predictions=True)
         correct = [w["correct"] for w in pw]
         ref_psnr, ref_words = ref_psnr or (p, res.tile_nfe), ref_words or correct

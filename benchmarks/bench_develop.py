@@ -48,7 +48,8 @@ def write_big_dng(path: Path, mp: float, seed: int = 0) -> tuple[int, int]:
 
 def _nets(run: str | None, device):
     from rawdiff.config import get_preset
-    from rawdiff.pipelines.diffraw import build_ispnet, build_unet, load_run_dir
+    from rawdiff.diffraw.train import build_ispnet, build_unet
+    from rawdiff.diffraw.rundir import load_run_dir
     from rawdiff.utils import to_inference
 
     if run:
@@ -75,7 +76,7 @@ def _io_only(args) -> tuple[int, int, int]:
 
 def _one(args) -> dict:
     """Child process: develop one file, print a JSON row."""
-    from rawdiff.pipelines.develop import develop_file
+    from rawdiff.diffraw.develop import develop_file
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,9 +1,9 @@
 """DTDM efficiency: quality and time of DTDM at <= 10 steps vs many-step sampling from noise, and training speed.
 
-Uses the trained networks of the scale from the notebook cache (rawdiff.pipelines.diffraw.get_or_train_*; trains
+Uses the trained networks of the scale from the notebook cache (rawdiff.runs.lifecycle.get_or_train; trains
 them when absent): the DTDM UNet (t <= s, domain shift) and the baseline UNet with the same architecture,
 conditions (RAW + c) and budget trained on ordinary DDPM marginals (gamma = 0, t in 1..T).  Evaluation is
-rawdiff.pipelines.dtdm_eval, as in notebook 04: all methods on the **same** test images (``--n-images``,
+rawdiff.diffraw.evaluate, as in notebook 04: all methods on the **same** test images (``--n-images``,
 default all), ``--seeds`` noise seeds averaged per image, metrics against the target aligned into the RAW's
 geometry, the sanity gates, and the verdicts of rawdiff.claims (``dtdm_steps``: non-inferior to the many-step
 reference ``--reference`` at >= 20x fewer NFE; ``dtdm_equal_nfe``: better than DDIM at K = 5, 10) with
@@ -23,7 +23,11 @@ import torch
 import rawdiff  # noqa: F401
 from benchmarks.common import peak_memory, record
 from rawdiff.config import get_preset
-from rawdiff.pipelines import diffraw as P
+from rawdiff.diffraw.data import prepare_data
+from rawdiff.diffraw.sample import Method, run_ispnet
+from rawdiff.runs.store import train_config
+from rawdiff.diffraw.train import (build_ispnet, build_unet, DIFFRAW, diffraw_batch_fn, diffraw_loss_fn, ISP, ispnet_batch_fn, ispnet_loss)
+from rawdiff.runs.lifecycle import get_or_train
 from rawdiff.utils import resolve_device
 
 
@@ -39,13 +43,13 @@ def _train_speed(preset, data, dev, steps: int = 20) -> list[dict]:
             times.append(time.perf_counter())
 
         if name == "ispnet":
-            tcfg = P._train_cfg(preset.isp_train, 1, steps)
-            train(P.build_ispnet(preset), P.ispnet_loss, P.ispnet_batch_fn(data.to(dev), tcfg.batch_size,
+            tcfg = train_config(preset.isp_train, 1, steps)
+            train(build_ispnet(preset), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
                   preset.isp_net.train_crop), tcfg, None, device=dev, progress=False, callback=cb)
             crop, full = preset.isp_net.train_crop, preset.isp_train.steps
         else:
-            tcfg = P._train_cfg(preset.diffraw_train, 1, steps)
-            train(P.build_unet(preset), P.diffraw_loss_fn(preset.dtdm), P.diffraw_batch_fn(data.to(dev),
+            tcfg = train_config(preset.diffraw_train, 1, steps)
+            train(build_unet(preset), diffraw_loss_fn(preset.dtdm), diffraw_batch_fn(data.to(dev),
                   tcfg.batch_size, preset.dtdm), tcfg, None, device=dev, progress=False, callback=cb)
             crop, full = preset.dtdm.train_crop, preset.diffraw_train.steps
         dt = (times[-1] - times[2]) / (len(times) - 3)
@@ -57,7 +61,7 @@ def _train_speed(preset, data, dev, steps: int = 20) -> list[dict]:
 
 def main(argv=None) -> list[dict]:
     from rawdiff import claims
-    from rawdiff.pipelines import dtdm_eval as E
+    from rawdiff.diffraw import evaluate as E
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -77,14 +81,14 @@ def main(argv=None) -> list[dict]:
     dev = resolve_device(args.device)
     preset = get_preset(args.scale)
     cfg = preset.dtdm
-    data = P.prepare_data(preset, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    data = prepare_data(preset, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
     kw = dict(cache_dir=args.cache_dir, device=dev, seed=args.seed, progress=False)
-    isp = P.get_or_train_ispnet(preset, data.train, data.fingerprint, **kw)
-    dtdm_net = P.get_or_train_diffraw(preset, data.train, data.fingerprint, **kw)
-    ddpm_net = P.get_or_train_diffraw(preset, data.train, data.fingerprint, mode="ddpm", **kw)
+    isp = get_or_train(ISP, preset, data.train, data.fingerprint, **kw)
+    dtdm_net = get_or_train(DIFFRAW, preset, data.train, data.fingerprint, **kw)
+    ddpm_net = get_or_train(DIFFRAW, preset, data.train, data.fingerprint, mode="ddpm", **kw)
     test = (data.test if args.n_images is None else data.test.subset(args.n_images)).to(dev)
-    c = P.run_ispnet(isp.model, test.raw)
-    M = P.Method
+    c = run_ispnet(isp.model, test.raw)
+    M = Method
     ks = [int(k) for k in args.steps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = [M("ispnet")] + [M("dtdm", k, s=cfg.s) for k in ks] + [M("ddim", k) for k in ks]
@@ -102,10 +106,10 @@ def main(argv=None) -> list[dict]:
            f"test images x {len(seeds)} seeds ({preset.name}; aligned metrics, 95% intervals)")
     record("dtdm_comparisons", dev, claims.dtdm_comparisons(rows, seed=args.seed), title="paired comparisons")
     str_rows = [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows]
-    for rule in (claims._rule_dtdm, claims._rule_dtdm_equal_nfe):
+    for rule in (claims.rule_dtdm, claims.rule_dtdm_equal_nfe):
         try:
             verdict, evidence = rule(str_rows)
-        except claims._Unmeasurable as why:
+        except claims.Unmeasurable as why:
             verdict, evidence = claims.UNMEASURABLE, str(why)
         print(f"\n{rule.__name__}: {verdict}\n  {evidence}")
     if not args.skip_train_speed:

@@ -60,8 +60,8 @@ def main(argv=None) -> list[dict]:
     from rawdiff.camera.rawfile import reference_camera
     from rawdiff.config import get_preset
     from rawdiff.nn.ispnet import coord_grid
-    from rawdiff.pipelines.diffraw_data import PhoneData
-    from rawdiff.pipelines.diffraw_train import train_ispnet
+    from rawdiff.diffraw.data import PhoneData
+    from rawdiff.diffraw.train import train_ispnet
 
     preset = get_preset(args.scale)
     ref = reference_camera()
@@ -80,7 +80,7 @@ def main(argv=None) -> list[dict]:
         res = train_ispnet(preset, PhoneData(raw, rgb, [str(i) for i in range(len(raw))]), None, "cpu",
                            progress=False, seed=args.seed, steps=args.steps)
         seconds = time.perf_counter() - t
-        isp = res.ema.eval()
+        isp = res.model.eval()
         errs = []
         for lin, patches in charts:
             packed = reference_recording(lin)

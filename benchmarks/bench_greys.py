@@ -61,9 +61,9 @@ def main(argv=None) -> list[dict]:
     from rawdiff.camera.dng import CAMERAS, camera_dng, grey_chart, grey_errors, reference_recording
     from rawdiff.camera.isp import linear_to_srgb, tone_curve
     from rawdiff.figures import image_grid, save_figure
-    from rawdiff.pipelines.develop import develop_file, develop_packed
-    from rawdiff.pipelines.diffraw import developable, load_run_dir
-    from rawdiff.runs import resolve_run
+    from rawdiff.diffraw.develop import develop_file, develop_packed
+    from rawdiff.diffraw.rundir import developable, load_run_dir
+    from rawdiff.runs.store import resolve_run
 
     dev = resolve_device(args.device)
     run = resolve_run(args.run, "diffraw", "diffraw", developable)

@@ -24,24 +24,24 @@ from rawdiff.errors import DataError
 __all__ = ["load_optimizer", "load_weights", "read_json", "read_safetensors_header", "save_optimizer"]
 
 
-def _corrupt(path: Path, why: str) -> DataError:
+def corrupt_error(path: Path, why: str) -> DataError:
     return DataError(f"corrupt checkpoint {path}: {why}; re-train or restore it")
 
 
-def _read_json(path: Path, kind: type = dict) -> Any:
+def read_json_typed(path: Path, kind: type = dict) -> Any:
     """JSON from a checkpoint file, or a one-line ``corrupt checkpoint`` DataError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _corrupt(path, "file missing") from None
+        raise corrupt_error(path, "file missing") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise _corrupt(path, f"unreadable ({type(err).__name__})") from None
+        raise corrupt_error(path, f"unreadable ({type(err).__name__})") from None
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise _corrupt(path, f"not valid JSON ({str(err).splitlines()[0] if str(err) else 'empty'})") from None
+        raise corrupt_error(path, f"not valid JSON ({str(err).splitlines()[0] if str(err) else 'empty'})") from None
     if not isinstance(obj, kind):
-        raise _corrupt(path, f"expected a JSON {'object' if kind is dict else kind.__name__}, "
+        raise corrupt_error(path, f"expected a JSON {'object' if kind is dict else kind.__name__}, "
                              f"got {type(obj).__name__}")
     return obj
 
@@ -62,7 +62,7 @@ def config_errors(path: str | os.PathLike) -> Iterator[None]:
 def read_json(path: str | os.PathLike) -> dict:
     """A run's JSON file (``config.json``, ``did.json``, ...) as a dict, or a one-line ``corrupt checkpoint``
     :class:`DataError` (malformed, not UTF-8, not an object, missing)."""
-    return _read_json(Path(path))
+    return read_json_typed(Path(path))
 
 
 _ST_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
@@ -83,21 +83,21 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tup
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise _corrupt(path, f"{size} bytes, too short for a safetensors file")
+                raise corrupt_error(path, f"{size} bytes, too short for a safetensors file")
             (n,) = struct.unpack("<Q", head)
             if n < 2 or 8 + n > size or n > 100_000_000:
-                raise _corrupt(path, f"not a safetensors file (header length {n} vs file size {size})")
+                raise corrupt_error(path, f"not a safetensors file (header length {n} vs file size {size})")
             raw = f.read(n)
     except FileNotFoundError:
-        raise _corrupt(path, "file missing") from None
+        raise corrupt_error(path, "file missing") from None
     except IsADirectoryError:
-        raise _corrupt(path, "is a directory") from None
+        raise corrupt_error(path, "is a directory") from None
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise _corrupt(path, "not a safetensors file (header is not JSON)") from None
+        raise corrupt_error(path, "not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
-        raise _corrupt(path, "not a safetensors file (header is not a JSON object)")
+        raise corrupt_error(path, "not a safetensors file (header is not a JSON object)")
     out, spans = {}, []
     for name, info in header.items():
         if name == "__metadata__":
@@ -106,19 +106,19 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, tuple[str, tup
             dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
             nbytes = math.prod(shape) * _ST_DTYPES[dtype]
         except (KeyError, TypeError, ValueError):
-            raise _corrupt(path, f"bad header entry for tensor {name!r}") from None
+            raise corrupt_error(path, f"bad header entry for tensor {name!r}") from None
         if not (isinstance(begin, int) and isinstance(end, int)) or end - begin != nbytes or begin < 0:
-            raise _corrupt(path, f"tensor {name!r}: offsets {info['data_offsets']} do not match {dtype} {list(shape)}")
+            raise corrupt_error(path, f"tensor {name!r}: offsets {info['data_offsets']} do not match {dtype} {list(shape)}")
         out[name] = (dtype, shape)
         spans.append((begin, end))
     buffer = size - 8 - n
     pos = 0
     for begin, end in sorted(spans):
         if begin != pos:
-            raise _corrupt(path, "tensor data overlaps or has holes")
+            raise corrupt_error(path, "tensor data overlaps or has holes")
         pos = end
     if pos != buffer:
-        raise _corrupt(path, f"truncated or padded: header describes {pos} data bytes, the file holds {buffer}")
+        raise corrupt_error(path, f"truncated or padded: header describes {pos} data bytes, the file holds {buffer}")
     return out
 
 
@@ -131,14 +131,14 @@ def load_weights(path: Path, model: nn.Module, device: str | torch.device) -> di
     if missing or extra:
         parts = ([f"missing tensors {missing[:3]}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
                 ([f"unexpected tensors {extra[:3]}{' ...' if len(extra) > 3 else ''}"] if extra else [])
-        raise _corrupt(path, f"does not match the model ({'; '.join(parts)})")
+        raise corrupt_error(path, f"does not match the model ({'; '.join(parts)})")
     for k, shape in expected.items():
         if header[k][1] != shape:
-            raise _corrupt(path, f"tensor {k!r} has shape {list(header[k][1])}, the model expects {list(shape)}")
+            raise corrupt_error(path, f"tensor {k!r} has shape {list(header[k][1])}, the model expects {list(shape)}")
     try:
         return load_file(str(path), device=str(device))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error type on bad data
-        raise _corrupt(path, f"unreadable ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise corrupt_error(path, f"unreadable ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
 
 
 def save_optimizer(opt: torch.optim.Optimizer, folder: Path) -> None:
@@ -162,7 +162,7 @@ def load_optimizer(opt: torch.optim.Optimizer, folder: Path, device: torch.devic
     if not path.exists() and (folder / "optim.pt").exists():
         raise DataError(f"{folder}: optimiser state written by an older rawdiff (optim.pt, a pickle, is never "
                         f"loaded); resume is not possible, re-train without --resume")
-    meta = _read_json(path)
+    meta = read_json_typed(path)
     tpath = folder / "optim.safetensors"
     names = read_safetensors_header(tpath)
     try:
@@ -176,7 +176,7 @@ def load_optimizer(opt: torch.optim.Optimizer, folder: Path, device: torch.devic
             raise ValueError("tensor names do not match optim.json")
         opt.load_state_dict({"state": state, "param_groups": groups})
     except Exception as err:  # noqa: BLE001 - KeyError/ValueError/TypeError from a mismatching state
-        raise _corrupt(path, f"optimiser state does not fit the model ({type(err).__name__}: "
+        raise corrupt_error(path, f"optimiser state does not fit the model ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
 
 

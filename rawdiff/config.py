@@ -8,6 +8,7 @@ Change a field with :func:`dataclasses.replace`; there is no global configuratio
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace  # noqa: F401  (replace re-exported)
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ class DiDConfig:
     ilvr_steps: int = 6
     ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
     tile_overlap: int = 0                         # 0 = paper's non-overlapping tiles
-    normalization: str = "tail"                   # "tail" | "linear"
-    # training options that follow the official code (the paper preset turns them on; rawdiff.pipelines.did)
+    # retired fields: accepted (and ignored) when reading runs saved before they were removed
+    RETIRED: ClassVar[tuple[str, ...]] = ("normalization",)   # the run kind's option, never read from here
+    # training options that follow the official code (the paper preset turns them on; rawdiff.did.train)
     augment: bool = False                         # official: pair flips + bright-only jitter (rawdiff.data.augment)
     eta_per_batch: bool = False                   # official: one eta per batch, s=0 c_y slots share one noise
     lpips_space: str = "image"                    # "image": clamped [0,1] sRGB; "model" (official): raw tensors
@@ -214,7 +216,7 @@ def _study() -> Preset:
         # 05's few-step cell 293 -> 202 s, cascade ~15 % shorter per crop).  Re-run cold at 8558949 (every claim
         # number identical): 05 1,388 s + 06 1,981 s = 56.1 min, on a slower machine state (the same training took
         # 467 vs 400 s for DiD and 475 vs 343 s for the regression UNet).  Over budget by 8-11 min, so notebook 06
-        # at study runs the paper's `did` darkening only (rawdiff.pipelines.did_eval.ocr_protocols; `raw`, a
+        # at study runs the paper's `did` darkening only (rawdiff.did.evaluate.ocr_protocols; `raw`, a
         # second 300-word cascade, 9-12 min, is one parameter away).  Measured cold at 4888889: 05 1,115 s +
         # 06 874 s = 33.2 min (DiD 1.33 s per crop); every `did`-protocol number identical to the earlier runs.
         data=replace(s.data, lowlight_n_test=24),   # DiD: 20 paired test images in notebook 05
@@ -310,6 +312,7 @@ def from_dict(cls, d: dict, *, source=None):
     where = f"{source}: " if source is not None else ""
     if not isinstance(d, dict):
         raise DataError(f"{where}{cls.__name__} config: expected a JSON object of fields, got {type(d).__name__}")
+    d = {k: v for k, v in d.items() if k not in getattr(cls, "RETIRED", ())}
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
     missing = [n for n in names if n not in d]

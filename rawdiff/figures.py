@@ -3,23 +3,50 @@
 Notebooks call :func:`save_figure` / :func:`save_table`; ``rawdiff reproduce`` hashes what they wrote into
 ``figures/MANIFEST.json``.  File names start with the notebook number (``03_loss_curves.png``) so the manifest
 can map each file back to its notebook.
+
+Inside a Jupyter kernel (JupyterLab, papermill, nbval) :func:`save_figure` also shows the saved PNG inline (so an
+executed notebook holds its figures whatever ``MPLBACKEND`` is: the Makefile sets ``Agg``, under which matplotlib
+itself shows nothing) and :func:`show_table` renders a table as Markdown; :func:`save_figure` and
+:func:`save_table` return ``None`` there, so a cell never ends by echoing a path.  Elsewhere (scripts, tests,
+benchmarks) they return the written paths and :func:`show_table` prints the Markdown.
 """
 from __future__ import annotations
 
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from rawdiff.utils import atomic_write_bytes, atomic_write_text
 
 
-def save_figure(fig, out_dir: str | os.PathLike, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``out_dir/name.png`` without timestamps/version metadata."""
+def _in_kernel() -> bool:
+    """True when running inside a Jupyter kernel (an IPython shell with a kernel: JupyterLab, papermill, nbval);
+    a plain script or a terminal IPython is not one.  Never imports IPython itself."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def save_figure(fig, out_dir: str | os.PathLike, name: str, dpi: int = 110) -> Path | None:
+    """Save a matplotlib figure as ``out_dir/name.png`` without timestamps/version metadata.
+
+    Returns the path; inside a Jupyter kernel it instead displays those PNG bytes inline, closes ``fig`` (so the
+    inline backend does not show it a second time) and returns ``None`` (the path is ``out_dir/name.png``).
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return atomic_write_bytes(Path(out_dir) / f"{name}.png", buf.getvalue())
+    path = atomic_write_bytes(Path(out_dir) / f"{name}.png", buf.getvalue())
+    if not _in_kernel():
+        return path
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(data=buf.getvalue(), format="png"))
+    plt.close(fig)
+    return None
 
 
 def _fmt(v: Any, digits: int) -> str:
@@ -52,9 +79,25 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], digits: int = 4, columns: Ite
     return "\n".join(lines)
 
 
+def show_table(rows: Sequence[Mapping[str, Any]], digits: int = 4, columns: Iterable[str] | None = None) -> None:
+    """Show ``rows`` as a table: a Markdown display output inside a Jupyter kernel (rendered by JupyterLab and by
+    nbconvert's HTML), else print the Markdown text.  Same arguments as :func:`to_markdown`."""
+    md = to_markdown(rows, digits, columns)
+    if not _in_kernel():
+        print(md)
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown(md))
+
+
 def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, name: str,
-               columns: Iterable[str] | None = None, digits: int = 4, title: str | None = None) -> tuple[Path, Path]:
-    """Write ``rows`` (list of dicts) as ``name.csv`` (full values) and ``name.md`` (see :func:`to_markdown`)."""
+               columns: Iterable[str] | None = None, digits: int = 4,
+               title: str | None = None) -> tuple[Path, Path] | None:
+    """Write ``rows`` (list of dicts) as ``name.csv`` (full values) and ``name.md`` (see :func:`to_markdown`).
+
+    Returns both paths; ``None`` inside a Jupyter kernel, so a cell never ends by echoing them (a notebook shows
+    the rows it wants with :func:`show_table`: some saved tables are long per-image listings)."""
     rows = list(rows)
     cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in rows for k in r))
     # the csv module quotes cells with commas, quotes or newlines (OCR predictions can hold any of them)
@@ -64,8 +107,8 @@ def save_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, na
     writer.writerows([_fmt(r.get(c), 6) for c in cols] for r in rows)
     md = (f"### {title}\n\n" if title else "") + to_markdown(rows, digits, cols)
     out = Path(out_dir)
-    return (atomic_write_text(out / f"{name}.csv", buf.getvalue()),
-            atomic_write_text(out / f"{name}.md", md + "\n"))
+    paths = (atomic_write_text(out / f"{name}.csv", buf.getvalue()), atomic_write_text(out / f"{name}.md", md + "\n"))
+    return None if _in_kernel() else paths
 
 
 def image_grid(images: Sequence[Sequence[Any]], *, col_titles: Sequence[str] | None = None,

@@ -3,11 +3,15 @@
 ``rawdiff reproduce`` (and ``make reproduce``) call :func:`reproduce`: it executes ``notebooks/NN_*.ipynb``
 in order (kernel ``python3``, cwd = the notebooks folder) with the parameters ``scale``, ``seed``,
 ``device``, ``data_root``, ``out_dir`` (+ any ``-p key=value`` extras), writes the executed copies to the
-build folder (never committed), stops at the first failing notebook naming it and the failing cell, and
-writes ``<out_dir>/MANIFEST.json``::
+build folder (never committed) with a static HTML page of each (``NN_name.html``: the figures shown inline by
+:func:`rawdiff.figures.save_figure` and the tables, readable without Jupyter; ``html=False`` skips it), checks
+what a reader will see in each (:func:`check_executed`: one inline image per saved figure, no path echoes, no
+tables printed as text; problems are warned about and recorded in the manifest), stops at the first failing
+notebook naming it and the failing cell, and writes ``<out_dir>/MANIFEST.json``::
 
     {"git_commit": ..., "files": {"01_samples.png": {"notebook": "01_data_prep", "parameters": {...},
-     "git_commit": ..., "sha256": ..., "size": ...}, ...}, "notebooks": {"01_data_prep": {"seconds": ...}}}
+     "git_commit": ..., "sha256": ..., "size": ...}, ...}, "notebooks": {"01_data_prep": {"seconds": ...,
+     "html": ..., "report": {"figures": 3, "inline_images": 3, "problems": []}}}}
 
 A file belongs to a notebook when its name starts with the notebook's number prefix (``01_``, see
 rawdiff/figures.py) and the notebook created or rewrote it during the run.  Runs with ``only=`` merge into
@@ -56,6 +60,8 @@ class NotebookRun:
     files: tuple[str, ...]         # names (relative to out_dir) this notebook wrote
     ok: bool = True
     error: str | None = None
+    html: Path | None = None       # static HTML of the executed copy (see export_html)
+    report: Mapping[str, Any] | None = None   # what a reader sees in the executed copy (see check_executed)
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,42 @@ def _failure(nb: Path, executed: Path, err: BaseException) -> NotebookFailed:
     return NotebookFailed(nb.stem, msg, ename=type(err).__name__, evalue=str(err), executed_path=executed)
 
 
+def export_html(executed: Path) -> Path:
+    """Write the executed notebook ``executed`` as a static HTML page next to it (``NN_name.html``, nbconvert's
+    ``lab`` template): inline figures embedded, Markdown tables rendered; no Jupyter needed to read it."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    return atomic_write_text(Path(executed).with_suffix(".html"), body)
+
+
+_PATH_ECHO = re.compile(r"\b(?:Posix|Windows)?Path\(")
+_TEXT_TABLE = re.compile(r"^\|.*\|\n\|(?:-+\|)+", re.M)
+
+
+def check_executed(executed: Path, files: Iterable[str]) -> dict[str, Any]:
+    """What a reader of the executed notebook sees: ``{"figures": PNGs it wrote (of ``files``), "inline_images":
+    image/png outputs, "problems": [...]}``; problems are fewer inline images than figures, a cell whose result
+    is a path, and a Markdown table printed as text (rawdiff.figures.show_table renders one)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    images, problems = 0, []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            images += "image/png" in data
+            if out.output_type == "execute_result" and _PATH_ECHO.search(data.get("text/plain", "")):
+                problems.append(f"cell {i} ends by echoing a path: {data['text/plain'][:80]}")
+            if out.output_type == "stream" and _TEXT_TABLE.search(out.get("text", "")):
+                problems.append(f"cell {i} prints a Markdown table as text (use rawdiff.figures.show_table)")
+    figures = sum(Path(f).suffix == ".png" for f in files)
+    if images < figures:
+        problems.append(f"{figures} figure(s) saved but {images} shown inline")
+    return {"figures": figures, "inline_images": images, "problems": problems}
+
+
 def _jsonable(v: Any) -> Any:
     try:
         json.dumps(v)
@@ -217,9 +259,10 @@ def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | Non
     notebooks = {k: v for k, v in old.get("notebooks", {}).items() if k not in rerun}
     for r in runs:
         params = {k: _jsonable(v) for k, v in r.parameters.items()}
-        notebooks[r.name] = {"source": r.source.name, "executed": str(r.executed), "seconds": round(r.seconds, 3),
+        notebooks[r.name] = {"source": r.source.name, "executed": str(r.executed),
+                             **({"html": str(r.html)} if r.html else {}), "seconds": round(r.seconds, 3),
                              "ok": r.ok, "error": r.error, "parameters": params, "git_commit": commit,
-                             "files": list(r.files)}
+                             "files": list(r.files), **({"report": dict(r.report)} if r.report else {})}
         for name in r.files:
             f = out_dir / name
             files[name] = {"notebook": r.name, "parameters": params, "git_commit": commit,
@@ -259,12 +302,13 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
               params: Mapping[str, Any] | None = None, out_dir: str | os.PathLike | None = None,
               build_dir: str | os.PathLike | None = None, device: str = "auto", seed: int = 0,
               notebooks_dir: str | os.PathLike | None = None, kernel_name: str = "python3",
-              progress: bool = True, scorecard: bool = True,
+              progress: bool = True, scorecard: bool = True, html: bool = True,
               log: Callable[[str], None] | None = print) -> ReproduceResult:
     """Execute the notebooks in order and write ``MANIFEST.json`` (see the module docstring).
 
     Relative ``out_dir`` / ``build_dir`` / ``data_root`` are taken relative to the current directory; the
-    defaults are ``<repo>/figures`` and ``<repo>/build/notebooks``.  Raises :class:`NotebookFailed` at the
+    defaults are ``<repo>/figures`` and ``<repo>/build/notebooks``.  ``html`` also writes each executed notebook as
+    ``<build_dir>/NN_name.html`` (:func:`export_html`).  Raises :class:`NotebookFailed` at the
     first failing notebook (after recording the notebooks that did run in the manifest).
     """
     import papermill as pm
@@ -315,9 +359,13 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
         files = _written(out, before, nb)
         prefix = nb.name[:3]
         stale += [n for n in _snapshot(out) if n.startswith(prefix) and n not in files]
-        runs.append(NotebookRun(nb.stem, nb, executed, seconds, parameters, files))
+        page = export_html(executed) if html else None
+        report = check_executed(executed, files)
+        runs.append(NotebookRun(nb.stem, nb, executed, seconds, parameters, files, html=page, report=report))
+        if report["problems"] and log:
+            bar.write(f"  warning: {nb.stem}: " + "; ".join(report["problems"]))
         if log:
-            bar.write(f"  {nb.stem}: {seconds:.1f} s, {len(files)} file(s)")
+            bar.write(f"  {nb.stem}: {seconds:.1f} s, {len(files)} file(s)" + (f", {page.name}" if page else ""))
     bar.close()
     card = _maybe_scorecard(out) if scorecard else None
     extra = {}

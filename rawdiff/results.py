@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rawdiff.claims.common import _read_csv
+from rawdiff.claims.common import read_csv
 from rawdiff.errors import DataError
 from rawdiff.utils import atomic_write_text, sha256_file
 
@@ -205,9 +205,9 @@ def compare_table(old: Path, new: Path, rtol: float = RTOL, atol: float = ATOL) 
     if not new.is_file():
         return TableDiff(old.name, "missing", notes=[f"{new} not found"])
     if old.read_bytes() == new.read_bytes():
-        n = sum(_num(v) is not None for r in _read_csv(old) for v in r.values())
+        n = sum(_num(v) is not None for r in read_csv(old) for v in r.values())
         return TableDiff(old.name, "identical", n)
-    a, b = _read_csv(old), _read_csv(new)
+    a, b = read_csv(old), read_csv(new)
     d = TableDiff(old.name, "within tolerance")
     if len(a) != len(b) or (a and list(a[0]) != list(b[0])):
         d.status = "differs"

@@ -28,7 +28,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,17 +36,16 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from rawdiff.checkpoint_io import (  # noqa: F401
-    _corrupt,
-    _read_json,
+from rawdiff.checkpoint_io import (
+    corrupt_error,
+    read_json_typed,
     load_optimizer,
     load_weights,
-    read_json,
-    read_safetensors_header,
     save_optimizer,
 )
 from rawdiff.config import TrainConfig
 from rawdiff.errors import RawdiffError
+from rawdiff.runs.store import Trained
 from rawdiff.utils import (
     atomic_write_text,
     derive_seed,
@@ -56,16 +55,6 @@ from rawdiff.utils import (
 )
 
 CKPT_PREFIX = "ckpt-"
-
-
-@dataclass
-class TrainResult:
-    model: nn.Module
-    ema: nn.Module
-    history: list[dict] = field(default_factory=list)
-    out_dir: Path | None = None
-    step: int = 0
-    seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------- distributed
@@ -121,12 +110,12 @@ def _to_channels_last(batch: Any) -> Any:
 def _read_state(ckpt: Path) -> dict:
     """``state.json`` of a checkpoint: ``{"step": int >= 0, "history": [dict, ...]}`` (validated)."""
     path = ckpt / "state.json"
-    state = _read_json(path)
+    state = read_json_typed(path)
     step, hist = state.get("step"), state.get("history")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise _corrupt(path, f"'step' must be a non-negative integer, got {step!r}")
+        raise corrupt_error(path, f"'step' must be a non-negative integer, got {step!r}")
     if not isinstance(hist, list) or not all(isinstance(h, dict) for h in hist):
-        raise _corrupt(path, "'history' must be a list of objects")
+        raise corrupt_error(path, "'history' must be a list of objects")
     return state
 
 
@@ -188,7 +177,7 @@ def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, dev
     if ckpt is None:
         raise RawdiffError(f"{out_dir}: no checkpoint found (expected {out_dir}/latest -> {CKPT_PREFIX}*/)")
     _read_state(ckpt)
-    config = _read_json(ckpt / "config.json")
+    config = read_json_typed(ckpt / "config.json")
     weights = load_weights(ckpt / ("ema.safetensors" if ema else "model.safetensors"), model, device)
     model.load_state_dict(weights)
     return config
@@ -222,11 +211,12 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: Callable[[int, torch.Generator], Any],
           cfg: TrainConfig, out_dir: str | os.PathLike | None, *, device: str | torch.device = "auto",
           resume: bool = False, run_config: dict | None = None, progress: bool = True, desc: str = "train",
-          callback: Callable[[int, dict], None] | None = None) -> TrainResult:
+          callback: Callable[[int, dict], None] | None = None) -> Trained:
     """Train ``model`` for ``cfg.steps`` optimiser steps; see the module docstring for the contract.
 
     ``callback(step, logs)`` is called after every step (e.g. to stop early by raising).  With ``out_dir=None``
-    nothing is written (handy in tests).  Returns the trained model, its EMA copy and the loss history.
+    nothing is written (handy in tests).  Returns a rawdiff.runs.store.Trained: ``model`` = the EMA copy (what
+    inference uses), ``online`` = the optimised network, the loss history, the step reached and the wall time.
     """
     dev = maybe_init_distributed(device)
     rank, world = dist_info()
@@ -308,8 +298,8 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
         bar.close()
     ema.eval()
     model.eval()
-    return TrainResult(model=model, ema=ema, history=history, out_dir=out, step=max(start, cfg.steps),
-                       seconds=time.perf_counter() - t0)
+    return Trained(model=ema, run_dir=out, history=history, reused=False, seconds=time.perf_counter() - t0,
+                   step=max(start, cfg.steps), online=model)
 
 
 def history_losses(history: list[dict]) -> tuple[list[int], list[float]]:

@@ -6,8 +6,9 @@ import torch
 
 from rawdiff.camera import degrade as D
 from rawdiff.camera.phone import META_KEYS, phone_dslr_pair, phone_geometry, stack_meta, warp
-from rawdiff.metrics import (affine_colour_fit, align_target, aligned_metrics, psnr, sharpness_ratio,
-                             spectrum_distance)
+from rawdiff.metrics.aligned import affine_colour_fit, align_target, aligned_metrics
+from rawdiff.metrics.image import psnr
+from rawdiff.metrics.detail import sharpness_ratio, spectrum_distance
 from rawdiff.utils import make_generator
 
 

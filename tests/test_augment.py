@@ -60,15 +60,15 @@ def test_paper_preset_follows_the_official_training():
 
 
 def test_eta_per_batch_shares_one_noise_at_level_0_and_augment_is_seeded():
-    from rawdiff.pipelines import did as P
-
+    from rawdiff.did.model import fit_normalizers
+    from rawdiff.did.train import MultiScalePatchBatches
     g = make_generator(0)
     bright = [torch.rand(3, 128, 128, generator=g) for _ in range(2)]
     dark = [x * 0.1 for x in bright]
     s = get_preset("smoke")
-    dn, bn = P.fit_normalizers(dark, bright, "linear")
+    dn, bn = fit_normalizers(dark, bright, "linear")
     cfg = dataclasses.replace(s.did, eta_per_batch=True, augment=True)
-    fn = P.MultiScalePatchBatches(dark, bright, cfg, s.edm, 4, dn, bn)
+    fn = MultiScalePatchBatches(dark, bright, cfg, s.edm, 4, dn, bn)
     for step in range(40):
         b = fn(step, make_generator(step))
         if int(b["level"][0]) == 0:

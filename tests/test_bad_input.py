@@ -269,8 +269,7 @@ def test_ocr_eval_bad_folders(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def did_run(tmp_path_factory):
     from rawdiff.config import UNetConfig, get_preset
-    from rawdiff.pipelines import did as P
-
+    from rawdiff.did.train import train_did_tensors
     s = get_preset("smoke")
     preset = replace(s, did_unet=UNetConfig(in_channels=12, out_channels=3, base_channels=8, channel_mults=(1, 2),
                                             num_res_blocks=1),
@@ -279,7 +278,7 @@ def did_run(tmp_path_factory):
     bright = [torch.rand(3, 64, 64, generator=g) for _ in range(2)]
     dark = [0.1 * b for b in bright]
     run = tmp_path_factory.mktemp("did") / "run"
-    P.train_did_tensors(preset, dark, bright, run, device="cpu", progress=False, lpips=None)
+    train_did_tensors(preset, dark, bright, run, device="cpu", progress=False, lpips=None)
     return run
 
 

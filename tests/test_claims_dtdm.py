@@ -35,7 +35,7 @@ def dtdm_rows(delta=0.0, noise=0.05, n=32, seed=0, sharp=0.95, gate_delta=2.0):
 
 
 def verdicts(rows):
-    return claims._rule_dtdm(rows)[0], claims._rule_dtdm_equal_nfe(rows)[0]
+    return claims.rule_dtdm(rows)[0], claims.rule_dtdm_equal_nfe(rows)[0]
 
 
 def test_dtdm_clearly_wins():
@@ -68,13 +68,13 @@ def test_reference_is_the_many_step_row_and_nfe_ratio_is_enforced():
 
 
 def test_gates_block_a_verdict():
-    with pytest.raises(claims._Unmeasurable, match="leftover noise"):
-        claims._rule_dtdm(dtdm_rows(delta=1.0, sharp=1.2))
-    with pytest.raises(claims._Unmeasurable, match="does not beat D"):
-        claims._rule_dtdm(dtdm_rows(delta=1.0, gate_delta=-2.0))
+    with pytest.raises(claims.Unmeasurable, match="leftover noise"):
+        claims.rule_dtdm(dtdm_rows(delta=1.0, sharp=1.2))
+    with pytest.raises(claims.Unmeasurable, match="does not beat D"):
+        claims.rule_dtdm(dtdm_rows(delta=1.0, gate_delta=-2.0))
     rows = [r for r in dtdm_rows(delta=1.0) if r["method"] not in ("d2", "dtdm_d2")]
-    with pytest.raises(claims._Unmeasurable, match="gate rows missing"):
-        claims._rule_dtdm(rows)
+    with pytest.raises(claims.Unmeasurable, match="gate rows missing"):
+        claims.rule_dtdm(rows)
 
 
 def test_scorecard_reads_the_per_image_table(tmp_path):
@@ -94,15 +94,15 @@ def test_notebook03_rows_with_paired_verdicts_use_them():
             "diff": "0.02", "lo": "-0.01", "hi": "0.05", "verdict": "inconclusive (n=16)"},
            {"condition": "raw+c", "psnr": "22", "ssim": "0.73", "color_error": "3", "compared_with": "raw", "n": "16",
             "diff": "2", "lo": "1.5", "hi": "2.5", "verdict": "holds"}]
-    assert claims._rule_raw_structure(abl)[0] == "inconclusive (n=16)"      # means alone would say "holds"
-    v, ev = claims._rule_colour(abl)
+    assert claims.rule_raw_structure(abl)[0] == "inconclusive (n=16)"      # means alone would say "holds"
+    v, ev = claims.rule_colour(abl)
     assert v == claims.HOLDS and "[+1.500, +2.500] (n=16)" in ev
-    assert claims._rule_raw_structure([{k: v for k, v in r.items() if k != "verdict"} for r in abl])[0] is True
+    assert claims.rule_raw_structure([{k: v for k, v in r.items() if k != "verdict"} for r in abl])[0] is True
     pnp = [{"c_source": "swapped", "style": s, "color_dist_to_c": "3", "color_dist_to_source": "8", "n": "16",
             "diff": "5", "lo": lo, "hi": "6", "verdict": v} for s, lo, v in (("warm", "4", "holds"),
                                                                              ("sepia", "-1", "inconclusive (n=16)"))]
-    assert claims._rule_plug(pnp)[0] == "inconclusive (n=16)"
-    assert claims._rule_plug(pnp[:1])[0] == claims.HOLDS
+    assert claims.rule_plug(pnp)[0] == "inconclusive (n=16)"
+    assert claims.rule_plug(pnp[:1])[0] == claims.HOLDS
 
 
 def test_leftover_noise_gate_uses_the_geometric_mean_of_the_ratio():
@@ -117,5 +117,5 @@ def test_leftover_noise_gate_uses_the_geometric_mean_of_the_ratio():
     for r in rows:                      # every image 10 % too sharp: noise, whatever the average
         if r["method"] == "dtdm":
             r["sharpness_ratio"] = "1.1"
-    with pytest.raises(claims._Unmeasurable, match="geometric-mean sharpness ratio"):
-        claims._rule_dtdm(rows)
+    with pytest.raises(claims.Unmeasurable, match="geometric-mean sharpness ratio"):
+        claims.rule_dtdm(rows)

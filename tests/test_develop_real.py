@@ -1,4 +1,4 @@
-"""Developing real camera RAW files (rawdiff.pipelines.develop, rawdiff.tiling, ``rawdiff develop``) with tiny
+"""Developing real camera RAW files (rawdiff.diffraw.develop, rawdiff.tiling, ``rawdiff develop``) with tiny
 trained smoke models, from DNGs the tests write (pidng)."""
 from __future__ import annotations
 
@@ -60,21 +60,20 @@ def smoke_run(tmp_path_factory):
     below therefore check that a file from any camera develops like the nets' own camera, not absolute colour."""
     from rawdiff.config import get_preset
     from rawdiff.data.synth import synth_phone2dslr
-    from rawdiff.pipelines import diffraw as P
-
+    from rawdiff.diffraw.train import train_diffraw, train_ispnet
     root = tmp_path_factory.mktemp("develop_real")
     data = synth_phone2dslr(root / "zrr", n_train=16, n_test=1, size=48, seed=0, progress=False)
     p = get_preset("smoke")
     preset = replace(p, isp_train=replace(p.isp_train, steps=200, batch_size=8, ckpt_every=200),
                      diffraw_train=replace(p.diffraw_train, steps=40, batch_size=4, ckpt_every=40))
-    P.train_ispnet(preset, data, root / "run" / "isp", "cpu", progress=False)
-    P.train_diffraw(preset, data, root / "run" / "diffraw", "cpu", progress=False)
+    train_ispnet(preset, data, root / "run" / "isp", "cpu", progress=False)
+    train_diffraw(preset, data, root / "run" / "diffraw", "cpu", progress=False)
     return root / "run"
 
 
 @pytest.fixture(scope="session")
 def nets(smoke_run):
-    from rawdiff.pipelines.diffraw import load_run_dir
+    from rawdiff.diffraw.rundir import load_run_dir
 
     return load_run_dir(smoke_run)[:3]
 
@@ -93,7 +92,7 @@ def test_every_camera_and_layout_develops_like_the_training_camera(tmp_path, net
     recording of the scene (same tiles, same seed): mean |difference| < 0.01 (on [0, 1]); greys then carry only
     the nets' own bias (CIEDE2000 within 1.5 of it), while the old path (raw levels fed as they are) is far off."""
     from rawdiff.camera.rawfile import read_raw_file
-    from rawdiff.pipelines.develop import develop_file, develop_packed
+    from rawdiff.diffraw.develop import develop_file, develop_packed
 
     isp, unet, cfg = nets
     lin = scene()
@@ -200,7 +199,7 @@ def test_metadata_colour_makes_greys_neutral_with_the_smoke_models(tmp_path, net
     large grey patches of a colourful scene come out within CIEDE2000 2 of neutral from the briefly trained smoke
     nets, whose own colours put them > 3 off; brightness stays the nets' (mean |luma difference| < 0.03)."""
     from rawdiff.camera.dng import grey_chart, grey_errors
-    from rawdiff.pipelines.develop import develop_file
+    from rawdiff.diffraw.develop import develop_file
 
     isp, unet, cfg = nets
     lin, patches = grey_chart(seed=0)

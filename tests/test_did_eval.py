@@ -1,8 +1,8 @@
-"""rawdiff.pipelines.did_eval: the per-image rows the DiD claim rules read, and the central crop."""
+"""rawdiff.did.evaluate: the per-image rows the DiD claim rules read, and the central crop."""
 import pytest
 import torch
 
-from rawdiff.pipelines.did_eval import center_crop, ocr_protocols, per_image_rows
+from rawdiff.did.evaluate import center_crop, ocr_protocols, per_image_rows
 
 
 def test_center_crop_takes_the_middle_window():

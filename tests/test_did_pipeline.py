@@ -9,7 +9,10 @@ import rawdiff  # noqa: F401
 from rawdiff.config import UNetConfig, get_preset
 from rawdiff.diffusion.cascade import resize
 from rawdiff.norm import LinearNorm, TailNorm
-from rawdiff.pipelines import did as P
+from rawdiff.did.evaluate import evaluate_settings, ilvr_settings, overlap_settings
+from rawdiff.did.model import enhance, fit_normalizers, load_did
+from rawdiff.did.train import DID, MultiScalePatchBatches, train_did_tensors
+from rawdiff.runs.lifecycle import get_or_train
 from rawdiff.utils import make_generator
 
 
@@ -50,8 +53,8 @@ def _find(patch, full):
 def test_batches_follow_the_multiscale_recipe():
     dark, bright = _images(1)
     s = get_preset("smoke")
-    dn, bn = P.fit_normalizers(dark, bright, "tail")
-    fn = P.MultiScalePatchBatches(dark, bright, s.did, s.edm, 3, dn, bn)
+    dn, bn = fit_normalizers(dark, bright, "tail")
+    fn = MultiScalePatchBatches(dark, bright, s.did, s.edm, 3, dn, bn)
     seen = set()
     for step in range(30):
         b = fn(step, make_generator(100 + step))
@@ -86,8 +89,8 @@ def test_batches_follow_the_multiscale_recipe():
 def test_batches_depend_on_seed_and_step_only():
     dark, bright = _images(3)
     s = get_preset("smoke")
-    dn, bn = P.fit_normalizers(dark, bright, "tail")
-    fn = P.MultiScalePatchBatches(dark, bright, s.did, s.edm, 4, dn, bn)
+    dn, bn = fit_normalizers(dark, bright, "tail")
+    fn = MultiScalePatchBatches(dark, bright, s.did, s.edm, 4, dn, bn)
     a, b = fn(5, make_generator(9)), fn(5, make_generator(9))
     assert all(torch.equal(a[k], b[k]) for k in a)
     c = fn(5, make_generator(10))
@@ -96,29 +99,30 @@ def test_batches_depend_on_seed_and_step_only():
 
 def test_tail_statistics_are_dataset_level_and_separate():
     dark, bright = _images(3)
-    dn, bn = P.fit_normalizers(dark, bright, "tail")
+    dn, bn = fit_normalizers(dark, bright, "tail")
     assert isinstance(dn, TailNorm) and dn.mean == TailNorm.fit(dark).mean
     assert dn.mean != bn.mean
-    lin = P.fit_normalizers(dark, bright, "linear")
+    lin = fit_normalizers(dark, bright, "linear")
     assert all(isinstance(n, LinearNorm) for n in lin)
     with pytest.raises(ValueError):
-        P.fit_normalizers(dark, bright, "nope")
+        fit_normalizers(dark, bright, "nope")
 
 
 @pytest.mark.parametrize("normalization", ["tail", "linear"])
 def test_train_save_load_enhance(tmp_path, normalization):
     dark, bright = _images(3)
     preset = _tiny_preset()
-    m = P.train_did_tensors(preset, dark, bright, tmp_path / "run", normalization=normalization, device="cpu",
+    res = train_did_tensors(preset, dark, bright, tmp_path / "run", normalization=normalization, device="cpu",
                             progress=False, lpips=None)
-    assert len(m.history) == 3 and all(h["loss"] == h["loss"] for h in m.history)
-    loaded = P.load_did(tmp_path / "run", device="cpu")
+    assert len(res.history) == 3 and all(h["loss"] == h["loss"] for h in res.history)
+    m = res.model
+    loaded = load_did(tmp_path / "run", device="cpu")
     assert loaded.normalization == normalization and loaded.dark_norm == m.dark_norm
     for (k, a), (_, b) in zip(m.denoiser.state_dict().items(), loaded.denoiser.state_dict().items()):
         assert torch.equal(a, b), k
     img = dark[0][:, :45, :70]
-    r1 = P.enhance(loaded, img, num_steps=3, generator=1)
-    r2 = P.enhance(tmp_path / "run", img, num_steps=3, generator=1)
+    r1 = enhance(loaded, img, num_steps=3, generator=1)
+    r2 = enhance(tmp_path / "run", img, num_steps=3, generator=1)
     assert r1.image.shape == (1, 3, 45, 70) and len(r1.per_scale) == 3
     assert torch.allclose(r1.image, r2.image, atol=1e-6)
 
@@ -129,28 +133,28 @@ def test_get_or_train_reuses_cache(tmp_path, monkeypatch):
     root = tmp_path / "data"
     root.mkdir()
     (root / "marker.txt").write_text("v1")
-    monkeypatch.setattr(P, "load_lowlight", lambda r, split="train": (dark, bright, ["a", "b"]))
+    monkeypatch.setattr("rawdiff.did.train.load_lowlight", lambda r, split="train": (dark, bright, ["a", "b"]))
     preset = _tiny_preset(steps=2)
-    a = P.get_or_train_did(preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    a = get_or_train(DID, preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
 
     def boom(*a, **k):
         raise AssertionError("should have reused the cached run")
 
-    monkeypatch.setattr(P, "train_did", boom)
-    b = P.get_or_train_did(preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    monkeypatch.setattr("rawdiff.did.train.train_did", boom)
+    b = get_or_train(DID, preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
     assert b.run_dir == a.run_dir
     (root / "marker.txt").write_text("v2")  # new data -> new key -> must train
     with pytest.raises(AssertionError, match="reused"):
-        P.get_or_train_did(preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
+        get_or_train(DID, preset, root, cache_dir=tmp_path / "cache", device="cpu", progress=False)
 
 
 def test_evaluate_settings_rows(tmp_path):
     dark, bright = _images(2)
-    m = P.train_did_tensors(_tiny_preset(2), dark, bright, None, device="cpu", progress=False, lpips=None)
+    m = train_did_tensors(_tiny_preset(2), dark, bright, None, device="cpu", progress=False, lpips=None).model
     d = torch.stack(dark)[:, :, :64, :64]
     t = torch.stack(bright)[:, :, :64, :64]
-    settings = [{**s, "num_steps": 2} for s in P.ilvr_settings((0, 2)) + P.overlap_settings((8,))]
-    rows, results = P.evaluate_settings(m, d, t, settings, metrics=("psnr", "ssim", "lpips"))
+    settings = [{**s, "num_steps": 2} for s in ilvr_settings((0, 2)) + overlap_settings((8,))]
+    rows, results = evaluate_settings(m, d, t, settings, metrics=("psnr", "ssim", "lpips"))
     assert [r["setting"] for r in rows] == ["ILVR k=0", "ILVR k=2", "blended tiles (overlap 8)"]
     for r in rows:
         assert isinstance(r["psnr"], float) and r["tile_nfe_per_image"] > 0
@@ -163,7 +167,7 @@ def test_evaluate_settings_rows(tmp_path):
 def tiny_run(tmp_path_factory):
     dark, bright = _images(2)
     run = tmp_path_factory.mktemp("did") / "run"
-    P.train_did_tensors(_tiny_preset(2), dark, bright, run, device="cpu", progress=False, lpips=None)
+    train_did_tensors(_tiny_preset(2), dark, bright, run, device="cpu", progress=False, lpips=None)
     return run
 
 
@@ -229,5 +233,5 @@ def test_existing_run_needs_resume(tiny_run):
     before = (tiny_run / "did.json").read_text()
     dark, bright = _images(2, seed=5)
     with pytest.raises(RawdiffError, match="resume"):
-        P.train_did_tensors(_tiny_preset(2), dark, bright, tiny_run, device="cpu", progress=False, lpips=None)
+        train_did_tensors(_tiny_preset(2), dark, bright, tiny_run, device="cpu", progress=False, lpips=None)
     assert (tiny_run / "did.json").read_text() == before  # metadata of the existing run untouched

@@ -1,4 +1,4 @@
-"""DiffRAW pipeline (rawdiff.pipelines.diffraw): conditions, seeded batches, tiny training, tiling, evaluation."""
+"""DiffRAW pipeline (rawdiff.diffraw): conditions, seeded batches, tiny training, tiling, evaluation."""
 from dataclasses import replace
 
 import pytest
@@ -6,17 +6,19 @@ import torch
 from torch import nn
 
 from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
-from rawdiff.pipelines import diffraw as P
-
-
-
-
+from rawdiff.diffraw.data import PhoneData, make_cond, raw_to_output_res
+from rawdiff.diffraw.rundir import develop_raw, load_run_dir
+from rawdiff.diffraw.sample import Method, develop_dtdm, evaluate, recolour, run_ispnet
+from rawdiff.diffraw.train import (build_unet, DIFFRAW, diffraw_batch_fn, diffraw_loss_fn, ISP, ispnet_batch_fn, train_diffraw, train_ispnet)
+from rawdiff.runs.lifecycle import get_or_train
+from rawdiff.errors import RawdiffError
+from rawdiff.metrics.colour import chroma_stats, color_error, mean_color_distance
 def _data(n=6, size=32, seed=0):
     g = torch.Generator().manual_seed(seed)
     rgb = torch.nn.functional.interpolate(torch.rand(n, 3, size // 8, size // 8, generator=g), size=(size, size),
                                           mode="bilinear", align_corners=False)
     raw = torch.stack([rgb[:, 0, 0::2, 0::2], rgb[:, 1, 0::2, 1::2], rgb[:, 1, 1::2, 0::2], rgb[:, 2, 1::2, 1::2]], 1)
-    return P.PhoneData(raw * 0.5, rgb, [str(i) for i in range(n)])
+    return PhoneData(raw * 0.5, rgb, [str(i) for i in range(n)])
 
 
 def _tiny_preset():
@@ -31,37 +33,37 @@ def _tiny_preset():
 
 def test_make_cond_zeroes_missing():
     w, c = torch.rand(2, 4, 4, 4), torch.rand(2, 3, 8, 8)
-    full = P.make_cond(w, c, "raw+c")
+    full = make_cond(w, c, "raw+c")
     assert full.shape == (2, 7, 8, 8) and full.min() >= -1 and full.max() <= 1
     assert torch.equal(full[:, 4:], c * 2 - 1)
     assert torch.equal(full[:, 0, ::2, ::2], w[:, 0] * 2 - 1)
-    raw = P.make_cond(w, c, "raw")
+    raw = make_cond(w, c, "raw")
     assert torch.equal(raw[:, :4], full[:, :4]) and torch.all(raw[:, 4:] == 0)
-    assert torch.all(P.make_cond(w, c, "none") == 0)
+    assert torch.all(make_cond(w, c, "none") == 0)
     with pytest.raises(ValueError):
-        P.make_cond(w, c, "c")
+        make_cond(w, c, "c")
 
 
 def test_batch_fn_seeded_and_loss_deterministic():
     preset = _tiny_preset()
     data = _data()
-    bf = P.diffraw_batch_fn(data, 3, replace(preset.dtdm, train_crop=16))
+    bf = diffraw_batch_fn(data, 3, replace(preset.dtdm, train_crop=16))
     b1 = bf(5, torch.Generator().manual_seed(7))
     b2 = bf(5, torch.Generator().manual_seed(7))
     for k in b1:
         assert torch.equal(b1[k], b2[k]), k
     assert b1["y"].shape == (3, 3, 16, 16) and b1["w"].shape == (3, 4, 8, 8)
     assert b1["t"].min() >= 1 and b1["t"].max() <= preset.dtdm.s
-    bd = P.diffraw_batch_fn(data, 64, replace(preset.dtdm, train_crop=0), mode="ddpm")(0, torch.Generator().manual_seed(1))
+    bd = diffraw_batch_fn(data, 64, replace(preset.dtdm, train_crop=0), mode="ddpm")(0, torch.Generator().manual_seed(1))
     assert bd["t"].max() > preset.dtdm.s            # the baseline net sees the whole 1..T range
-    unet = P.build_unet(preset)
-    loss_fn = P.diffraw_loss_fn(preset.dtdm)
+    unet = build_unet(preset)
+    loss_fn = diffraw_loss_fn(preset.dtdm)
     assert torch.equal(loss_fn(unet, b1), loss_fn(unet, b1))
 
 
 def test_isp_crops_are_aligned():
     data = _data()
-    b = P.ispnet_batch_fn(data, 4, crop=8)(0, torch.Generator().manual_seed(3))
+    b = ispnet_batch_fn(data, 4, crop=8)(0, torch.Generator().manual_seed(3))
     # raw was made from rgb by mosaicking: crops must still pair up pixel-exactly
     assert torch.allclose(b["raw"][:, 0] * 2, b["rgb"][:, 0, 0::2, 0::2])
     assert b["coords"].shape == (4, 2, 4, 4)
@@ -71,21 +73,21 @@ def test_tiny_training_and_cache(tmp_path):
     preset = _tiny_preset()
     data = _data(4, 16)
     fp = "fake"
-    isp = P.get_or_train_ispnet(preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
+    isp = get_or_train(ISP, preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
     assert not isp.reused and len(isp.history) == 3
-    again = P.get_or_train_ispnet(preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
+    again = get_or_train(ISP, preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
     assert again.reused and again.run_dir == isp.run_dir
     for a, b in zip(isp.model.parameters(), again.model.parameters()):
         assert torch.equal(a, b)
-    net = P.get_or_train_diffraw(preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
-    other = P.get_or_train_diffraw(preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False,
+    net = get_or_train(DIFFRAW, preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False)
+    other = get_or_train(DIFFRAW, preset, data, fp, cache_dir=tmp_path, device="cpu", progress=False,
                                    condition="none")
     assert net.run_dir != other.run_dir
-    c = P.run_ispnet(isp.model, data.raw[:2])
+    c = run_ispnet(isp.model, data.raw[:2])
     g = torch.Generator().manual_seed(0)
-    out = P.develop_dtdm(net.model, data.raw[:2], c, preset.dtdm, 3, generator=g)
+    out = develop_dtdm(net.model, data.raw[:2], c, preset.dtdm, 3, generator=g)
     assert out.shape == (2, 3, 16, 16) and out.min() >= 0 and out.max() <= 1
-    out2 = P.develop_dtdm(net.model, data.raw[:2], c, preset.dtdm, 3, generator=torch.Generator().manual_seed(0))
+    out2 = develop_dtdm(net.model, data.raw[:2], c, preset.dtdm, 3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, out2)
 
 
@@ -97,7 +99,7 @@ class _FakeISP(nn.Module):
         self.p = nn.Parameter(torch.zeros(()))
 
     def develop(self, raw, coords=None):
-        return P.raw_to_output_res(raw[:, [0, 1, 3]]).clamp(0, 1) + 0 * coords.sum()
+        return raw_to_output_res(raw[:, [0, 1, 3]]).clamp(0, 1) + 0 * coords.sum()
 
 
 class _CopyC(nn.Module):
@@ -118,8 +120,8 @@ def test_tiled_develop_matches_whole(hw):
     h, w = hw
     packed = torch.rand(1, 4, h, w, generator=torch.Generator().manual_seed(1))
     cfg = get_preset("smoke").dtdm
-    out = P.develop_raw(_FakeISP(), _CopyC(), cfg, packed, steps=2, tile=8, overlap=2)
-    ref = P.raw_to_output_res(packed[:, [0, 1, 3]])
+    out = develop_raw(_FakeISP(), _CopyC(), cfg, packed, steps=2, tile=8, overlap=2)
+    ref = raw_to_output_res(packed[:, [0, 1, 3]])
     assert out.shape == (1, 3, 2 * h, 2 * w)
     assert torch.allclose(out, ref, atol=1e-5)
 
@@ -127,10 +129,10 @@ def test_tiled_develop_matches_whole(hw):
 def test_evaluate_rows():
     data = _data(4)
     cfg = get_preset("smoke").dtdm
-    c = P.raw_to_output_res(data.raw[:, [0, 1, 3]] * 2).clamp(0, 1)
-    methods = [P.Method("ispnet"), P.Method("dtdm", 2, s=cfg.s), P.Method("ddim", 3), P.Method("truncated", 2, s=100),
-               P.Method("ddpm", label="ddpm-1000")]
-    rows = P.evaluate(methods[:4], data, c_test=c, nets={"dtdm": {cfg.s: _CopyC()}, "ddpm": _CopyC()}, cfg=cfg,
+    c = raw_to_output_res(data.raw[:, [0, 1, 3]] * 2).clamp(0, 1)
+    methods = [Method("ispnet"), Method("dtdm", 2, s=cfg.s), Method("ddim", 3), Method("truncated", 2, s=100),
+               Method("ddpm", label="ddpm-1000")]
+    rows = evaluate(methods[:4], data, c_test=c, nets={"dtdm": {cfg.s: _CopyC()}, "ddpm": _CopyC()}, cfg=cfg,
                       device="cpu", n_images={"ddim": 2})
     assert [r["nfe"] for r in rows] == [0, 2, 3, 2]
     assert rows[2]["n_images"] == 2
@@ -141,20 +143,20 @@ def test_evaluate_rows():
 
 def test_recolour_and_chroma():
     img = torch.rand(2, 3, 8, 8)
-    warm, cool = P.recolour(img, "warm"), P.recolour(img, "cool")
-    assert (P.chroma_stats(warm)[:, 0] > P.chroma_stats(cool)[:, 0]).all()
-    assert torch.equal(P.recolour(img, "none"), img)
+    warm, cool = recolour(img, "warm"), recolour(img, "cool")
+    assert (chroma_stats(warm)[:, 0] > chroma_stats(cool)[:, 0]).all()
+    assert torch.equal(recolour(img, "none"), img)
 
 
 def test_color_metrics():
     img = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(P.color_error(img, img), torch.zeros(2), atol=1e-6)
-    warm = P.recolour(img, "warm")
-    assert (P.color_error(warm, img) > 1).all()
+    assert torch.allclose(color_error(img, img), torch.zeros(2), atol=1e-6)
+    warm = recolour(img, "warm")
+    assert (color_error(warm, img) > 1).all()
     noisy = (img + 0.05 * torch.randn(img.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
-    assert (P.color_error(noisy, img) < P.color_error(warm, img)).all()   # low-pass ignores fine noise
-    assert (P.mean_color_distance(warm, img) > P.mean_color_distance(noisy, img)).all()
-    assert [P.Method(k).name for k in ("truncated", "dtdm")] == ["truncated_no_shift", "dtdm"]
+    assert (color_error(noisy, img) < color_error(warm, img)).all()   # low-pass ignores fine noise
+    assert (mean_color_distance(warm, img) > mean_color_distance(noisy, img)).all()
+    assert [Method(k).name for k in ("truncated", "dtdm")] == ["truncated_no_shift", "dtdm"]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -183,13 +185,13 @@ def test_run_dir_roundtrip_and_develop(tmp_path):
     """RUN/isp + RUN/diffraw written by the train helpers load back and develop an odd-sized RAW by tiles."""
     preset = _tiny_preset()
     data = _data(4, 16)
-    P.train_ispnet(preset, data, tmp_path / "isp", "cpu", progress=False)
-    P.train_diffraw(preset, data, tmp_path / "diffraw", "cpu", progress=False)
-    isp, unet, cfg, conf = P.load_run_dir(tmp_path)
+    train_ispnet(preset, data, tmp_path / "isp", "cpu", progress=False)
+    train_diffraw(preset, data, tmp_path / "diffraw", "cpu", progress=False)
+    isp, unet, cfg, conf = load_run_dir(tmp_path)
     assert cfg == preset.dtdm and conf["condition"] == "raw+c"
     packed = torch.rand(1, 4, 13, 22, generator=torch.Generator().manual_seed(0))
-    a = P.develop_raw(isp, unet, cfg, packed, steps=2, tile=8, overlap=2, seed=3)
-    b = P.develop_raw(isp, unet, cfg, packed, steps=2, tile=8, overlap=2, seed=3)
+    a = develop_raw(isp, unet, cfg, packed, steps=2, tile=8, overlap=2, seed=3)
+    b = develop_raw(isp, unet, cfg, packed, steps=2, tile=8, overlap=2, seed=3)
     assert a.shape == (1, 3, 26, 44) and torch.equal(a, b)
-    with pytest.raises(P.RawdiffError):
-        P.load_run_dir(tmp_path / "nothing")
+    with pytest.raises(RawdiffError):
+        load_run_dir(tmp_path / "nothing")

@@ -2,7 +2,8 @@
 import torch
 
 from rawdiff.config import ISPNetConfig
-from rawdiff.nn.ispnet import ISPNet, coord_grid, count_parameters
+from rawdiff.nn.ispnet import ISPNet, coord_grid
+from rawdiff.nn.unet import count_parameters
 
 
 

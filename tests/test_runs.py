@@ -1,4 +1,4 @@
-"""rawdiff.runs: one cache key, one run format, reuse / rebuild of cache entries, run discovery and the CLI's
+"""rawdiff.runs.store: one cache key, one run format, reuse / rebuild of cache entries, run discovery and the CLI's
 default-run lookup (``rawdiff develop`` / ``enhance`` without --run, ``rawdiff runs``)."""
 import json
 from dataclasses import replace
@@ -7,11 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from rawdiff import runs
+from rawdiff.runs import store as runs
 from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
 from rawdiff.errors import DataError
-from rawdiff.pipelines import did as D
-from rawdiff.pipelines import diffraw as P
+from rawdiff.did.model import DiDModel
+from rawdiff.did.train import DID, did_key, lpips_active, train_did_tensors
+from rawdiff.diffraw.data import PhoneData
+from rawdiff.diffraw.train import DIFFRAW, ISP, build_ispnet, diffraw_key, ispnet_key
+from rawdiff.runs.lifecycle import get_or_train
+from rawdiff.runs.kinds import load as load_any
+from rawdiff.runs.store import train_config
 
 
 def _tiny_diffraw():
@@ -28,7 +33,7 @@ def _phone(n=4, size=16):
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(n, 3, size, size, generator=g)
     raw = torch.stack([rgb[:, 0, 0::2, 0::2], rgb[:, 1, 0::2, 1::2], rgb[:, 1, 1::2, 0::2], rgb[:, 2, 1::2, 1::2]], 1)
-    return P.PhoneData(raw * 0.5, rgb, [str(i) for i in range(n)])
+    return PhoneData(raw * 0.5, rgb, [str(i) for i in range(n)])
 
 
 # ----------------------------------------------------------------------------------------------- keys
@@ -47,28 +52,29 @@ def test_cache_key_changes_with_seed_lpips_data_config_and_only_then():
 
 def test_pipeline_keys_cover_seed_lpips_and_ignore_sampler_settings():
     p = get_preset("smoke")
-    k = D.did_cache_key(p, "tail", "d")
-    assert D.did_cache_key(p, "tail", "d", seed=1) != k
-    assert D.did_cache_key(p, "tail", "d", lpips=True) != k
-    assert D.did_cache_key(p, "linear", "d") != k and D.did_cache_key(p, "tail", "e") != k
-    assert D.did_cache_key(replace(p, did_unet=replace(p.did_unet, base_channels=8)), "tail", "d") != k
+    t0, t1 = p.did_train, train_config(p.did_train, seed=1)
+    k = did_key(p, t0, "d")
+    assert did_key(p, t1, "d") != k
+    assert did_key(p, t0, "d", normalization="linear") != k and did_key(p, t0, "e") != k
+    assert did_key(replace(p, did_unet=replace(p.did_unet, base_channels=8)), t0, "d") != k
     sampler_only = replace(p, did=replace(p.did, ilvr_steps=3, tile_overlap=8), edm=replace(p.edm, num_steps=5))
-    assert D.did_cache_key(sampler_only, "tail", "d") == k
-    a = P.diffraw_key(p, "fp")
-    assert P.diffraw_key(p, "fp", seed=1) != a and P.diffraw_key(p, "fp", s=p.dtdm.s // 2) != a
-    assert P.diffraw_key(replace(p, dtdm=replace(p.dtdm, sample_steps=9)), "fp") == a
-    assert P.diffraw_key(p, "fp", mode="ddpm", s=10) == P.diffraw_key(p, "fp", mode="ddpm", s=20)
-    assert P.ispnet_key(p, "fp", seed=0) != P.ispnet_key(p, "fp", seed=1)
+    assert did_key(sampler_only, t0, "d") == k
+    d0, d1 = p.diffraw_train, train_config(p.diffraw_train, seed=1)
+    a = diffraw_key(p, d0, "fp")
+    assert diffraw_key(p, d1, "fp") != a and diffraw_key(p, d0, "fp", s=p.dtdm.s // 2) != a
+    assert diffraw_key(replace(p, dtdm=replace(p.dtdm, sample_steps=9)), d0, "fp") == a
+    assert diffraw_key(p, d0, "fp", mode="ddpm", s=10) == diffraw_key(p, d0, "fp", mode="ddpm", s=20)
+    assert ispnet_key(p, p.isp_train, "fp") != ispnet_key(p, train_config(p.isp_train, seed=1), "fp")
 
 
 def test_did_lpips_active_follows_the_setting(monkeypatch):
     p = get_preset("smoke")
-    assert not D.lpips_active(p, None)
-    assert not D.lpips_active(replace(p, edm=replace(p.edm, lpips_weight=0.0)), "auto")
-    import rawdiff.metrics as M
+    assert not lpips_active(p, None)
+    assert not lpips_active(replace(p, edm=replace(p.edm, lpips_weight=0.0)), "auto")
+    import rawdiff.metrics.image as M
 
-    monkeypatch.setattr(M, "metric_availability", lambda name: M.Availability(name, "fr", True))
-    assert D.lpips_active(p, "auto")
+    monkeypatch.setattr("rawdiff.did.train.metric_availability", lambda name: M.Availability(name, "fr", True))
+    assert lpips_active(p, "auto")
 
 
 def test_data_digest_one_policy(tmp_path):
@@ -81,7 +87,6 @@ def test_data_digest_one_policy(tmp_path):
     assert runs.data_digest(tmp_path) != d1
     # above the file cap: names + sizes (a same-size edit is not seen), recorded in the digest
     assert runs.data_digest(tmp_path, max_content_files=0) != runs.data_digest(tmp_path)
-    assert P.dataset_fingerprint(tmp_path) == D.data_hash(tmp_path) == runs.data_digest(tmp_path)
     with pytest.raises(DataError):
         runs.data_digest(tmp_path / "missing")
 
@@ -89,24 +94,24 @@ def test_data_digest_one_policy(tmp_path):
 # ----------------------------------------------------------------------------------------------- get_or_train
 def test_same_seed_reuses_cache_and_run_json_is_written(tmp_path, monkeypatch):
     preset, data = _tiny_diffraw(), _phone()
-    a = P.get_or_train_ispnet(preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=0, progress=False)
+    a = get_or_train(ISP, preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=0, progress=False)
     assert not a.reused
     meta = runs.read_meta(a.run_dir)
     assert meta["kind"] == "isp" and meta["seed"] == 0 and meta["steps"] == 2 and meta["data_digest"] == "fp"
     assert meta["wall_seconds"] >= 0 and meta["date"] and "git_commit" in meta and meta["format"] == 1
 
-    import rawdiff.pipelines.diffraw_train as T
+    import rawdiff.diffraw.train as T
 
     def boom(*a, **k):
         raise AssertionError("retrained a cached run")
 
     monkeypatch.setattr(T, "train_ispnet", boom)
-    b = P.get_or_train_ispnet(preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=0, progress=False)
+    b = get_or_train(ISP, preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=0, progress=False)
     assert b.reused and b.run_dir == a.run_dir
     for n1, n2 in zip(a.model.state_dict().values(), b.model.state_dict().values()):
         assert torch.equal(n1, n2)
     with pytest.raises(AssertionError, match="retrained"):  # another seed is another entry
-        P.get_or_train_ispnet(preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=1, progress=False)
+        get_or_train(ISP, preset, data, "fp", cache_dir=tmp_path, device="cpu", seed=1, progress=False)
 
 
 def test_did_seed_reaches_training(tmp_path, monkeypatch):
@@ -116,38 +121,44 @@ def test_did_seed_reaches_training(tmp_path, monkeypatch):
         seen.append(kw["seed"])
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(D, "train_did", fake_train)
+    monkeypatch.setattr("rawdiff.did.train.train_did", fake_train)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f.txt").write_text("x")
     with pytest.raises(RuntimeError):
-        D.get_or_train_did("smoke", tmp_path / "d", cache_dir=tmp_path / "c", device="cpu", seed=3, lpips=None)
+        get_or_train(DID, "smoke", tmp_path / "d", cache_dir=tmp_path / "c", device="cpu", seed=3, lpips=None)
     assert seen == [3]
 
 
 def test_corrupt_entry_is_rebuilt_with_a_warning(tmp_path):
+    from rawdiff.runs.lifecycle import ModelKind
+
     calls = []
 
-    def train_fn(d, resume):  # what rawdiff.train leaves: latest -> ckpt-*/state.json (+ our fake weights)
+    def train_fn(preset, data, d, *, tcfg, resume, **kw):  # what rawdiff.train leaves (+ our fake weights)
         calls.append(resume)
         (d / "ckpt-00000001").mkdir(parents=True, exist_ok=True)
         (d / "ckpt-00000001" / "state.json").write_text(json.dumps({"step": 1, "history": []}))
         (d / "latest").write_text("ckpt-00000001")
         (d / "weights").write_text("good")
 
-    def load_fn(d):
+    def load_fn(d, device="auto", **kw):
         if (d / "weights").read_text() != "good":
             raise DataError(f"{d}: truncated weights")
         return "model"
 
-    run = tmp_path / "cache" / "x-0123"
-    obj, hit = runs.get_or_train(run, 1, train_fn, load_fn, {"kind": "isp"})
-    assert obj == "model" and not hit.reused and calls == [False]
-    obj, hit = runs.get_or_train(run, 1, train_fn, load_fn, {"kind": "isp"})
+    fake = ModelKind(name="isp", train_cfg=lambda p: replace(p.isp_train, steps=1), key=lambda p, t, d: "0123",
+                     train=train_fn, load=load_fn, folder=lambda: "x")
+    kw = dict(cache_dir=tmp_path / "cache", progress=False)
+    hit = get_or_train(fake, "smoke", None, "fp", **kw)
+    run = hit.run_dir
+    assert run == tmp_path / "cache" / "x-0123"
+    assert hit.model == "model" and not hit.reused and calls == [False]
+    hit = get_or_train(fake, "smoke", None, "fp", **kw)
     assert hit.reused and calls == [False]
     (run / "weights").write_text("go")  # corrupt it
     with pytest.warns(UserWarning, match="unreadable"):
-        obj, hit = runs.get_or_train(run, 1, train_fn, load_fn, {"kind": "isp"})
-    assert obj == "model" and not hit.reused and calls == [False, False]
+        hit = get_or_train(fake, "smoke", None, "fp", **kw)
+    assert hit.model == "model" and not hit.reused and calls == [False, False]
     assert runs.read_meta(run)["kind"] == "isp"
     assert not [p for p in run.parent.iterdir() if p.name.startswith(".")]  # no leftover temp folder
 
@@ -156,20 +167,20 @@ def test_real_corrupt_checkpoint_is_rebuilt(tmp_path):
     from rawdiff.train import load_run
 
     preset, data = _tiny_diffraw(), _phone()
-    a = P.get_or_train_ispnet(preset, data, "fp", cache_dir=tmp_path, device="cpu", progress=False)
+    a = get_or_train(ISP, preset, data, "fp", cache_dir=tmp_path, device="cpu", progress=False)
     ema = next(a.run_dir.glob("ckpt-*/ema.safetensors"))
     ema.write_bytes(ema.read_bytes()[:100])
     try:
-        load_run(a.run_dir, P.build_ispnet(preset))
+        load_run(a.run_dir, build_ispnet(preset))
     except DataError:
         pass
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"rawdiff.train raises {type(err).__name__}, not DataError, on a truncated checkpoint "
                     f"(issue 14 hardens it)")
     with pytest.warns(UserWarning, match="unreadable"):
-        b = P.get_or_train_ispnet(preset, data, "fp", cache_dir=tmp_path, device="cpu", progress=False)
+        b = get_or_train(ISP, preset, data, "fp", cache_dir=tmp_path, device="cpu", progress=False)
     assert not b.reused and b.run_dir == a.run_dir
-    load_run(b.run_dir, P.build_ispnet(preset))
+    load_run(b.run_dir, build_ispnet(preset))
 
 
 # ----------------------------------------------------------------------------------------------- discovery + CLI
@@ -194,7 +205,7 @@ def test_find_runs_newest_first_by_kind(tmp_path):
 
 
 def test_default_did_run_skips_the_linear_normalisation_ablation(tmp_path, monkeypatch):
-    from rawdiff.pipelines.did_cache import default_did_run
+    from rawdiff.did.train import default_did_run
 
     monkeypatch.setenv("RAWDIFF_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
@@ -231,15 +242,15 @@ def test_cli_uses_newest_runs_of_the_right_kind(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     # a DiffRAW notebook cache entry (DTDM + its ISPNet) ...
     preset, data = _tiny_diffraw(), _phone()
-    P.get_or_train_ispnet(preset, data, "fp", cache_dir=cache, device="cpu", progress=False)
-    dtdm = P.get_or_train_diffraw(preset, data, "fp", cache_dir=cache, device="cpu", progress=False)
-    P.get_or_train_diffraw(preset, data, "fp", mode="ddpm", cache_dir=cache, device="cpu", progress=False)
+    get_or_train(ISP, preset, data, "fp", cache_dir=cache, device="cpu", progress=False)
+    dtdm = get_or_train(DIFFRAW, preset, data, "fp", cache_dir=cache, device="cpu", progress=False)
+    get_or_train(DIFFRAW, preset, data, "fp", mode="ddpm", cache_dir=cache, device="cpu", progress=False)
     # ... and a DiD run written by the training command into ./runs
     dark = [torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(i)) * 0.2 for i in range(2)]
     tiny = replace(get_preset("smoke"), did_unet=UNetConfig(in_channels=12, out_channels=3, base_channels=8,
                                                             channel_mults=(1, 2), num_res_blocks=1),
                    did_train=replace(get_preset("smoke").did_train, steps=1, batch_size=2, log_every=1))
-    D.train_did_tensors(tiny, dark, [d * 4 for d in dark], tmp_path / "runs" / "did1", device="cpu",
+    train_did_tensors(tiny, dark, [d * 4 for d in dark], tmp_path / "runs" / "did1", device="cpu",
                         progress=False, lpips=None)
     runs.write_meta(tmp_path / "runs" / "did1", kind="did", scale="smoke", steps=1)
 
@@ -264,11 +275,11 @@ def test_cli_uses_newest_runs_of_the_right_kind(tmp_path, monkeypatch, capsys):
     body = "\n".join(listing[1:])
     assert len(listing) == 5 and "diffraw (ddpm, raw+c)" in body and "isp" in body and "did1" in body
     # one load for every kind
-    isp, unet, cfg, conf = runs.load(dtdm.run_dir, device="cpu")
+    isp, unet, cfg, conf = load_any(dtdm.run_dir, device="cpu")
     assert conf["kind"] == "diffraw" and cfg.s == preset.dtdm.s
-    assert isinstance(runs.load(tmp_path / "runs" / "did1", device="cpu"), D.DiDModel)
+    assert isinstance(load_any(tmp_path / "runs" / "did1", device="cpu"), DiDModel)
     isp_dir = dtdm.run_dir / runs.read_meta(dtdm.run_dir)["isp_run"]
-    assert type(runs.load(isp_dir, device="cpu")).__name__ == "ISPNet"
+    assert type(load_any(isp_dir, device="cpu")).__name__ == "ISPNet"
     # --run accepts a notebook cache entry directly
     assert main(["develop", "--quiet", "--run", str(dtdm.run_dir), "--steps", "1", "--tile", "8", "--overlap", "2",
                  str(tmp_path / "photo.png"), str(tmp_path / "dev2.png")]) == 0

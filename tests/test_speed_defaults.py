@@ -34,8 +34,8 @@ def _is_cl(model):
 def test_train_layout_follows_the_config(flag):
     cfg = replace(CFG, steps=2, channels_last=flag)
     res = train(make_model(), loss_fn, batch_fn, cfg, None, device="cpu", progress=False)
-    assert _is_cl(res.model) == (True if flag is None else flag)  # None -> CPU default: channels_last
-    assert _is_cl(res.ema) == _is_cl(res.model)
+    assert _is_cl(res.online) == (True if flag is None else flag)  # None -> CPU default: channels_last
+    assert _is_cl(res.model) == _is_cl(res.online)
 
 
 def test_channels_last_training_matches_nchw_to_float_tolerance():

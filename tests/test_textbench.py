@@ -1,4 +1,4 @@
-"""rawdiff.textbench (word crops, darkening protocols, user crops, evaluation) and rawdiff.claims."""
+"""rawdiff.did.textbench (word crops, darkening protocols, user crops, evaluation) and rawdiff.claims."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import torch
 
 import rawdiff  # noqa: F401
 from rawdiff import claims
-from rawdiff import textbench as TB
+from rawdiff.did import textbench as TB
 from rawdiff.errors import DataError
 from rawdiff.utils import make_generator
 
@@ -113,7 +113,7 @@ def test_raw_protocol_is_dark_and_right_skewed():
 def _save(path, img):
     from PIL import Image
 
-    from rawdiff.ocr import to_uint8_rgb
+    from rawdiff.did.ocr import to_uint8_rgb
 
     Image.fromarray(to_uint8_rgb(img)).save(path)
 
@@ -209,7 +209,7 @@ def test_baselines_brighten():
 
 
 def test_rapidocr_reads_clean_better_than_very_dark():
-    from rawdiff.ocr import engine_availability, get_engine
+    from rawdiff.did.ocr import engine_availability, get_engine
 
     reason = engine_availability("rapidocr")
     if reason:

@@ -52,10 +52,10 @@ def test_resume_is_exact(tmp_path):
         train(make_model(), loss_fn, batch_fn, CFG, tmp_path / "b", device="cpu", progress=False, callback=kill_at_6)
     assert run_is_complete(tmp_path / "b", 4) and not run_is_complete(tmp_path / "b", 12)
     resumed = train(make_model(), loss_fn, batch_fn, CFG, tmp_path / "b", device="cpu", progress=False, resume=True)
+    for k, v in _weights(full.online).items():
+        assert torch.equal(v, resumed.online.state_dict()[k]), k
     for k, v in _weights(full.model).items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
-    for k, v in _weights(full.ema).items():
-        assert torch.equal(v, resumed.ema.state_dict()[k]), k
     assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
     assert full.history[-1]["loss"] < full.history[0]["loss"]  # it actually learns
 
@@ -70,7 +70,7 @@ def test_checkpoint_layout_and_reload(tmp_path):
     assert cfg["model"] == "toy" and cfg["train"]["steps"] == CFG.steps
     fresh = make_model()
     load_run(tmp_path, fresh, ema=True)
-    for k, v in res.ema.state_dict().items():
+    for k, v in res.model.state_dict().items():
         assert torch.equal(v, fresh.state_dict()[k])
     assert len(read_history(tmp_path)) == CFG.steps // CFG.log_every
     with pytest.raises(RawdiffError, match="already holds a run"):
@@ -96,7 +96,7 @@ def _ddp_worker(rank, world, port, out):
 
     res = train(make_model(), local_loss, batch_fn, CFG, out, device="cpu", progress=False)
     if rank == 0:
-        torch.save(_weights(res.model), os.path.join(out, "final.pt"))
+        torch.save(_weights(res.online), os.path.join(out, "final.pt"))
     torch.distributed.destroy_process_group()
 
 
@@ -106,15 +106,15 @@ def test_ddp_gloo_two_processes_match_single_process(tmp_path):
     out.mkdir()
     mp.start_processes(_ddp_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True, start_method="spawn")
     ddp = torch.load(out / "final.pt", weights_only=True)
-    for k, v in _weights(single.model).items():
+    for k, v in _weights(single.online).items():
         torch.testing.assert_close(ddp[k], v, rtol=1e-4, atol=1e-5, msg=k)
     assert run_is_complete(out, CFG.steps)
 
 
 def test_model_builders_initialise_from_the_seed_only():
     from rawdiff.config import get_preset
-    from rawdiff.pipelines.did import build_denoiser
-    from rawdiff.pipelines.diffraw import build_ispnet, build_unet
+    from rawdiff.did.model import build_denoiser
+    from rawdiff.diffraw.train import build_ispnet, build_unet
     from rawdiff.utils import seeded_init
 
     p = get_preset("smoke")

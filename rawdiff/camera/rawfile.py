@@ -60,6 +60,25 @@ XYZ_FROM_SRGB = torch.tensor([[0.412453, 0.357580, 0.180423],
 #: rows/columns dropped at the top/left to bring each 2x2 layout's red sample to (0, 0).
 _CROP = {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}
 
+RAW_SUFFIXES = frozenset({".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2",
+                          ".raf", ".pef", ".srw", ".raw", ".rwl", ".3fr", ".erf", ".kdc", ".mef", ".mos", ".iiq",
+                          ".x3f"})
+"""Camera RAW file suffixes read through rawpy/LibRaw (the one list: ``rawdiff develop`` and ``enhance``)."""
+
+
+def check_input_file(path: str | os.PathLike, expected: str) -> Path:
+    """``path`` as a Path if it is an existing file, else a one-line DataError (``expected`` names what it should
+    be, e.g. "a RAW file") — the one input-path check of the command line."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected {expected}")
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    return p
+
+
+ZRR_BLACK, ZRR_WHITE = 63, 1020  # Huawei P20 RAW of the Zurich RAW-to-RGB set: black and white level (DN)
+
 
 def crop_for(pattern: str) -> tuple[int, int]:
     """(rows, cols) dropped at the top/left so that a ``pattern`` mosaic becomes RGGB."""
@@ -234,7 +253,6 @@ def read_raw_file(path: str | os.PathLike, *, normalize: bool = True) -> tuple[t
         raise DataError(f"{p}: expected a RAW file, found a directory")
     if p.suffix.lower() == ".png":
         from rawdiff.data.io import read_bayer_png
-        from rawdiff.data.loaders import ZRR_BLACK, ZRR_WHITE
 
         dn = read_bayer_png(p).astype(np.float32)
         packed = pack(torch.from_numpy(dn)[None, None])

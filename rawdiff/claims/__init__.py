@@ -11,7 +11,7 @@ Required columns are listed; extra columns are allowed and ignored.  Numbers are
 optional ``scale`` column (``smoke``/``medium``/``paper``) is quoted in the evidence.  A figure that shows
 a claim should be saved as ``<csv stem>*.png`` (e.g. ``04_dtdm_steps.png``) so the scorecard can link it.
 
-``04_dtdm_per_image.csv`` — notebook 04 / bench_dtdm (rawdiff.pipelines.dtdm_eval), one row per method and
+``04_dtdm_per_image.csv`` — notebook 04 / bench_dtdm (rawdiff.diffraw.evaluate), one row per method and
     test image: ``method, steps, s, nfe, image, aligned_psnr, cc_psnr, spectrum_distance, sharpness_ratio``
     (optional ``aligned_ssim``, ``ciede2000``, ``sec_per_image``, ``n_seeds``, ``main``).  Sampler rows are
     already averaged over >= 3 noise seeds per image.  ``method`` is one of ``dtdm`` (ours), ``ddpm``
@@ -33,7 +33,7 @@ a claim should be saved as ``<csv stem>*.png`` (e.g. ``04_dtdm_steps.png``) so t
     (``linear``, ...).  The summary ``05_norm_ablation.csv`` (means) is for reading only.
 ``05_ilvr_per_image.csv`` — notebook 05, number of first Heun steps with ILVR, one row per k and test image
     ``ilvr_steps, image, psnr, ssim`` (include 0 = no ILVR and the total step count = ILVR on every step).
-``06_ocr_per_word.csv`` — notebook 06 (``per_word`` rows of :func:`rawdiff.textbench.evaluate`), one row per
+``06_ocr_per_word.csv`` — notebook 06 (``per_word`` rows of :func:`rawdiff.did.textbench.evaluate`), one row per
     method, engine and darkened word: ``method, protocol, level, engine, item, correct`` (``correct`` 0/1
     after DiD's 36-character normalisation; ``item`` identifies the darkened word, the same across methods).
     DiD's rows have ``method == "did"``; ``clean (reference)`` rows (OCR on undarkened crops) are the upper
@@ -84,11 +84,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from rawdiff.claims.common import FAILS, HOLDS, NOT_RUN, UNMEASURABLE, _num, _read_csv, _Unmeasurable  # noqa: F401
-from rawdiff.claims.did import _rule_ilvr, _rule_norm, _rule_ocr, did_ocr_comparisons  # noqa: F401
+from rawdiff.claims.common import FAILS, HOLDS, NOT_RUN, UNMEASURABLE, to_float, read_csv, Unmeasurable  # noqa: F401
+from rawdiff.claims.did import rule_ilvr, rule_norm, rule_ocr, did_ocr_comparisons  # noqa: F401
 from rawdiff.claims.diffraw import (DTDM_EQUAL_NFE_STEPS, DTDM_MARGINS, DTDM_MIN_NFE_RATIO, DTDM_TABLE,  # noqa: F401
-                                    MAX_SHARPNESS, _rule_colour, _rule_dtdm, _rule_dtdm_equal_nfe, _rule_plug,
-                                    _rule_raw_structure, dtdm_comparisons)
+                                    MAX_SHARPNESS, rule_colour, rule_dtdm, rule_dtdm_equal_nfe, rule_plug,
+                                    rule_raw_structure, dtdm_comparisons)
 from rawdiff.utils import atomic_write_text
 
 __all__ = ["CONTRACT", "CLAIMS", "Claim", "ClaimResult", "evaluate_claims", "write_scorecard", "did_ocr_comparisons",
@@ -126,21 +126,21 @@ class ClaimResult:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("dtdm_steps", "DiffRAW", "DTDM at <= 10 steps is no worse than many-step sampling from noise, at >= 20x "
-          "fewer network evaluations", DTDM_TABLE, _rule_dtdm),
+          "fewer network evaluations", DTDM_TABLE, rule_dtdm),
     Claim("dtdm_equal_nfe", "DiffRAW", "At equal network evaluations DTDM beats DDIM from noise",
-          DTDM_TABLE, _rule_dtdm_equal_nfe),
+          DTDM_TABLE, rule_dtdm_equal_nfe),
     Claim("raw_structure", "DiffRAW", "The RAW condition keeps structure (contours, texture)",
-          "03_condition_ablation.csv", _rule_raw_structure),
+          "03_condition_ablation.csv", rule_raw_structure),
     Claim("colour_condition", "DiffRAW", "The colour-position condition c keeps colour",
-          "03_condition_ablation.csv", _rule_colour),
+          "03_condition_ablation.csv", rule_colour),
     Claim("plug_and_play", "DiffRAW", "Colour plug-and-play: swapping c restyles the colour",
-          "03_plug_and_play.csv", _rule_plug),
+          "03_plug_and_play.csv", rule_plug),
     Claim("tail_norm", "DiD", "Tail normalisation matters for right-skewed dark data",
-          "05_norm_per_image.csv", _rule_norm),
+          "05_norm_per_image.csv", rule_norm),
     Claim("ilvr_first_steps", "DiD", "ILVR on the first steps (6 of 18) is best",
-          "05_ilvr_per_image.csv", _rule_ilvr),
+          "05_ilvr_per_image.csv", rule_ilvr),
     Claim("did_ocr", "DiD", "DiD reconstructions give higher OCR word accuracy than other low-light methods",
-          "06_ocr_per_word.csv", _rule_ocr),
+          "06_ocr_per_word.csv", rule_ocr),
 )
 
 
@@ -161,7 +161,7 @@ def evaluate_claims(out_dir: str | os.PathLike) -> list[ClaimResult]:
         if not path.exists():
             results.append(ClaimResult(c, NOT_RUN, f"{c.table} not found", ()))
             continue
-        rows = _read_csv(path)
+        rows = read_csv(path)
         missing = [col for col in CONTRACT[c.table] if not rows or col not in rows[0]]
         if not rows:
             results.append(ClaimResult(c, UNMEASURABLE, f"{c.table} has no rows", files))
@@ -171,7 +171,7 @@ def evaluate_claims(out_dir: str | os.PathLike) -> list[ClaimResult]:
             continue
         try:
             ok, evidence = c.rule(rows)
-        except _Unmeasurable as why:
+        except Unmeasurable as why:
             results.append(ClaimResult(c, UNMEASURABLE, f"{why}", files))
             continue
         verdict = ok if isinstance(ok, str) else (HOLDS if ok else FAILS)   # rules may say "inconclusive (n=…)"

@@ -9,52 +9,52 @@ from pathlib import Path
 HOLDS, FAILS, UNMEASURABLE, NOT_RUN = "holds", "does not hold", "not measurable at this scale", "not run"
 
 
-class _Unmeasurable(Exception):
+class Unmeasurable(Exception):
     """Raised by a rule when the table lacks what the rule needs (message = the reason)."""
 
 
 
-def _num(v) -> float:
+def to_float(v) -> float:
     try:
         return float(v)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def _read_csv(path: Path) -> list[dict]:
+def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return [dict(r) for r in csv.DictReader(f)]
 
 
-def _rows(rows: list[dict], col: str, *values: str) -> list[dict]:
+def select_rows(rows: list[dict], col: str, *values: str) -> list[dict]:
     vals = {v.lower() for v in values}
     return [r for r in rows if str(r.get(col, "")).strip().lower() in vals]
 
 
-def _one(rows: list[dict], col: str, value: str) -> dict:
-    sel = _rows(rows, col, value)
+def one_row(rows: list[dict], col: str, value: str) -> dict:
+    sel = select_rows(rows, col, value)
     if not sel:
-        raise _Unmeasurable(f"no row with {col} = {value!r}")
+        raise Unmeasurable(f"no row with {col} = {value!r}")
     return sel[0]
 
 
-def _finite(*xs: float) -> None:
+def require_finite(*xs: float) -> None:
     if not all(math.isfinite(x) for x in xs):
-        raise _Unmeasurable("required values are missing or not finite")
+        raise Unmeasurable("required values are missing or not finite")
 
 
-def _mean(xs) -> float:
+def mean_of(xs) -> float:
     xs = [x for x in xs if math.isfinite(x)]
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def _geomean(xs) -> float:
+def geomean_of(xs) -> float:
     """Geometric mean of the positive finite values (NaN when there are none)."""
     xs = [math.log(x) for x in xs if math.isfinite(x) and x > 0]
     return math.exp(sum(xs) / len(xs)) if xs else float("nan")
 
 
-def _combine(verdicts: list[str]) -> str:
+def combine_verdicts(verdicts: list[str]) -> str:
     """Several paired comparisons -> one verdict: all hold -> holds; any does not hold -> does not hold; else the
     inconclusive one with the smallest n."""
     if all(v == HOLDS for v in verdicts):
@@ -65,7 +65,7 @@ def _combine(verdicts: list[str]) -> str:
     return min(rest, key=lambda v: int(v.rsplit("n=", 1)[1].rstrip(")")) if "n=" in v else math.inf)
 
 
-def _paired_values(a: dict, b: dict, label: str, *, drop_nonfinite: bool = False, **kw):
+def paired_values(a: dict, b: dict, label: str, *, drop_nonfinite: bool = False, **kw):
     """:func:`rawdiff.stats.paired_bootstrap` of the values of the items (dict keys, sorted) that ``a`` and ``b``
     share.  Non-finite values make the comparison unmeasurable, or with ``drop_nonfinite`` drop their item;
     ``kw`` goes to paired_bootstrap (``higher_is_better``, ``kind``, ``margin``, ``seed``)."""
@@ -76,5 +76,5 @@ def _paired_values(a: dict, b: dict, label: str, *, drop_nonfinite: bool = False
         items = [k for k in items if math.isfinite(a[k]) and math.isfinite(b[k])]
     va, vb = [a[k] for k in items], [b[k] for k in items]
     if not items or not all(math.isfinite(x) for x in va + vb):
-        raise _Unmeasurable(f"no paired finite {label} values")
+        raise Unmeasurable(f"no paired finite {label} values")
     return paired_bootstrap(va, vb, **kw)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _mean, _num, _one, _paired_values, _rows, _Unmeasurable  # noqa: F401
+from rawdiff.claims.common import FAILS, HOLDS, combine_verdicts, require_finite, mean_of, to_float, one_row, paired_values, select_rows, Unmeasurable  # noqa: F401
 
 
 def _paired_items(rows: list[dict], col: str, a: str, b: str, metric: str, key=("image",)):
     """:func:`rawdiff.stats.paired_bootstrap` of ``metric`` for rows with ``col == a`` vs ``col == b``, paired
     on the ``key`` columns (items present for both only)."""
     def by_item(v):
-        return {tuple(str(r[k]) for k in key): _num(r[metric]) for r in rows if str(r[col]).strip() == v}
-    return _paired_values(by_item(a), by_item(b), f"{metric} (between {col} = {a!r} and {b!r})", drop_nonfinite=True)
+        return {tuple(str(r[k]) for k in key): to_float(r[metric]) for r in rows if str(r[col]).strip() == v}
+    return paired_values(by_item(a), by_item(b), f"{metric} (between {col} = {a!r} and {b!r})", drop_nonfinite=True)
 
 
 def _fmt_cmp(c, unit: str = "") -> str:
@@ -20,37 +20,37 @@ def _fmt_cmp(c, unit: str = "") -> str:
 
 
 def _ilvr_key(r: dict) -> str:
-    v = _num(r["ilvr_steps"])
+    v = to_float(r["ilvr_steps"])
     return str(int(v)) if math.isfinite(v) else ""
 
 
-def _rule_norm(rows):
+def rule_norm(rows):
     names = sorted({str(r["normalization"]).strip() for r in rows})
     if "tail" not in names:
-        raise _Unmeasurable("no row with normalization = 'tail'")
+        raise Unmeasurable("no row with normalization = 'tail'")
     others = [n for n in names if n != "tail"]
     if not others:
-        raise _Unmeasurable("no alternative normalisation to compare with")
+        raise Unmeasurable("no alternative normalisation to compare with")
     comps = [(o, _paired_items(rows, "normalization", "tail", o, "psnr")) for o in others]
     ev = "; ".join(f"PSNR tail - {o}: {_fmt_cmp(c, ' dB')}" for o, c in comps)
-    return _combine([c.verdict for _, c in comps]), ev
+    return combine_verdicts([c.verdict for _, c in comps]), ev
 
 
-def _rule_ilvr(rows):
+def rule_ilvr(rows):
     rows = [dict(r, ilvr_steps=_ilvr_key(r)) for r in rows if _ilvr_key(r)]
     ks = sorted({int(r["ilvr_steps"]) for r in rows})
     if not ks or ks[0] != 0 or len(ks) < 3:
-        raise _Unmeasurable("needs ilvr_steps = 0, the total step count and at least one value between")
+        raise Unmeasurable("needs ilvr_steps = 0, the total step count and at least one value between")
     kmax = ks[-1]
     if 6 in ks[1:-1]:
         k, why = 6, "the paper's k = 6"
     else:
-        mean = {k: _mean(_num(r["psnr"]) for r in rows if int(r["ilvr_steps"]) == k) for k in ks[1:-1]}
+        mean = {k: mean_of(to_float(r["psnr"]) for r in rows if int(r["ilvr_steps"]) == k) for k in ks[1:-1]}
         k = max(mean, key=mean.get)
         why = f"k = {k} (best intermediate mean; 6 not in the table)"
     c0 = _paired_items(rows, "ilvr_steps", str(k), "0", "psnr")
     cm = _paired_items(rows, "ilvr_steps", str(k), str(kmax), "psnr")
-    return _combine([c0.verdict, cm.verdict]), (f"{why}: PSNR minus no ILVR {_fmt_cmp(c0, ' dB')}; minus ILVR on all {kmax} "
+    return combine_verdicts([c0.verdict, cm.verdict]), (f"{why}: PSNR minus no ILVR {_fmt_cmp(c0, ' dB')}; minus ILVR on all {kmax} "
                                     f"steps {_fmt_cmp(cm, ' dB')}")
 
 
@@ -73,14 +73,14 @@ def did_ocr_comparisons(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _rule_ocr(rows):
-    if not _rows(rows, "method", "did"):
-        raise _Unmeasurable("no rows with method = 'did'")
+def rule_ocr(rows):
+    if not select_rows(rows, "method", "did"):
+        raise Unmeasurable("no rows with method = 'did'")
     comps = did_ocr_comparisons(rows)
     if not comps:
-        raise _Unmeasurable("no competing method in the table")
+        raise Unmeasurable("no competing method in the table")
     ev = "; ".join(f"{c['protocol']}/{c['engine']}: DiD {c['mean_a']:.3f} - {c['method']} {c['mean_b']:.3f} = "
                    f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] (n={c['n']})" for c in comps)
-    return _combine([c["verdict"] for c in comps]), ev
+    return combine_verdicts([c["verdict"] for c in comps]), ev
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, _combine, _finite, _geomean, _mean, _num, _one, _paired_values, _rows, _Unmeasurable  # noqa: F401
+from rawdiff.claims.common import FAILS, HOLDS, combine_verdicts, require_finite, geomean_of, mean_of, to_float, one_row, paired_values, select_rows, Unmeasurable  # noqa: F401
 
 
 def _paired(row: dict, other: str | None = None):
@@ -13,44 +13,44 @@ def _paired(row: dict, other: str | None = None):
     v = str(row.get("verdict") or "").strip()
     if not v or (other is not None and str(row.get("compared_with", "")).strip().lower() != other):
         return None
-    return v, (f"; paired diff {_num(row.get('diff')):+.3f} [{_num(row.get('lo')):+.3f}, {_num(row.get('hi')):+.3f}] "
-               f"(n={int(_num(row.get('n')))})" if math.isfinite(_num(row.get("n"))) else "")
+    return v, (f"; paired diff {to_float(row.get('diff')):+.3f} [{to_float(row.get('lo')):+.3f}, {to_float(row.get('hi')):+.3f}] "
+               f"(n={int(to_float(row.get('n')))})" if math.isfinite(to_float(row.get("n"))) else "")
 
 
-def _rule_raw_structure(rows):
-    a, b = _one(rows, "condition", "raw"), _one(rows, "condition", "none")
-    s_a, s_b = _num(a["ssim"]), _num(b["ssim"])
-    _finite(s_a, s_b)
-    text = f"SSIM {s_a:.3f} with RAW vs {s_b:.3f} without condition (PSNR {_num(a['psnr']):.2f} vs {_num(b['psnr']):.2f} dB)"
+def rule_raw_structure(rows):
+    a, b = one_row(rows, "condition", "raw"), one_row(rows, "condition", "none")
+    s_a, s_b = to_float(a["ssim"]), to_float(b["ssim"])
+    require_finite(s_a, s_b)
+    text = f"SSIM {s_a:.3f} with RAW vs {s_b:.3f} without condition (PSNR {to_float(a['psnr']):.2f} vs {to_float(b['psnr']):.2f} dB)"
     p = _paired(a, "none")
     return (p[0], text + p[1]) if p else (s_a > s_b, text)
 
 
-def _rule_colour(rows):
-    a, b = _one(rows, "condition", "raw+c"), _one(rows, "condition", "raw")
-    e_a, e_b = _num(a["color_error"]), _num(b["color_error"])
-    _finite(e_a, e_b)
+def rule_colour(rows):
+    a, b = one_row(rows, "condition", "raw+c"), one_row(rows, "condition", "raw")
+    e_a, e_b = to_float(a["color_error"]), to_float(b["color_error"])
+    require_finite(e_a, e_b)
     text = f"colour error {e_a:.3f} with RAW+c vs {e_b:.3f} with RAW only (lower is better)"
     p = _paired(a, "raw")
     return (p[0], text + p[1]) if p else (e_a < e_b, text)
 
 
-def _rule_plug(rows):
-    sw = _rows(rows, "c_source", "swapped")
+def rule_plug(rows):
+    sw = select_rows(rows, "c_source", "swapped")
     if not sw:
-        raise _Unmeasurable("no rows with c_source = 'swapped'")
-    to_c, to_src = _mean(_num(r["color_dist_to_c"]) for r in sw), _mean(_num(r["color_dist_to_source"]) for r in sw)
-    _finite(to_c, to_src)
+        raise Unmeasurable("no rows with c_source = 'swapped'")
+    to_c, to_src = mean_of(to_float(r["color_dist_to_c"]) for r in sw), mean_of(to_float(r["color_dist_to_source"]) for r in sw)
+    require_finite(to_c, to_src)
     text = f"swapped c ({len(sw)} rows): output colour distance {to_c:.3f} to the new c vs {to_src:.3f} to the RAW's own scene"
     paired = [_paired(r) for r in sw]
     if all(paired):
-        return _combine([p[0] for p in paired]), text + "; per style: " + ", ".join(
+        return combine_verdicts([p[0] for p in paired]), text + "; per style: " + ", ".join(
             f"{r.get('style', '?')} {p[0]}{p[1]}" for r, p in zip(sw, paired))
     return to_c < to_src, text
 
 
 # ---------------------------------------------------------------------------------- DTDM (DiffRAW) rules
-#: Per-image table the DTDM rules read (notebook 04 / benchmarks/bench_dtdm.py via rawdiff.pipelines.dtdm_eval).
+#: Per-image table the DTDM rules read (notebook 04 / benchmarks/bench_dtdm.py via rawdiff.diffraw.evaluate).
 DTDM_TABLE = "04_dtdm_per_image.csv"
 #: Non-inferiority margins of rule (a) ("no worse than the many-step reference"), our choice: 0.25 dB of
 #: colour-corrected aligned PSNR and 0.02 decades (~5 % in power) of log-spectrum distance — differences below
@@ -69,7 +69,7 @@ _LOWER = {"spectrum_distance", "ciede2000", "sharpness_ratio"}
 def _dtdm_groups(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
     """(method, s, steps) -> {image: row}; ``s``/``steps`` as ints (-1 when empty)."""
     def ival(v):
-        x = _num(v)
+        x = to_float(v)
         return int(x) if math.isfinite(x) else -1
     groups: dict[tuple, dict[str, dict]] = {}
     for r in rows:
@@ -80,8 +80,8 @@ def _dtdm_groups(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
 
 def _compare(a: dict[str, dict], b: dict[str, dict], metric: str, kind: str, margin: float = 0.0,
              seed: int = 0) -> dict:
-    va, vb = ({i: _num(r[metric]) for i, r in g.items()} for g in (a, b))
-    return _paired_values(va, vb, metric, higher_is_better=metric not in _LOWER, kind=kind, margin=margin,
+    va, vb = ({i: to_float(r[metric]) for i, r in g.items()} for g in (a, b))
+    return paired_values(va, vb, metric, higher_is_better=metric not in _LOWER, kind=kind, margin=margin,
                           seed=seed).as_row()
 
 
@@ -92,7 +92,7 @@ def _label(k: tuple) -> str:
 def _main_s(groups) -> int:
     ss = sorted({k[1] for k in groups if k[0] == "dtdm"})
     if not ss:
-        raise _Unmeasurable("no dtdm rows")
+        raise Unmeasurable("no dtdm rows")
     main = [k[1] for k, g in groups.items()
             if k[0] == "dtdm" and any(str(r.get("main", "")).strip().lower() in ("1", "true") for r in g.values())]
     return main[0] if main else ss[0]
@@ -104,7 +104,7 @@ def dtdm_comparisons(rows: list[dict], seed: int = 0) -> list[dict]:
     first (``part`` = ``gate``), then rule (a) and rule (b).  Parts that cannot be formed are left out."""
     groups = _dtdm_groups(rows)
     s = _main_s(groups)
-    nfe = {k: _num(next(iter(g.values()))["nfe"]) for k, g in groups.items()}
+    nfe = {k: to_float(next(iter(g.values()))["nfe"]) for k, g in groups.items()}
     out: list[dict] = []
 
     def add(part, ka, kb, metric, kind, margin=0.0):
@@ -133,24 +133,24 @@ def dtdm_comparisons(rows: list[dict], seed: int = 0) -> list[dict]:
 
 
 def _dtdm_gates(rows, comps) -> str:
-    """Raise _Unmeasurable unless the sanity gates pass; return their evidence phrase."""
+    """Raise Unmeasurable unless the sanity gates pass; return their evidence phrase."""
     gate = [c for c in comps if c["part"] == "gate"]
     if not gate:
-        raise _Unmeasurable("sanity gate rows missing (method dtdm_d2 = DTDM K=1 given c = D²(y), and d2 = D²(y))")
+        raise Unmeasurable("sanity gate rows missing (method dtdm_d2 = DTDM K=1 given c = D²(y), and d2 = D²(y))")
     judged = {c["a"] for c in comps if c["part"] in ("a", "b")}
     groups = _dtdm_groups(rows)
     sharp = {}
     for k, g in groups.items():
         if _label(k) in judged:
-            sharp[_label(k)] = _geomean(_num(r["sharpness_ratio"]) for r in g.values())
+            sharp[_label(k)] = geomean_of(to_float(r["sharpness_ratio"]) for r in g.values())
     g0 = gate[0]
     text = (f"gates: DTDM K=1 on c=D²(y) vs D²(y) cc-PSNR {g0['diff']:+.2f} dB [{g0['lo']:+.2f}, {g0['hi']:+.2f}] "
             f"({g0['verdict']}); max sharpness ratio (geometric mean over images) {max(sharp.values(), default=float('nan')):.3f}")
     if g0["verdict"] != HOLDS:
-        raise _Unmeasurable("sanity gate failed: DTDM K=1 given c = D²(y) does not beat D²(y) — " + text)
+        raise Unmeasurable("sanity gate failed: DTDM K=1 given c = D²(y) does not beat D²(y) — " + text)
     bad = {k: v for k, v in sharp.items() if not v <= MAX_SHARPNESS}
     if bad:
-        raise _Unmeasurable(f"sanity gate failed: leftover noise (geometric-mean sharpness ratio > {MAX_SHARPNESS}) in "
+        raise Unmeasurable(f"sanity gate failed: leftover noise (geometric-mean sharpness ratio > {MAX_SHARPNESS}) in "
                             + ", ".join(f"{k} {v:.3f}" for k, v in bad.items()) + " — " + text)
     return text
 
@@ -160,24 +160,24 @@ def _fmt(c: dict) -> str:
             f"[{c['lo']:+.3f}, {c['hi']:+.3f}] -> {c['verdict']}")
 
 
-def _rule_dtdm(rows):
+def rule_dtdm(rows):
     comps = dtdm_comparisons(rows)
     part = [c for c in comps if c["part"] == "a"]
     if not part:
-        raise _Unmeasurable(f"needs a from-noise reference and a dtdm row with K <= 10 and >= {DTDM_MIN_NFE_RATIO}x "
+        raise Unmeasurable(f"needs a from-noise reference and a dtdm row with K <= 10 and >= {DTDM_MIN_NFE_RATIO}x "
                             f"fewer NFE")
     gates = _dtdm_gates(rows, comps)
-    return _combine([c["verdict"] for c in part]), (f"n={part[0]['n']} images, NFE {part[0]['nfe_a']:g} vs "
+    return combine_verdicts([c["verdict"] for c in part]), (f"n={part[0]['n']} images, NFE {part[0]['nfe_a']:g} vs "
                                                     f"{part[0]['nfe_b']:g}; " + "; ".join(map(_fmt, part)) + "; " + gates)
 
 
-def _rule_dtdm_equal_nfe(rows):
+def rule_dtdm_equal_nfe(rows):
     comps = dtdm_comparisons(rows)
     part = [c for c in comps if c["part"] == "b"]
     if not part:
-        raise _Unmeasurable(f"needs dtdm and ddim rows at K in {DTDM_EQUAL_NFE_STEPS}")
+        raise Unmeasurable(f"needs dtdm and ddim rows at K in {DTDM_EQUAL_NFE_STEPS}")
     gates = _dtdm_gates(rows, comps)
-    return _combine([c["verdict"] for c in part]), f"n={part[0]['n']} images; " + "; ".join(map(_fmt, part)) + "; " + gates
+    return combine_verdicts([c["verdict"] for c in part]), f"n={part[0]['n']} images; " + "; ".join(map(_fmt, part)) + "; " + gates
 
 
 

@@ -17,17 +17,14 @@ from pathlib import Path
 
 from rawdiff.errors import DataError, RawdiffError
 
-RAW_SUFFIXES = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
-                ".pef", ".srw", ".raw", ".rwl", ".3fr", ".erf", ".kdc", ".mef", ".mos", ".iiq", ".x3f", ".png"}
 
 
 def read_packed(path: Path):
     """(1 x 4 x h x w RGGB packed RAW in [0, 1], RawInfo) from ``path`` (one-line DataError when unsupported/corrupt)."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a RAW file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.suffix.lower() not in RAW_SUFFIXES:
+    from rawdiff.camera.rawfile import RAW_SUFFIXES, check_input_file
+
+    path = check_input_file(path, "a RAW file")
+    if path.suffix.lower() not in RAW_SUFFIXES | {".png"}:  # + ZRR-style Bayer PNGs
         raise DataError(f"{path}: unsupported input type {path.suffix or '(none)'!r}; expected a camera RAW "
                         f"(DNG, NEF, CR2, ARW, ...) or a ZRR-style Bayer PNG")
     from rawdiff.camera.rawfile import read_raw_file
@@ -43,9 +40,9 @@ def read_packed(path: Path):
 
 def run(args) -> int:
     from rawdiff.camera.colour_guide import uses_metadata_colour
-    from rawdiff.pipelines.develop import OUTPUT_FORMATS, develop_read, write_image
-    from rawdiff.pipelines.diffraw import developable, load_run_dir
-    from rawdiff.runs import resolve_run
+    from rawdiff.diffraw.develop import OUTPUT_FORMATS, develop_read, write_image
+    from rawdiff.diffraw.rundir import developable, load_run_dir
+    from rawdiff.runs.store import resolve_run
     from rawdiff.utils import check_output_path, resolve_device
 
     inp, out = Path(args.input), Path(args.output)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rawdiff.errors import DataError
 
-RAW_SUFFIXES = {".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".raw"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 OUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 
@@ -49,11 +48,9 @@ def _read_raw_srgb(path: Path):
 
 def read_input(path: str | Path, max_pixels: int | None = None):
     """``3 x H x W`` float tensor in [0, 1] from an 8/16-bit image or a RAW file; :class:`DataError` otherwise."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected an image or RAW file")
+    from rawdiff.camera.rawfile import RAW_SUFFIXES, check_input_file
+
+    p = check_input_file(path, "an image or RAW file")
     suffix = p.suffix.lower()
     if suffix in RAW_SUFFIXES:
         return _read_raw_srgb(p)
@@ -81,7 +78,7 @@ def write_output(img, path: str | Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff.errors import RawdiffError
-    from rawdiff.pipelines.did import enhance, load_did
+    from rawdiff.did.model import enhance, load_did
     from rawdiff.utils import Timer
 
     out = Path(args.output)
@@ -91,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise RawdiffError(f"--ilvr-steps must be >= 0, got {args.ilvr_steps}")
     if args.overlap is not None and not 0 <= args.overlap < 32:
         raise RawdiffError(f"--overlap must be in [0, 32) pixels (tiles are 32x32), got {args.overlap}")
-    from rawdiff.pipelines.did_cache import default_did_run
-    from rawdiff.runs import resolve_run
+    from rawdiff.did.train import default_did_run
+    from rawdiff.runs.store import resolve_run
 
     run_dir = resolve_run(args.run, "did", "did", default_did_run)
     if not run_dir.is_dir():

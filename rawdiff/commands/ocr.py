@@ -4,7 +4,7 @@
     rawdiff ocr --detect IMAGE...                     # detection + recognition on full images
     rawdiff ocr --eval DIR [--engine ...]             # word accuracy / 1-NED / CER (DiD's OCR protocol)
 
-Label formats for ``--eval`` (see ``rawdiff.textbench.read_labelled_folder``): ``labels.txt``
+Label formats for ``--eval`` (see ``rawdiff.did.textbench.read_labelled_folder``): ``labels.txt``
 (``file<TAB>label``), ``labels.json``, or file names ``{label}.png`` / ``{idx}_{label}.png``.
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _read_uint8(path: Path, max_pixels: int | None):
 
 def run(args) -> int:
     from rawdiff.errors import DataError
-    from rawdiff.ocr import get_engine, normalize_text, text_metrics
+    from rawdiff.did.ocr import get_engine
+    from rawdiff.metrics.text import normalize_text, text_metrics
 
     if not args.images and not args.eval_dir:
         raise DataError("give IMAGE files or --eval DIR")
@@ -46,7 +47,7 @@ def run(args) -> int:
     images = [(Path(img), _read_uint8(Path(img), args.max_pixels)) for img in args.images]
     pairs, crops = [], []
     if args.eval_dir:
-        from rawdiff.textbench import read_labelled_folder
+        from rawdiff.did.textbench import read_labelled_folder
 
         pairs = read_labelled_folder(args.eval_dir)
         crops = [_read_uint8(p, args.max_pixels) for p, _ in pairs]

@@ -1,4 +1,7 @@
-"""``rawdiff reproduce``: run notebooks/NN_*.ipynb in order with papermill and write figures/MANIFEST.json."""
+"""``rawdiff reproduce``: run notebooks/NN_*.ipynb in order with papermill and write figures/MANIFEST.json.
+
+Each executed notebook goes to the build folder (build/notebooks/NN_name.ipynb) with its figures inline, and,
+unless --no-html, as a static page build/notebooks/NN_name.html (figures and tables, readable in any browser)."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="torch device for the notebooks: auto (default), cpu, cuda")
     p.add_argument("--seed", type=int, default=0, help="seed passed to every notebook (default: 0)")
     p.add_argument("--notebooks-dir", default=None, metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--no-html", action="store_true",
+                   help="do not write the static HTML page of each executed notebook (default: written next to it, "
+                        "build/notebooks/NN_name.html, with the figures and tables inline; nbconvert's lab template)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--check", default=None, metavar="SNAPSHOT",
                    help="after running, compare the new tables and verdicts with a committed snapshot (e.g. "
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                             f"run `rawdiff reproduce --scale {scale} --check {args.check}`")
     result = reproduce(scale=args.scale, only=args.only, data_root=args.data_root, params=parse_params(args.param),
                        out_dir=args.out_dir, build_dir=args.build_dir, device=args.device, seed=args.seed,
-                       notebooks_dir=args.notebooks_dir, progress=not args.no_progress)
+                       notebooks_dir=args.notebooks_dir, progress=not args.no_progress, html=not args.no_html)
     total = sum(r.seconds for r in result.runs)
     n_files = sum(len(r.files) for r in result.runs)
     print(f"ran {len(result.runs)} notebook(s) in {total:.1f} s; {n_files} file(s) in {result.out_dir}")

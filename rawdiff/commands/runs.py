@@ -1,7 +1,7 @@
 """``rawdiff runs [--kind K] [DIR ...]``: list the trained runs rawdiff knows (notebook cache and ./runs).
 
 One line per run, newest first: kind, scale, steps, data, date, size, path.  Without DIR the notebooks' cache
-(``$RAWDIFF_CACHE`` or build/cache) and ``./runs`` are searched (rawdiff.runs.find_runs).
+(``$RAWDIFF_CACHE`` or build/cache) and ``./runs`` are searched (rawdiff.runs.store.find_runs).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _kind(r) -> str:
 
 
 def run(args) -> int:
-    from rawdiff.runs import default_roots, find_runs
+    from rawdiff.runs.store import default_roots, find_runs
 
     roots = args.dirs or default_roots()
     runs = find_runs(roots, args.kind)
@@ -37,9 +37,9 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    from rawdiff.runs import KINDS
+    from rawdiff.runs.store import KIND_NAMES
 
     p = sub.add_parser("runs", help="list trained runs (notebook cache, ./runs)", description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="*", metavar="DIR", help="folders to search (default: the cache and ./runs)")
-    p.add_argument("--kind", choices=KINDS, default=None, help="only runs of this kind")
+    p.add_argument("--kind", choices=KIND_NAMES, default=None, help="only runs of this kind")
     p.set_defaults(func=run)

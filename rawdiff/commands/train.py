@@ -1,9 +1,12 @@
-"""``rawdiff train MODEL --data DIR --scale smoke --out RUN_DIR [--resume] [--device auto] [--steps N]``.
+"""``rawdiff train KIND --data DIR --scale smoke (--out RUN_DIR | --cache [DIR]) [--resume] [--steps N] ...``.
 
-Models are registered in :data:`TRAINERS` (name -> function(args) -> int); adding one is one small function.
+Every run kind of rawdiff.runs.kinds is trainable: ``isp``, ``diffraw`` (``--mode dtdm|ddpm``, ``--condition
+raw+c|raw|none``, ``--s``), ``did`` (``--normalization tail|linear``) and ``regress``.  With ``--cache`` the run
+goes to the notebooks' cache under the same key they compute (rawdiff.runs.lifecycle.get_or_train), so a run
+trained here — e.g. under ``torchrun`` on GPUs — is the one the notebooks reuse when its configuration matches.
 DiffRAW run-directory layout: ``RUN_DIR/isp/`` (ISPNet) and ``RUN_DIR/diffraw/`` (DTDM UNet) plus
 ``RUN_DIR/run.json``; ``rawdiff develop --run RUN_DIR`` needs both.  Every trained network folder gets the
-``run.json`` of rawdiff.runs (kind, scale, seed, steps, data digest, git commit, date, wall time), the format of
+``run.json`` of rawdiff.runs.store (kind, scale, seed, steps, data digest, git commit, date, wall time), the format of
 the notebooks' cache entries, so ``rawdiff runs`` lists both and ``--run`` accepts both.  ``train diffraw`` first trains
 ``RUN_DIR/isp/`` when it is missing, so one command gives a usable run directory.
 """
@@ -42,7 +45,7 @@ def _preset(args):
 
 
 def _phone_data(args):
-    from rawdiff.pipelines.diffraw import load_phone
+    from rawdiff.diffraw.data import load_phone
 
     data = Path(args.data)
     if not data.is_dir():
@@ -53,20 +56,20 @@ def _phone_data(args):
         raise DataError(f"{data}: cannot read the training pairs ({err})") from None
 
 
-def _record(args, run_dir: Path, kind: str, preset, steps: int, seconds: float, **extra) -> None:
-    """run.json of a CLI run: the same format as a notebook cache entry (rawdiff.runs)."""
-    from rawdiff.runs import data_digest, write_meta
+def _record(args, run_dir: Path, kind, preset, res, steps: int | None = -1, **opts) -> None:
+    """run.json of a CLI run: the entries of a notebook cache entry (rawdiff.runs.lifecycle.record, same key)."""
+    from rawdiff.runs.lifecycle import record
+    from rawdiff.runs.store import data_digest, train_config
     from rawdiff.train import dist_info
 
     if dist_info()[0]:
         return  # under torchrun only rank 0 writes
-    write_meta(run_dir, kind=kind, scale=preset.name, seed=args.seed, steps=int(steps),
-               data=str(Path(args.data).resolve()), data_digest=data_digest(args.data),
-               wall_seconds=round(float(seconds), 3), **extra)
+    tcfg = train_config(kind.train_cfg(preset), args.seed, args.steps if steps == -1 else steps)
+    record(run_dir, kind, preset, tcfg, data_digest(args.data), Path(args.data), res.seconds, **opts)
 
 
 def _run_isp(args, preset, data, run_dir: Path) -> None:
-    from rawdiff.pipelines.diffraw import train_ispnet
+    from rawdiff.diffraw.train import ISP, train_ispnet
     from rawdiff.train import run_is_complete
 
     out = run_dir / "isp"
@@ -76,12 +79,12 @@ def _run_isp(args, preset, data, run_dir: Path) -> None:
         return
     res = train_ispnet(preset, data, out, args.device, args.resume or (args.model == "diffraw" and out.exists()),
                        not args.no_progress, seed=args.seed, steps=steps)
-    _record(args, out, "isp", preset, res.step, res.seconds)
+    _record(args, out, ISP, preset, res, steps=steps)
     print(f"ISPNet: {res.step} steps in {res.seconds:.1f} s -> {out}")
 
 
 def train_isp(args) -> int:
-    from rawdiff.pipelines.diffraw import write_run_info
+    from rawdiff.diffraw.rundir import write_run_info
 
     preset, run_dir = _preset(args), Path(args.out)
     data = _phone_data(args)
@@ -91,40 +94,97 @@ def train_isp(args) -> int:
 
 
 def train_diffraw(args) -> int:
-    from rawdiff.pipelines.diffraw import train_diffraw as _train, write_run_info
+    from rawdiff.diffraw.train import DIFFRAW, train_diffraw as _train
+    from rawdiff.diffraw.rundir import write_run_info
+    from rawdiff.runs.store import write_meta
 
     preset, run_dir = _preset(args), Path(args.out)
     data = _phone_data(args)
     _run_isp(args, preset, data, run_dir)
+    opts = _kind_options(args)
     res = _train(preset, data, run_dir / "diffraw", args.device, args.resume, not args.no_progress,
-                 seed=args.seed, steps=args.steps)
-    _record(args, run_dir / "diffraw", "diffraw", preset, res.step, res.seconds, mode="dtdm", condition="raw+c",
-            s=preset.dtdm.s, isp_run="../isp")
+                 seed=args.seed, steps=args.steps, **opts)
+    _record(args, run_dir / "diffraw", DIFFRAW, preset, res, **opts)
+    if not _rank():
+        write_meta(run_dir / "diffraw", isp_run="../isp")
     write_run_info(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
-    print(f"DiffRAW (DTDM, s={preset.dtdm.s}): {res.step} steps in {res.seconds:.1f} s -> {run_dir / 'diffraw'}")
+    print(f"DiffRAW ({opts['mode']}, {opts['condition']}, s={opts['s'] or preset.dtdm.s}): {res.step} steps in "
+          f"{res.seconds:.1f} s -> {run_dir / 'diffraw'}")
     return 0
 
 
 def train_did(args) -> int:
     """DiD (EDM, multi-scale 32x32 patches, tail normalisation) on a low-light dataset into ``--out``."""
-    from rawdiff.pipelines.did import train_did as _train
+    from rawdiff.did.train import DID, train_did as _train
 
-    preset, run_dir, data = _preset(args), Path(args.out), Path(args.data)
+    preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
+    res = _train(preset, data, run_dir, device=args.device, resume=args.resume, progress=not args.no_progress,
+                 steps=args.steps, seed=args.seed, normalization=args.normalization)
+    _record(args, run_dir, DID, preset, res, normalization=args.normalization)
+    print(f"DiD ({args.normalization} normalisation): {res.step} steps in {res.seconds:.1f} s -> {run_dir}  "
+          f"(use: rawdiff enhance --run {run_dir} IN OUT.png)")
+    return 0
+
+
+def train_regress(args) -> int:
+    """The regression UNet baseline (DiD's comparison; same data) into ``--out``."""
+    from rawdiff.did.regress import REGRESS, RegressConfig, train_regress as _train
+
+    preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
+    cfg = RegressConfig(normalization=args.normalization)
+    res = _train(preset, data, run_dir, cfg=cfg, device=args.device, resume=args.resume,
+                 progress=not args.no_progress, steps=args.steps, seed=args.seed)
+    _record(args, run_dir, REGRESS, preset, res, cfg=cfg)
+    print(f"regression UNet ({args.normalization}): {res.step} steps in {res.seconds:.1f} s -> {run_dir}")
+    return 0
+
+
+def _lowlight_root(args) -> Path:
+    data = Path(args.data)
     if not data.is_dir():
         raise DataError(f"{data}: not a directory (expected a low-light dataset: rawdiff's synthetic layout or "
                         f"LOL our485/eval15)")
-    model = _train(preset, data, run_dir, device=args.device, resume=args.resume, progress=not args.no_progress,
-                   steps=args.steps, seed=args.seed)
-    _record(args, run_dir, "did", preset, len(model.history) and model.history[-1]["step"], model.train_seconds,
-            normalization=model.normalization)
-    print(f"DiD ({model.normalization} normalisation): {len(model.history) and model.history[-1]['step']} steps "
-          f"in {model.train_seconds:.1f} s -> {run_dir}  (use: rawdiff enhance --run {run_dir} IN OUT.png)")
+    return data
+
+
+def _rank() -> int:
+    from rawdiff.train import dist_info
+
+    return dist_info()[0]
+
+
+def _kind_options(args) -> dict:
+    """The run kind's options from the command line (they are part of the cache key)."""
+    if args.model == "diffraw":
+        return {"condition": args.condition, "mode": args.mode, "s": args.s}
+    if args.model == "did":
+        return {"normalization": args.normalization, "lpips": "auto"}
+    if args.model == "regress":
+        from rawdiff.did.regress import RegressConfig
+
+        return {"cfg": RegressConfig(normalization=args.normalization)}
+    return {}
+
+
+def train_cached(args) -> int:
+    """``--cache``: train (or find) the run under the notebooks' cache key (rawdiff.runs.lifecycle.get_or_train)."""
+    from rawdiff.runs.kinds import KINDS
+    from rawdiff.runs.lifecycle import get_or_train
+
+    preset, kind = _preset(args), KINDS[args.model]
+    data = _phone_data(args) if args.model in ("isp", "diffraw") else _lowlight_root(args)
+    from rawdiff.runs.store import data_digest
+
+    res = get_or_train(kind, preset, data, data_digest(args.data), cache_dir=args.cache or None, device=args.device,
+                       seed=args.seed, steps=args.steps, progress=not args.no_progress, data_root=args.data,
+                       **_kind_options(args))
+    print(f"{args.model}: {'reused' if res.reused else f'trained in {res.seconds:.1f} s'} -> {res.run_dir}")
     return 0
 
 
 # name -> trainer; other methods (e.g. DiD) add one entry and one function.
 TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {"isp": train_isp, "diffraw": train_diffraw,
-                                                            "did": train_did}
+                                                            "did": train_did, "regress": train_regress}
 
 
 def _dispatch(args) -> int:
@@ -143,7 +203,9 @@ def _dispatch(args) -> int:
         with quiet:
             if rank:
                 args.no_progress = True
-            return TRAINERS[args.model](args)
+            if args.out is None and args.cache is None:
+                raise RawdiffError("give --out RUN_DIR (a run folder) or --cache [DIR] (the notebooks' cache)")
+            return train_cached(args) if args.out is None else TRAINERS[args.model](args)
     finally:
         if world > 1:
             torch.distributed.destroy_process_group()
@@ -155,14 +217,23 @@ def register(sub) -> None:
     p.add_argument("model", choices=sorted(TRAINERS), help="what to train")
     p.add_argument("--data", required=True, help="dataset folder (ZRR layout for isp/diffraw)")
     p.add_argument("--scale", default="smoke", help="preset: smoke | study | medium | paper (default smoke)")
-    p.add_argument("--out", required=True, help="run directory (created; RUN/isp, RUN/diffraw, ...)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None, help="run directory (created; RUN/isp, RUN/diffraw, ...)")
+    where.add_argument("--cache", nargs="?", const="", default=None, metavar="DIR",
+                       help="train into the notebooks' cache (default $RAWDIFF_CACHE or build/cache) under the key "
+                            "the notebooks compute, so they reuse this run")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of training steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    speed = p.add_argument_group("speed switches (defaults: the fastest correct choice per device; README "
-                                 "'Performance')")
+    kinds = p.add_argument_group("run-kind options (part of the cache key)")
+    kinds.add_argument("--mode", choices=("dtdm", "ddpm"), default="dtdm", help="diffraw: DTDM or the DDPM baseline")
+    kinds.add_argument("--condition", choices=("raw+c", "raw", "none"), default="raw+c", help="diffraw: condition")
+    kinds.add_argument("--s", type=int, default=None, help="diffraw: DTDM truncation step s (default: preset)")
+    kinds.add_argument("--normalization", choices=("tail", "linear"), default="tail",
+                       help="did / regress: tail normalisation (DiD's) or linear 2x - 1 (the ablation)")
+    speed = p.add_argument_group("speed switches (defaults: the fastest correct choice per device; docs/performance.md)")
     speed.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                        help="NHWC convolutions (auto: on for CPU, on for CUDA with bf16 autocast)")
     speed.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (CPU always runs fp32)")

@@ -24,13 +24,12 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
 from rawdiff.camera.bayer import pack
 from rawdiff.data.io import read_bayer_png, read_image_tensor
 from rawdiff.errors import DataError
 
 __all__ = [
-    "ZRR_BLACK",
-    "ZRR_WHITE",
     "LowLightDataset",
     "SIDSonyDataset",
     "ZRRDataset",
@@ -39,7 +38,6 @@ __all__ = [
     "read_zrr_raw",
 ]
 
-ZRR_BLACK, ZRR_WHITE = 63, 1020
 _SPLITS = ("train", "test")
 
 

@@ -62,7 +62,7 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _cpu_generator(g: torch.Generator) -> torch.Generator:
+def cpu_generator(g: torch.Generator) -> torch.Generator:
     """``g`` itself on CPU; for a CUDA generator, a CPU generator seeded from one draw of ``g``."""
     if g.device.type == "cpu":
         return g
@@ -146,7 +146,7 @@ def photo_crop(bank: SceneBank, size: int, generator: torch.Generator, index: in
     """
     if len(bank) == 0:
         raise ValueError("photo_crop: the scene bank has no photos")
-    g = _cpu_generator(generator)
+    g = cpu_generator(generator)
     i = _randint(g, 0, len(bank)) if index is None else int(index)
     img = bank.photos[i]
     h, w = img.shape[-2:]
@@ -205,7 +205,7 @@ def dead_leaves(size: int, generator: torch.Generator, *, n_shapes: int = 400, r
     size, n = int(size), int(n_shapes)
     if size < 4:
         raise ValueError(f"dead_leaves: size must be >= 4, got {size}")
-    g = _cpu_generator(generator)
+    g = cpu_generator(generator)
     r_min = max(1.0, size / 64) if r_min is None else float(r_min)
     r_max = max(r_min * 1.5, size / 3) if r_max is None else float(r_max)
     img = _gradient(size, g)
@@ -271,7 +271,7 @@ def random_scene(size: int, generator: torch.Generator, bank: SceneBank | None =
     """One clean scene ``3 x size x size``: a photo view with probability ``photo_prob`` (if ``bank`` has
     photos), else a dead-leaves scene (whose leaves may carry photo patches).  ``bank=None``: dead leaves only.
     """
-    g = _cpu_generator(generator)
+    g = cpu_generator(generator)
     use_photo = float(_rand(g)) < photo_prob
     if bank is not None and len(bank) and use_photo:
         return photo_crop(bank, int(size), g)
@@ -281,7 +281,7 @@ def random_scene(size: int, generator: torch.Generator, bank: SceneBank | None =
 def random_scenes(n: int, size: int, generator: torch.Generator, bank: SceneBank | None = None, *,
                   photo_prob: float = 0.5) -> torch.Tensor:
     """``n`` scenes stacked: ``N x 3 x size x size`` float32 in [0, 1] (on CPU)."""
-    g = _cpu_generator(generator)
+    g = cpu_generator(generator)
     if n <= 0:
         return torch.zeros(0, 3, int(size), int(size))
     return torch.stack([random_scene(size, g, bank, photo_prob=photo_prob) for _ in range(int(n))])

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
 from rawdiff.camera.bayer import normalize_levels, pack, to_digital
 from rawdiff.errors import DataError
 from rawdiff.utils import atomic_dir, derive_seed, make_generator, sha256_file
@@ -38,8 +39,6 @@ __all__ = [
     "DATA_VERSION",
     "TARGET_JPEG_QUALITY",
     "LOWLIGHT_GAIN",
-    "ZRR_BLACK",
-    "ZRR_WHITE",
     "lowlight_batch",
     "lowlight_item",
     "phone2dslr_batch",
@@ -49,7 +48,6 @@ __all__ = [
     "write_manifest",
 ]
 
-ZRR_BLACK, ZRR_WHITE = 63, 1020
 # Bumped whenever the generated content changes (cache keys of rawdiff.data.ensure_datasets include it).
 DATA_VERSION = 3   # 3: phone2dslr targets JPEG q100 4:4:4 + meta.json
 # Digital gain applied by the ISP to the short exposure of low-light scenes (log-uniform).  Our choice: without
@@ -276,7 +274,7 @@ def lowlight_batch(n: int, size: int, generator: torch.Generator, device=None, b
     puts rendered words on that fraction of scenes (``labels``: list of word lists is then added).
     """
     from rawdiff.camera.noise import dark_srgb
-    from rawdiff.data.scenes import _cpu_generator, random_scenes
+    from rawdiff.data.scenes import cpu_generator, random_scenes
     from rawdiff.data.text import text_scene
 
     _check_args(n, 0, size, "lowlight_batch")
@@ -284,7 +282,7 @@ def lowlight_batch(n: int, size: int, generator: torch.Generator, device=None, b
     scenes = random_scenes(int(n), int(size), generator, bank)
     labels: list[list[str]] = [[] for _ in range(int(n))]
     if text_fraction > 0:
-        cg = _cpu_generator(generator)
+        cg = cpu_generator(generator)
         for i in range(int(n)):
             if float(torch.rand((), generator=cg)) < text_fraction:
                 n_words = int(torch.randint(1, 5, (1,), generator=cg))

@@ -1,4 +1,4 @@
-"""Word crops as varied as scene text, rendered offline (the word images of rawdiff.textbench's OCR benchmark).
+"""Word crops as varied as scene text, rendered offline (the word images of rawdiff.did.textbench's OCR benchmark).
 
 DiD (Nguyen et al., WACV-24, §5) measures OCR on text photographed in the dark.  Clean rendered words on
 smooth gradients are much easier than scene text, so each crop here draws, from one ``torch.Generator``:

@@ -30,7 +30,7 @@ schedule from ``sigma_start`` down with fewer steps), levels l > 0 start at ``x 
 pure noise ``sigma_max * eps`` (same generator draws), so ``sigma_start = sigma_max`` with the full step count
 *is* the paper cascade, bit for bit.
 
-**Remaining differences from the official DiD code** (training-side ones: rawdiff.pipelines.did):
+**Remaining differences from the official DiD code** (training-side ones: rawdiff.did.train):
 
 =====================================  ===================================  =================================
 item                                   official code                        here
@@ -45,7 +45,7 @@ upper-level schedule                   full 18 Heun steps                   same
 
 Each tile gets its own ``torch.Generator`` seeded from ``(base seed, image, level, tile)``, so the batched
 cascade equals sampling tile by tile (up to float round-off).  Resizing is bilinear and antialiased, done on
-[0, 1] images (then normalised), as in training (rawdiff.pipelines.did).
+[0, 1] images (then normalised), as in training (rawdiff.did.train).
 """
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def truncated_sigmas(sigma_start: float, steps: int, *, sigma_min: float = 0.002
 
 
 def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -> list[dict]:
-    """Settings (for rawdiff.pipelines.did.evaluate_settings / enhance) of the paper cascade followed by one
+    """Settings (for rawdiff.did.train.evaluate_settings / enhance) of the paper cascade followed by one
     few-step cascade per ``(sigma_start, upper_steps)`` pair."""
     out = [{"setting": f"paper ({num_steps} steps every level)"}]
     out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}

@@ -15,7 +15,7 @@ math, not an approximation:
   it sees an out-of-domain y_s.
 
 These baselines need a network trained on ordinary DDPM marginals over t in 1..T (gamma = 0), not the
-DTDM network (trained only on t <= s with the shifted mean); rawdiff.pipelines.diffraw trains one with
+DTDM network (trained only on t <= s with the shifted mean); rawdiff.diffraw.train trains one with
 the same architecture, conditions and budget.
 """
 from __future__ import annotations

@@ -83,7 +83,7 @@ def aligned_metrics(pred: torch.Tensor, target: torch.Tensor, meta: dict | None 
     Pass ``aligned`` (from :func:`align_target`) to reuse one alignment for many methods; else the target is
     aligned here with ``meta`` or, without it, against ``ref`` (default: ``pred`` itself).
     """
-    from rawdiff.metrics import psnr, ssim
+    from rawdiff.metrics.image import psnr, ssim
 
     pred = pred.float()
     if aligned is None:

@@ -7,7 +7,7 @@ position in the *full* frame, in [-1, 1]; LiteISPNet feeds coordinates so the ne
 dependent effects such as lens shading).  Output: sRGB at 2h x 2w through a pixel shuffle (Shi et al.,
 CVPR-16).  Body: a two-level encoder/decoder of residual blocks with channel attention (RCAB, Zhang et
 al., ECCV-18, as in LiteISPNet), width ``ISPNetConfig.channels``, ``num_blocks`` blocks per level.
-Trained with L1 against the DSLR target (rawdiff.pipelines.diffraw.train_ispnet).  Our own code; much
+Trained with L1 against the DSLR target (rawdiff.diffraw.train.train_ispnet).  Our own code; much
 smaller than LiteISPNet (~9M parameters) at the smoke/medium presets.
 """
 from __future__ import annotations

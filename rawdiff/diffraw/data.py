@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from rawdiff.config import Preset
 from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import coord_grid
+from rawdiff.runs.store import data_digest
 
 CONDITIONS = ("raw+c", "raw", "none")
 MODES = ("dtdm", "ddpm")
@@ -61,13 +62,6 @@ def load_phone(root: str | os.PathLike, split: str = "train", device: str | torc
     return PhoneData(raw.float(), rgb.float(), names, meta)
 
 
-def dataset_fingerprint(root: str | os.PathLike, max_hash_files: int = 4000) -> str:
-    """Stable id of a dataset folder: rawdiff.runs.data_digest (the one dataset digest of every pipeline)."""
-    from rawdiff.runs import data_digest
-
-    return data_digest(root, max_hash_files)
-
-
 @dataclass
 class Prepared:
     """What notebooks need to start: train/test splits, the data fingerprint (cache key) and the root."""
@@ -86,7 +80,7 @@ def prepare_data(preset: Preset, *, seed: int = 0, data_root: str | os.PathLike 
 
     phone, _ = ensure_datasets(preset.data, seed=seed, data_root=data_root, cache_dir=cache_dir)
     root = Path(phone)
-    return Prepared(load_phone(root, "train", device), load_phone(root, "test", device), dataset_fingerprint(root),
+    return Prepared(load_phone(root, "train", device), load_phone(root, "test", device), data_digest(root),
                     root)
 
 
@@ -125,7 +119,7 @@ def visualise_raw(w: torch.Tensor) -> torch.Tensor:
     return raw_to_output_res(visualize_raw(w))
 
 
-def _random_crops(data: PhoneData, idx: torch.Tensor, crop: int, gen: torch.Generator):
+def random_crops(data: PhoneData, idx: torch.Tensor, crop: int, gen: torch.Generator):
     """Even-aligned crops (crop px at DSLR resolution) + the packed crops and their full-frame coordinates."""
     raw, rgb = data.raw[idx], data.rgb[idx]
     H, W = rgb.shape[-2:]

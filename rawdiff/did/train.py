@@ -1,4 +1,4 @@
-"""DiD ("Diffusion in the Dark", Nguyen et al., WACV-24): training, checkpoint reuse, enhancement, evaluation.
+"""DiD ("Diffusion in the Dark", Nguyen et al., WACV-24): multi-scale training and the ``DID`` run kind.
 
 Training (DESIGN.md §3, multi-scale patch training).  Each batch draws one scale ``s ~ U{0..L-1}``
 (``L = len(DiDConfig.scales)``, working resolution ``res = scales[s] = 32 * 2^s``) and, per sample, a random
@@ -40,78 +40,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
-from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, from_dict, get_preset
-from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, check_scales, resize
-from rawdiff.diffusion.edm import EDMLoss, EDMPrecond, karras_sigmas, randn, sample_training_sigmas
+from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, get_preset
+from rawdiff.diffusion.cascade import check_scales, resize
+from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas
+from rawdiff.did.model import META_FILE, DiDModel, build_denoiser, fit_normalizers, load_did
 from rawdiff.errors import DataError, RawdiffError
-from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
-from rawdiff.utils import Timer, atomic_write_text, resolve_device, seeded_init, to_inference
+from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
+from rawdiff.norm import normalizer_from_dict
+from rawdiff.runs.lifecycle import ModelKind
+from rawdiff.runs.store import Trained, cache_key, train_config, weights_only
+from rawdiff.train import train
+from rawdiff.utils import atomic_write_text, resolve_device, to_inference
 
-__all__ = [
-    "DiDModel", "MultiScalePatchBatches", "fit_normalizers", "build_denoiser", "load_lowlight",
-    "train_did", "train_did_tensors", "load_did", "did_cache_key", "data_hash", "lpips_active", "get_or_train_did",
-    "enhance", "EDMDenoiser",
-    "evaluate_settings", "ilvr_settings", "overlap_settings",
-]
-
-META_FILE = "did.json"
-
-# DiD's denoiser convention (EDM, Karras et al. 2022): D(x, sigma, cond) -> estimate of the clean image at noise
-# level sigma (an EDMPrecond).  DiffRAW's is the other one: rawdiff.pipelines.diffraw_sample.X0Predictor (timestep).
-EDMDenoiser = EDMPrecond
-
-
-# ----------------------------------------------------------------------------------------------- model bundle
-@dataclass
-class DiDModel:
-    """A trained DiD denoiser with everything needed to run the cascade."""
-
-    denoiser: EDMPrecond
-    dark_norm: Any
-    bright_norm: Any
-    unet: UNetConfig
-    did: DiDConfig
-    edm: EDMConfig
-    normalization: str = "tail"
-    run_dir: Path | None = None
-    history: list[dict] = field(default_factory=list)
-    train_seconds: float = float("nan")
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.denoiser.parameters()).device
-
-    def norm_dict(self) -> dict:
-        return {"normalization": self.normalization, "dark": self.dark_norm.to_dict(),
-                "bright": self.bright_norm.to_dict()}
-
-
-def fit_normalizers(dark: Iterable[torch.Tensor], bright: Iterable[torch.Tensor], normalization: str = "tail"):
-    """``(dark_norm, bright_norm)``: DiD tail normalisation with dataset-level statistics fitted separately on
-    the dark and the well-lit training images, or ``"linear"`` (``2x - 1``) for both."""
-    if normalization == "tail":
-        p = PairedTailNorm.fit(list(dark), list(bright))
-        return p.dark, p.bright
-    if normalization == "linear":
-        return LinearNorm(), LinearNorm()
-    raise ValueError(f"unknown DiD normalization {normalization!r}; expected 'tail' or 'linear'")
-
-
-def build_denoiser(unet: UNetConfig, edm: EDMConfig, seed: int = 0) -> EDMPrecond:
-    """EDM-preconditioned conditional UNet (12 input channels: noisy x + c_x + c_y1 + c_y2); init from ``seed``."""
-    from rawdiff.nn.unet import UNet
-
-    if unet.in_channels != 12 or unet.out_channels != 3:
-        raise ValueError(f"DiD needs a UNet with 12 input (x + 3 conditions) and 3 output channels, got "
-                         f"{unet.in_channels} -> {unet.out_channels}")
-    with seeded_init(seed, "did-unet"):
-        return EDMPrecond(UNet(unet), sigma_data=edm.sigma_data)
 
 
 # ----------------------------------------------------------------------------------------------- batches
@@ -220,13 +166,6 @@ def load_lowlight(root: str | os.PathLike, split: str = "train"
     return dark, bright, names
 
 
-def data_hash(root: str | os.PathLike) -> str:
-    """The cache key's data part: rawdiff.runs.data_digest (one digest for every pipeline)."""
-    from rawdiff.runs import data_digest
-
-    return data_digest(root)
-
-
 # ----------------------------------------------------------------------------------------------- training
 def _meta(model_unet: UNetConfig, did: DiDConfig, edm: EDMConfig, train_cfg: TrainConfig, norms: dict,
           extra: Mapping | None = None) -> dict:
@@ -238,14 +177,12 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
                       out_dir: str | os.PathLike | None, *, normalization: str = "tail",
                       device: str | torch.device = "auto", resume: bool = False, progress: bool = True,
                       lpips: str | None = "auto", train_cfg: TrainConfig | None = None,
-                      extra_config: Mapping | None = None) -> DiDModel:
+                      extra_config: Mapping | None = None) -> Trained:
     """Train DiD on in-memory pairs (lists of 3 x H x W [0, 1] tensors); see :func:`train_did`.
 
     ``lpips="auto"`` adds DiD's 5 x LPIPS term when the AlexNet weights are cached (else the loss reports once
     that it runs without it); ``lpips=None`` never uses it.  ``train_cfg`` overrides ``preset.did_train``.
     """
-    from rawdiff.train import train
-
     preset = get_preset(preset) if isinstance(preset, str) else preset
     dev = resolve_device(device)
     tcfg = train_cfg or preset.did_train
@@ -265,8 +202,6 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
 
     lp_module, reason = (None, "disabled (lpips=None)")
     if lpips == "auto" and preset.edm.lpips_weight > 0:
-        from rawdiff.metrics import lpips_loss_or_none
-
         lp_module, reason = lpips_loss_or_none(dev)
     # LPIPS input: "model" (official) feeds the raw model-space tensors (LPIPS sees y itself: (y + 1) / 2 is
     # undone by its 2x - 1), "image" the clamped [0, 1] sRGB images (our default)
@@ -278,15 +213,15 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
     res = train(model, loss, batches, tcfg, out, device=dev, resume=resume, run_config=meta, progress=progress,
                 desc=f"DiD ({normalization})")
-    return DiDModel(denoiser=to_inference(res.ema, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=preset.did_unet,
-                    did=preset.did, edm=preset.edm, normalization=normalization, run_dir=out,
-                    history=list(res.history), train_seconds=res.seconds)
+    bundle = DiDModel(denoiser=to_inference(res.model, dev), dark_norm=dark_norm, bright_norm=bright_norm,
+                      unet=preset.did_unet, did=preset.did, edm=preset.edm, normalization=normalization)
+    return replace(res, model=bundle)
 
 
 def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: str | os.PathLike, *,
               normalization: str = "tail", device: str | torch.device = "auto", resume: bool = False,
               progress: bool = True, lpips: str | None = "auto", steps: int | None = None,
-              seed: int | None = None) -> DiDModel:
+              seed: int | None = None) -> Trained:
     """Train DiD on the ``train`` split of a low-light dataset; checkpoints + ``did.json`` go to ``out_dir``.
 
     The normaliser statistics are fitted on that training split (dataset level) and saved in ``did.json`` and
@@ -294,8 +229,6 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
     ``steps``/``seed`` override ``preset.did_train``.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    from rawdiff.runs import train_config
-
     tcfg = train_config(preset.did_train, seed, steps)
     dark, bright, _ = load_lowlight(lowlight_root, "train")
     return train_did_tensors(preset, dark, bright, out_dir, normalization=normalization, device=device,
@@ -303,115 +236,42 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
                              extra_config={"data_root": str(lowlight_root), "scale": preset.name})
 
 
-def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> DiDModel:
-    """Load a trained DiD run (``rawdiff train did --out RUN_DIR`` or :func:`train_did`)."""
-    from rawdiff.checkpoint_io import config_errors
-    from rawdiff.train import load_run, read_history, read_json
 
-    run = Path(run_dir)
-    meta_path = run / META_FILE
-    if not meta_path.exists():
-        meta_path = run / "config.json"
-    if not meta_path.exists():
-        raise RawdiffError(f"{run}: not a DiD run (no {META_FILE}); train one with `rawdiff train did`")
-    meta = read_json(meta_path)
-    if meta.get("kind") != "did":
-        raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
-    with config_errors(meta_path):
-        unet, did, edm = (from_dict(UNetConfig, meta["unet"], source=meta_path),
-                          from_dict(DiDConfig, meta["did"], source=meta_path),
-                          from_dict(EDMConfig, meta["edm"], source=meta_path))
-        dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
-    dev = resolve_device(device)
-    model = build_denoiser(unet, edm)
-    load_run(run, model, ema=ema, device="cpu")
-    return DiDModel(denoiser=to_inference(model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, did=did, edm=edm,
-                    normalization=meta["norm"].get("normalization", "tail"), run_dir=run,
-                    history=read_history(run))
+# ----------------------------------------------------------------------------------------------- run kind
+def lpips_active(preset: Preset, lpips: str | None = "auto") -> bool:
+    """Whether :func:`train_did_tensors` will add the LPIPS term: ``lpips="auto"``, a positive weight and the
+    AlexNet weights on disk (rawdiff.metrics.image.metric_availability; nothing is loaded or downloaded)."""
+    if lpips != "auto" or preset.edm.lpips_weight <= 0:
+        return False
+    return metric_availability("lpips").available
 
 
-# ----------------------------------------------------------------------------------------------- inference
-def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor, *, ilvr_steps: int | None = None,
-            overlap: int | None = None, generator: torch.Generator | int | None = None,
-            noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
-            max_batch: int | None = None, sigma_start: float | None = None, upper_steps: int | None = None,
-            level0_cache: dict | None = None) -> CascadeResult:
-    """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
-
-    Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
-    ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
-    seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
-    ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
-    the paper's full schedule at every level).  ``level0_cache``: see rawdiff.diffusion.cascade.cascade_sample
-    (calls that differ only above level 0 share its samples).
-    """
-    model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
-    x = dark_image[None] if dark_image.ndim == 3 else dark_image
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark_image.shape)}")
-    d, e = model.did, model.edm
-    sigmas = karras_sigmas(num_steps or e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=model.device)
-    upper = None
-    if sigma_start is not None or upper_steps is not None:
-        from rawdiff.diffusion.cascade import truncated_sigmas
-
-        upper = truncated_sigmas(e.sigma_max if sigma_start is None else sigma_start,
-                                 upper_steps or num_steps or e.num_steps, sigma_min=e.sigma_min, rho=e.rho,
-                                 device=model.device)
-    return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
-                          dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
-                          ilvr_steps=d.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
-                          noised_reference=d.ilvr_noised_reference if noised_reference is None else noised_reference,
-                          overlap=d.tile_overlap if overlap is None else int(overlap),
-                          s_churn=e.s_churn if s_churn is None else s_churn,
-                          generator=0 if generator is None else generator, max_batch=max_batch,
-                          upper_sigmas=upper, level0_cache=level0_cache)
+def did_key(preset: Preset, tcfg: TrainConfig, digest: str, *, normalization: str = "tail",
+            lpips: str | None = "auto") -> str:
+    """rawdiff.runs.store.cache_key of a DiD run: UNet, EDM and multi-scale training settings (not the sampler's),
+    the normalisation, the data digest, the seed (in ``tcfg``) and whether the 5 x LPIPS term is active."""
+    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": weights_only("edm", preset.edm),
+             "did": weights_only("did", preset.did), "normalization": normalization}
+    return cache_key("did", model=model, train=tcfg, data=digest, seed=tcfg.seed, lpips=lpips_active(preset, lpips))
 
 
-# ----------------------------------------------------------------------------------------------- evaluation
-def ilvr_settings(ks: Sequence[int] = (0, 3, 6, 18)) -> list[dict]:
-    """Settings for the ILVR-steps ablation (paper default k = 6 of 18)."""
-    return [{"setting": f"ILVR k={k}", "ilvr_steps": k} for k in ks]
+def _train_kind(preset: Preset, data, out_dir, *, tcfg: TrainConfig, normalization: str = "tail",
+                lpips: str | None = "auto", **kw) -> Trained:
+    return train_did(preset, data, out_dir, normalization=normalization, steps=tcfg.steps, seed=tcfg.seed,
+                     lpips=lpips if lpips_active(preset, lpips) else None, **kw)
 
 
-def overlap_settings(overlaps: Sequence[int] = (0, 8)) -> list[dict]:
-    """Settings for the tiling ablation: 0 = paper's non-overlapping tiles, > 0 = our blended tiles."""
-    return [{"setting": "non-overlapping tiles (paper)" if o == 0 else f"blended tiles (overlap {o})", "overlap": o}
-            for o in overlaps]
+DID = ModelKind(
+    name="did", train_cfg=lambda preset: preset.did_train, key=did_key, train=_train_kind, load=load_did,
+    folder=lambda normalization="tail", lpips="auto": f"did-{normalization}",
+    meta=lambda preset, tcfg, digest, normalization="tail", lpips="auto": {
+        "lpips": lpips_active(preset, lpips), "normalization": normalization})
+"""DiD's run kind for rawdiff.runs.lifecycle.get_or_train: ``cache_dir/did-<normalization>-<key>/`` (options
+``normalization`` = "tail" | "linear", ``lpips`` = "auto" | None), loaded as a rawdiff.did.model.DiDModel with the
+caller's sampler settings."""
 
 
-def evaluate_settings(model: DiDModel, dark: torch.Tensor, bright: torch.Tensor, settings: Sequence[Mapping],
-                      *, seed: int = 0, metrics: Sequence[str] = ("psnr", "ssim", "lpips"), suite=None,
-                      max_batch: int | None = None) -> tuple[list[dict], dict[str, CascadeResult]]:
-    """Run :func:`enhance` on the images ``dark`` (N x 3 x H x W) once per setting and score against ``bright``.
-
-    Each setting is a dict with a ``"setting"`` label and :func:`enhance` keyword overrides.  Returns
-    ``(rows, results)``: one row per setting with the mean metrics (a metric that cannot run is its
-    ``"unavailable: ..."`` string, never a number), seam visibility at the 32-px grid and at the setting's own
-    tile borders, seconds per image and 32x32 network evaluations per image; ``results[label]`` the cascade.
-    Level 0 is sampled once for all settings that share it (``level0_cache``; e.g. every ILVR or few-step setting),
-    so a later setting's seconds exclude it while its network evaluations per image still count it.
-    """
-    from rawdiff.metrics import MetricSuite
-
-    suite = suite or MetricSuite(metrics, device=model.device)
-    rows, results, level0 = [], {}, {}
-    bright = bright.to(model.device)
-    for st in settings:
-        kw = {k: v for k, v in st.items() if k != "setting"}
-        with Timer(model.device) as t:
-            res = enhance(model, dark, generator=seed, max_batch=max_batch, level0_cache=level0, **kw)
-        vals = suite(res.image, bright)
-        row = {"setting": st["setting"], "normalization": model.normalization,
-               "ilvr_steps": kw.get("ilvr_steps", model.did.ilvr_steps),
-               "overlap": kw.get("overlap", model.did.tile_overlap), **vals,
-               "seam_grid32": float(res.seam_visibility(grid=model.did.patch).mean()),
-               "seam_own_tiles": float(res.seam_visibility().mean()),
-               "sec_per_image": t.seconds / dark.shape[0], "tile_nfe_per_image": res.tile_nfe}
-        rows.append(row)
-        results[st["setting"]] = res
-    return rows, results
-
-
-# the cached runs (rawdiff.runs) live in did_cache.py; re-exported here so `rawdiff.pipelines.did` keeps its names
-from rawdiff.pipelines.did_cache import did_cache_key, get_or_train_did, lpips_active  # noqa: E402
+def default_did_run(info):
+    """For rawdiff.runs.store.resolve_run (``rawdiff enhance`` without ``--run``): a DiD run with DiD's own tail
+    normalisation, so the newest notebook-05 ablation model (``normalization = "linear"``) is not picked."""
+    return info.path if info.meta.get("normalization", "tail") == "tail" else None

@@ -7,7 +7,7 @@ network: DDPM-1000 / DDIM-K from pure noise and the SDEdit-style truncated start
 
 Denoiser convention here: an :data:`X0Predictor` maps (y_t, integer timestep t, condition) to an estimate of
 the clean image y_0 (x0-prediction; eps-predicting networks are converted) — rawdiff.diffusion.dtdm's
-``Denoiser``.  (DiD uses the other convention, rawdiff.pipelines.did's ``EDMDenoiser``: (x, sigma) -> D(x).)
+``Denoiser``.  (DiD uses the other convention, rawdiff.did.train's ``EDMDenoiser``: (x, sigma) -> D(x).)
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from rawdiff.diffusion import ddpm as ddpm_mod
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.diffusion.schedules import abar_from_config, timesteps
 from rawdiff.nn.ispnet import ISPNet
-from rawdiff.pipelines.diffraw_data import PhoneData, from_pm1, make_cond, to_pm1
+from rawdiff.diffraw.data import PhoneData, from_pm1, make_cond, to_pm1
 from rawdiff.utils import Timer, make_generator, resolve_device
 
 # (y_t, t as a float tensor (N,) holding the integer timestep, condition or None) -> estimate of y_0 in [-1, 1]
@@ -172,7 +172,7 @@ def evaluate(methods: Sequence[Method], test: PhoneData, *, c_test: torch.Tensor
     ``n_images``: per-kind cap (e.g. {"ddpm": 4} — DDPM-1000 is slow on CPU).  Every method gets the same
     per-image noise (one generator per method seeded by ``seed``).  Unavailable metrics stay strings.
     """
-    from rawdiff.metrics import MetricSuite
+    from rawdiff.metrics.image import MetricSuite
 
     dev = resolve_device(device)
     suite = MetricSuite(metric_names, device=dev)

@@ -1,9 +1,10 @@
-"""The one run layer: dataset digest, cache key, on-disk run format, ``get_or_train``, ``load`` and run discovery.
+"""The run store: dataset digest, cache key, on-disk run format (``run.json``), the :class:`Trained` result and run
+discovery.  Reuse-or-train is rawdiff.runs.lifecycle; loading any run by its kind is rawdiff.runs.kinds.
 
 A *run* is one trained network in one folder, written by the one training loop (rawdiff.train: ``config.json``,
 ``latest`` -> ``ckpt-*/`` with safetensors weights) plus ``run.json``: kind, scale, seed, steps, data path and
 digest, cache key, git commit, date and training wall time.  ``rawdiff train`` and the notebooks (through
-:func:`get_or_train`) write exactly this, so ``rawdiff develop/enhance --run`` accept either, and ``rawdiff runs``
+rawdiff.runs.lifecycle.get_or_train) write exactly this, so ``rawdiff develop/enhance --run`` accept either, and ``rawdiff runs``
 lists both.  Kinds: ``isp`` (ISPNet), ``diffraw`` (DTDM / DDPM UNet; ``isp_run`` in run.json names the ISPNet it
 was trained beside), ``did`` (DiD denoiser, + ``did.json``), ``regress`` (regression UNet, + ``regress.json``).
 
@@ -28,7 +29,7 @@ from rawdiff.utils import atomic_dir, atomic_write_text, default_cache_dir, repo
 
 CODE_VERSION = 2      # bump when training code changes what a cached checkpoint means (was 1 in every pipeline)
 RUN_FILE = "run.json"
-KINDS = ("isp", "diffraw", "did", "regress")
+KIND_NAMES = ("isp", "diffraw", "did", "regress")
 MAX_CONTENT_FILES = 4000  # datasets with more files are digested by (relative path, size): the real ZRR has ~96k
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def data_digest(root: str | os.PathLike, max_content_files: int = MAX_CONTENT_FI
 # cache keys, so e.g. notebook 04 asking for other sampler steps reuses notebook 03's networks.
 NOT_WEIGHTS = {"train": ("log_every", "ckpt_every"), "dtdm": ("sample_steps", "eta"),
                "edm": ("sigma_min", "sigma_max", "rho", "num_steps", "s_churn"),
-               "did": ("ilvr_steps", "ilvr_noised_reference", "tile_overlap", "normalization")}
+               "did": ("ilvr_steps", "ilvr_noised_reference", "tile_overlap")}
 
 
 def weights_only(section: str, cfg: Any) -> dict:
@@ -108,55 +109,26 @@ def read_meta(run_dir: str | os.PathLike) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-# ----------------------------------------------------------------------------------------------- get or train
+# ----------------------------------------------------------------------------------------------- result
 @dataclass
-class CacheHit:
-    """Where a cached run lives, whether it was reused, and how long training took now (0 when reused)."""
+class Trained:
+    """A trained network: ``model`` (EMA weights, ready for inference; for DiD and the regression baseline the
+    model bundle with its normalisers), where its run lives, its loss history, whether it was reused from the
+    cache, the training wall time now (0 when reused), the step it reached and, from the training loop itself,
+    the online (non-EMA) network."""
 
-    run_dir: Path
-    reused: bool
+    model: Any
+    run_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+    reused: bool = False
     seconds: float = 0.0
+    step: int = 0
+    online: Any = None
 
 
 def cache_path(cache_dir: str | os.PathLike | None, name: str, key: str, group: str | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return (root / group if group else root) / f"{name}-{key}"
-
-
-def get_or_train(run_dir: Path, steps: int, train_fn: Callable[[Path, bool], Any], load_fn: Callable[[Path], T],
-                 meta: Mapping) -> tuple[T, CacheHit]:
-    """Load the complete run in ``run_dir``, else train it (resuming a partial run) and load what was written.
-
-    ``train_fn(dir, resume)`` trains into ``dir``; ``load_fn(dir)`` loads a run (raising DataError on corrupt
-    files).  A corrupt cache entry is reported with a warning and retrained into a fresh directory that replaces
-    it only once training succeeded (rawdiff.utils.atomic_dir).  ``meta`` goes to ``run.json`` with the wall time.
-    """
-    import time
-
-    from rawdiff.train import run_is_complete
-
-    run_dir = Path(run_dir)
-    try:
-        complete = run_is_complete(run_dir, steps) and read_meta(run_dir) is not None
-        if complete:
-            return load_fn(run_dir), CacheHit(run_dir, True)
-        corrupt = None
-    except DataError as err:
-        corrupt = err
-    t0 = time.perf_counter()
-    if corrupt is None:
-        try:
-            train_fn(run_dir, run_dir.exists())
-        except DataError as err:  # a partial run whose checkpoint cannot be resumed
-            corrupt = err
-    if corrupt is not None:
-        warnings.warn(f"{run_dir}: cached run is unreadable ({corrupt}); training it again", stacklevel=3)
-        with atomic_dir(run_dir, overwrite=True) as tmp:
-            train_fn(tmp, False)
-            write_meta(tmp, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
-    else:
-        write_meta(run_dir, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
-    return load_fn(run_dir), CacheHit(run_dir, False, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------------------------- discovery
@@ -196,13 +168,13 @@ def default_roots() -> list[Path]:
     return [default_cache_dir(), Path.cwd() / "runs"]
 
 
-def _legacy_meta(d: Path) -> dict | None:
+def legacy_meta(d: Path) -> dict | None:
     """Kind/scale/steps of a run without run.json, from the run config rawdiff.train writes."""
     try:
         conf = json.loads((d / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(conf, dict) or conf.get("kind") not in KINDS:
+    if not isinstance(conf, dict) or conf.get("kind") not in KIND_NAMES:
         return None
     date = _dt.datetime.fromtimestamp((d / "latest").stat().st_mtime, _dt.timezone.utc).isoformat(timespec="seconds")
     return {"kind": conf["kind"], "scale": conf.get("scale"), "steps": (conf.get("train") or {}).get("steps"),
@@ -225,9 +197,9 @@ def find_runs(roots: Iterable[str | os.PathLike] | None = None, kind: str | None
             if "latest" not in filenames:
                 continue
             meta = read_meta(d)
-            if not meta or meta.get("kind") not in KINDS:
-                meta = {**(_legacy_meta(d) or {}), **(meta or {})}
-            if meta.get("kind") in KINDS and (kind is None or meta["kind"] == kind):
+            if not meta or meta.get("kind") not in KIND_NAMES:
+                meta = {**(legacy_meta(d) or {}), **(meta or {})}
+            if meta.get("kind") in KIND_NAMES and (kind is None or meta["kind"] == kind):
                 found[d] = RunInfo(d, meta["kind"], meta)
     return sorted(found.values(), key=lambda r: r.date, reverse=True)
 
@@ -245,38 +217,6 @@ def no_run_message(kind: str, command: str) -> str:
     roots = " and ".join(str(r) for r in default_roots())
     return (f"no trained {kind} run found in {roots}; run `make reproduce` or `rawdiff train {command} --data DIR "
             f"--out runs/NAME`, or pass --run RUN_DIR")
-
-
-# ----------------------------------------------------------------------------------------------- load
-def load(run_dir: str | os.PathLike, device="auto"):
-    """Load any run by its kind: ``isp`` -> ISPNet; ``diffraw`` (or a ``rawdiff train diffraw`` folder) ->
-    (ISPNet, UNet, DTDMConfig, config) via rawdiff.pipelines.diffraw.load_run_dir; ``did`` -> DiDModel;
-    ``regress`` -> RegressModel (EMA weights, on ``device``)."""
-    run_dir = Path(run_dir)
-    meta = read_meta(run_dir) or _legacy_meta(run_dir) or {}
-    kind = meta.get("kind")
-    if kind == "isp":
-        from rawdiff.config import ISPNetConfig, from_dict
-        from rawdiff.nn.ispnet import ISPNet
-        from rawdiff.checkpoint_io import config_errors
-        from rawdiff.train import load_run, read_json
-        from rawdiff.utils import to_inference
-
-        with config_errors(run_dir / "config.json"):
-            net = ISPNet(from_dict(ISPNetConfig, read_json(run_dir / "config.json")["isp_net"],
-                                   source=run_dir / "config.json"))
-        load_run(run_dir, net, ema=True)
-        return to_inference(net, device)
-    if kind == "diffraw" or ((run_dir / "isp").is_dir() and (run_dir / "diffraw").is_dir()):
-        from rawdiff.pipelines.diffraw_develop import load_run_dir
-        return load_run_dir(run_dir, device=device)
-    if kind == "did" or (run_dir / "did.json").exists():
-        from rawdiff.pipelines.did import load_did
-        return load_did(run_dir, device=device)
-    if kind == "regress" or (run_dir / "regress.json").exists():
-        from rawdiff.pipelines.regress import load_regress
-        return load_regress(run_dir, device=device)
-    raise RawdiffError(f"{run_dir}: not a rawdiff run (no {RUN_FILE} / config.json naming its kind)")
 
 
 def resolve_run(run: str | os.PathLike | None, kind: str, command: str,

@@ -7,7 +7,7 @@ away.  To test that, the competitor must differ from DiD only in being a regress
 * the **same UNet family** as ``preset.did_unet`` (rawdiff.nn.unet.UNet: same widths, depth, attention), but
   with the dark image as its only input (3 channels instead of DiD's noisy x + c_x + c_y1 + c_y2 = 12) and
   ``noise_level = 0`` (the UNet's embedding of a constant; there is no noise);
-* on the **same low-light training pairs** (``load_lowlight(root, "train")``, shared with rawdiff.pipelines.did);
+* on the **same low-light training pairs** (``load_lowlight(root, "train")``, shared with rawdiff.did.train);
 * in the **same normalised space**: DiD's tail normalisation (rawdiff.norm, DESIGN.md §3) with dataset-level
   statistics fitted on the training set — dark statistics for the input, bright statistics for the target —
   saved with the checkpoint (``regress.json``); ``normalization="linear"`` (``2x - 1``) is the alternative;
@@ -19,16 +19,16 @@ away.  To test that, the competitor must differ from DiD only in being a regress
 Inference (:func:`enhance_regress`) is fully convolutional: any ``H x W`` is reflect-padded at the bottom/right
 to a multiple of the UNet's down-sampling factor, run, and cropped back.
 
-Trained models are cached like DiD's (:func:`get_or_train_regress`): ``cache_dir/regress-<norm>-<key>/`` with
-``key`` = rawdiff.runs.cache_key of every setting that changes the weights plus the training data's digest
-(rawdiff.runs.data_digest), so notebook 06 trains once and reuses the checkpoint afterwards.
+Trained models are cached like DiD's (run kind ``REGRESS``, rawdiff.runs.lifecycle.get_or_train): ``cache_dir/regress-<norm>-<key>/`` with
+``key`` = rawdiff.runs.store.cache_key of every setting that changes the weights plus the training data's digest
+(rawdiff.runs.store.data_digest), so notebook 06 trains once and reuses the checkpoint afterwards.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,13 +38,17 @@ from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict, get_prese
 from rawdiff.diffusion.cascade import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict
-from rawdiff.pipelines.did import data_hash, fit_normalizers, load_lowlight
-from rawdiff.runs import cache_key, cache_path, get_or_train, train_config
+from rawdiff.did.model import fit_normalizers
+from rawdiff.did.train import load_lowlight
+from rawdiff.runs.lifecycle import ModelKind
+from rawdiff.runs.store import Trained, cache_key, train_config
+from rawdiff.train import load_run, train
+from rawdiff.checkpoint_io import config_errors, read_json
 from rawdiff.utils import atomic_write_text, resolve_device, seeded_init, to_inference
 
 __all__ = [
     "RegressConfig", "RegressModel", "RandomCropBatches", "RegressLoss", "regress_unet_config", "build_regressor",
-    "train_regress_tensors", "train_regress", "load_regress", "regress_cache_key", "get_or_train_regress",
+    "train_regress_tensors", "train_regress", "load_regress", "regress_key", "REGRESS",
     "enhance_regress",
 ]
 
@@ -95,9 +99,6 @@ class RegressModel:
     bright_norm: Any
     unet: UNetConfig
     cfg: RegressConfig
-    run_dir: Path | None = None
-    history: list[dict] = field(default_factory=list)
-    train_seconds: float = float("nan")
 
     @property
     def device(self) -> torch.device:
@@ -179,15 +180,13 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
                           out_dir: str | os.PathLike | None, *, cfg: RegressConfig = RegressConfig(),
                           train_cfg: TrainConfig | None = None, device: str | torch.device = "auto",
                           resume: bool = False, progress: bool = True, extra_config: Mapping | None = None
-                          ) -> RegressModel:
+                          ) -> Trained:
     """Train the regression UNet on in-memory pairs (lists of ``3 x H x W`` [0, 1] tensors).
 
     ``train_cfg`` overrides ``preset.regress_train`` (its ``seed`` seeds the initial weights and the batches).
     With ``out_dir``, the normaliser statistics and configs go to ``out_dir/regress.json`` and checkpoints to
     ``out_dir`` (rawdiff.train); ``resume=True`` continues a partial run with its saved statistics.
     """
-    from rawdiff.train import train
-
     preset = get_preset(preset) if isinstance(preset, str) else preset
     dev = resolve_device(device)
     tcfg = train_cfg or preset.regress_train
@@ -206,32 +205,28 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
     net = build_regressor(unet, tcfg.seed)
     res = train(net, RegressLoss(cfg.loss), batches, tcfg, out, device=dev, resume=resume, run_config=meta,
                 progress=progress, desc=f"regression UNet ({cfg.loss}, {cfg.normalization})")
-    return RegressModel(net=to_inference(res.ema, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet, cfg=cfg,
-                        run_dir=out, history=list(res.history), train_seconds=res.seconds)
+    bundle = RegressModel(net=to_inference(res.model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
+                          cfg=cfg)
+    return dataclasses.replace(res, model=bundle)
 
 
 def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: str | os.PathLike, *,
                   cfg: RegressConfig = RegressConfig(), device: str | torch.device = "auto", resume: bool = False,
-                  progress: bool = True, steps: int | None = None, seed: int | None = None) -> RegressModel:
+                  progress: bool = True, steps: int | None = None, seed: int | None = None) -> Trained:
     """Train on the ``train`` split of a low-light dataset (the data DiD trains on); ``steps``/``seed`` override
     ``preset.regress_train``."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    tcfg = _train_cfg(preset, steps, seed)
+    tcfg = train_config(preset.regress_train, seed, steps)
     dark, bright, _ = load_lowlight(lowlight_root, "train")
     return train_regress_tensors(preset, dark, bright, out_dir, cfg=cfg, train_cfg=tcfg, device=device,
                                  resume=resume, progress=progress,
                                  extra_config={"data_root": str(lowlight_root), "scale": preset.name})
 
 
-def _train_cfg(preset: Preset, steps: int | None, seed: int | None) -> TrainConfig:
-    return train_config(preset.regress_train, seed, steps)
-
-
-def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True) -> RegressModel:
+def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True,
+                 **_opts) -> RegressModel:
     """Load a trained regression run (EMA weights by default) with its saved normalisers."""
     from rawdiff.nn.unet import UNet
-    from rawdiff.checkpoint_io import config_errors
-    from rawdiff.train import load_run, read_history, read_json
 
     run = Path(run_dir)
     if not (run / META_FILE).exists():
@@ -246,42 +241,22 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     net = UNet(unet)
     load_run(run, net, ema=ema, device="cpu")
     return RegressModel(net=to_inference(net, device), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
-                        cfg=cfg, run_dir=run,
-                        history=read_history(run))
+                        cfg=cfg)
 
 
-def regress_cache_key(preset: Preset, cfg: RegressConfig, train_cfg: TrainConfig, data_digest: str) -> str:
-    """rawdiff.runs.cache_key: every setting that changes the weights (seed in ``train_cfg``) + the data digest."""
+def regress_key(preset: Preset, tcfg: TrainConfig, digest: str, *, cfg: RegressConfig = RegressConfig()) -> str:
+    """rawdiff.runs.store.cache_key: every setting that changes the weights (seed in ``tcfg``) + the data digest."""
     model = {"unet": dataclasses.asdict(regress_unet_config(preset)), "regress": dataclasses.asdict(cfg)}
-    return cache_key("regress", model=model, train=train_cfg, data=data_digest, seed=train_cfg.seed)
+    return cache_key("regress", model=model, train=tcfg, data=digest, seed=tcfg.seed)
 
 
-def get_or_train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, *,
-                         cache_dir: str | os.PathLike | None = None, device: str | torch.device = "auto",
-                         seed: int | None = None, progress: bool = True, cfg: RegressConfig = RegressConfig(),
-                         steps: int | None = None) -> RegressModel:
-    """Reuse the cached regression UNet for (config, seed, data) if complete, else train it (resuming a partial run).
-
-    rawdiff.runs.get_or_train like DiD's: the run lives in ``cache_dir/regress-<normalization>-<key>/``
-    (``cache_dir`` default rawdiff.utils.default_cache_dir()).  ``seed``/``steps`` override ``preset.regress_train``.
-    """
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    tcfg = _train_cfg(preset, steps, seed)
-    digest = data_hash(lowlight_root)
-    key = regress_cache_key(preset, cfg, tcfg, digest)
-    meta = {"kind": "regress", "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
-            "data": str(Path(lowlight_root).resolve()), "data_digest": digest, "normalization": cfg.normalization}
-
-    def train_fn(run: Path, resume: bool) -> None:
-        dark, bright, _ = load_lowlight(lowlight_root, "train")
-        train_regress_tensors(preset, dark, bright, run, cfg=cfg, train_cfg=tcfg, device=device, resume=resume,
-                              progress=progress, extra_config={"data_root": str(lowlight_root), "scale": preset.name})
-
-    model, hit = get_or_train(cache_path(cache_dir, f"regress-{cfg.normalization}", key), tcfg.steps, train_fn,
-                              lambda d: load_regress(d, device), meta)
-    if not hit.reused:
-        model.train_seconds = hit.seconds
-    return model  # trained now or earlier: loaded the same way either time
+REGRESS = ModelKind(
+    name="regress", train_cfg=lambda preset: preset.regress_train, key=regress_key,
+    train=lambda preset, data, out, *, tcfg, cfg=RegressConfig(), **kw: train_regress(
+        preset, data, out, cfg=cfg, steps=tcfg.steps, seed=tcfg.seed, **kw),
+    load=load_regress, folder=lambda cfg=RegressConfig(): f"regress-{cfg.normalization}",
+    meta=lambda preset, tcfg, digest, cfg=RegressConfig(): {"normalization": cfg.normalization})
+"""The regression baseline's run kind (rawdiff.runs.lifecycle): ``cache_dir/regress-<normalization>-<key>/``."""
 
 
 # ----------------------------------------------------------------------------------------------- inference

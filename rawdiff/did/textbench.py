@@ -318,7 +318,7 @@ def evaluate(methods: Mapping[str, Callable[[torch.Tensor], torch.Tensor] | Sequ
     ``methods`` map a name to either ``f(dark batch N x 3 x H x W) -> enhanced batch`` (same shape, [0, 1];
     samples are grouped by (level, crop shape) and sent in chunks of ``batch_size``) or to **precomputed
     outputs**: a list of ``3 x H x W`` tensors / an ``N x 3 x H x W`` tensor aligned with ``samples`` (e.g.
-    DiD's cascade outputs computed once).  ``engines`` are :class:`rawdiff.ocr.OCREngine` objects or names.
+    DiD's cascade outputs computed once).  ``engines`` are :class:`rawdiff.did.ocr.OCREngine` objects or names.
     ``engine_subsample``: ``{engine name: k}`` reads only the first ``k`` samples of each level with that
     engine (for slow engines; the same words for every method, so comparisons stay paired).
 
@@ -328,7 +328,8 @@ def evaluate(methods: Mapping[str, Callable[[torch.Tensor], torch.Tensor] | Sequ
     method x engine: ``{method, protocol, level, engine, item, label, pred, correct, source}`` (``item`` =
     the sample's index in ``samples``) — the ``06_ocr_per_word.csv`` contract of :mod:`rawdiff.claims`.
     """
-    from rawdiff.ocr import get_engine, normalize_text, text_metrics
+    from rawdiff.did.ocr import get_engine
+    from rawdiff.metrics.text import normalize_text, text_metrics
 
     engines = [get_engine(e) if isinstance(e, str) else e for e in engines]
     sub = dict(engine_subsample or {})

@@ -3,28 +3,29 @@
 DiffRAW (Yi et al., AAAI-24), DESIGN.md §3: ISPNet maps w (+ full-frame coordinates) to sRGB with an L1 loss;
 the DTDM UNet is trained on c_train = x_train = D²(y) (rawdiff.camera.degrade, drawn inside ``batch_fn``) with
 t ~ U{1..s} and an MSE to y on the truncated marginals (D2); ``mode="ddpm"`` trains the baseline network on
-ordinary DDPM marginals (gamma = 0, t ~ U{1..T}).  Cached runs go through rawdiff.runs (one key, one format):
+ordinary DDPM marginals (gamma = 0, t ~ U{1..T}).  Cached runs go through rawdiff.runs.store (one key, one format):
 ``cache_dir/diffraw/isp-<key>/`` and ``cache_dir/diffraw/<mode>-<condition>-<key>/``.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from rawdiff.camera.degrade import DegradeConfig, degrade
-from rawdiff.config import DTDMConfig, Preset
+from rawdiff.config import DTDMConfig, Preset, TrainConfig
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.nn.ispnet import ISPNet
-from rawdiff.pipelines.diffraw_data import (CONDITIONS, MODES, PhoneData, _random_crops, from_pm1, load_phone,
+from rawdiff.diffraw.data import (CONDITIONS, MODES, PhoneData, random_crops, from_pm1, load_phone,
                                             make_cond, to_pm1)
-from rawdiff.runs import cache_key, cache_path, get_or_train, train_config, weights_only
+from rawdiff.runs.lifecycle import ModelKind
+from rawdiff.runs.store import cache_key, train_config, weights_only
+from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
-_train_cfg = train_config  # the old private name (benchmarks/bench_dtdm.py)
 
 
 # =============================================================================================== ISPNet
@@ -38,7 +39,7 @@ def ispnet_batch_fn(data: PhoneData, batch_size: int, crop: int = 0) -> Callable
     """batch_fn for rawdiff.train: random images and even-aligned crops, all drawn from the step generator."""
     def batch_fn(step: int, gen: torch.Generator) -> dict:
         idx = torch.randint(0, len(data), (batch_size,), generator=gen, device=gen.device).to(data.raw.device)
-        raw, rgb, coords = _random_crops(data, idx, crop, gen)
+        raw, rgb, coords = random_crops(data, idx, crop, gen)
         return {"raw": raw, "rgb": rgb, "coords": coords}
     return batch_fn
 
@@ -51,12 +52,10 @@ def ispnet_loss(model, batch: dict) -> torch.Tensor:
 def train_ispnet(preset: Preset, data_root_phone: str | os.PathLike | PhoneData, out_dir: str | os.PathLike | None,
                  device: str | torch.device = "auto", resume: bool = False, progress: bool = True, *,
                  seed: int | None = None, steps: int | None = None):
-    """Train ISPNet on the ``train`` split of a ZRR-layout folder (or a :class:`PhoneData`); returns TrainResult."""
-    from rawdiff.train import train
-
+    """Train ISPNet on the ``train`` split of a ZRR-layout folder (or a :class:`PhoneData`) -> rawdiff.runs.store.Trained."""
     dev = resolve_device(device)
     data = data_root_phone if isinstance(data_root_phone, PhoneData) else load_phone(data_root_phone, "train")
-    tcfg = _train_cfg(preset.isp_train, seed, steps)
+    tcfg = train_config(preset.isp_train, seed, steps)
     run_config = {"kind": "isp", "isp_net": asdict(preset.isp_net), "scale": preset.name}
     return train(build_ispnet(preset, tcfg.seed), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
                  preset.isp_net.train_crop), tcfg, out_dir, device=dev, resume=resume, run_config=run_config,
@@ -85,7 +84,7 @@ def diffraw_batch_fn(data: PhoneData, batch_size: int, cfg: DTDMConfig, *, mode:
 
     def batch_fn(step: int, gen: torch.Generator) -> dict:
         idx = torch.randint(0, len(data), (batch_size,), generator=gen, device=gen.device).to(data.raw.device)
-        raw, rgb, _ = _random_crops(data, idx, cfg.train_crop, gen)
+        raw, rgb, _ = random_crops(data, idx, cfg.train_crop, gen)
         x = degrade(rgb, gen, degrade_cfg)
         t, eps = dtdm_mod.sample_training_inputs(batch_size, t_max, gen, rgb.shape, device=rgb.device)
         return {"y": to_pm1(rgb), "x": to_pm1(x), "w": raw, "t": t, "eps": eps}
@@ -116,15 +115,13 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
                   device: str | torch.device = "auto", resume: bool = False, progress: bool = True, *,
                   condition: str = "raw+c", mode: str = "dtdm", s: int | None = None, seed: int | None = None,
                   steps: int | None = None):
-    """Train the DiffRAW UNet (DTDM, or the gamma = 0 DDPM baseline with ``mode="ddpm"``); returns TrainResult."""
-    from rawdiff.train import train
-
+    """Train the DiffRAW UNet (DTDM, or the gamma = 0 DDPM baseline with ``mode="ddpm"``) -> Trained."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
     dev = resolve_device(device)
     cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
     data = data_root_phone if isinstance(data_root_phone, PhoneData) else load_phone(data_root_phone, "train")
-    tcfg = _train_cfg(preset.diffraw_train, seed, steps)
+    tcfg = train_config(preset.diffraw_train, seed, steps)
     run_config = {"kind": "diffraw", "mode": mode, "condition": condition, "dtdm": asdict(cfg),
                   "unet": asdict(preset.diffraw_unet), "scale": preset.name}
     return train(build_unet(preset, tcfg.seed), diffraw_loss_fn(cfg, mode=mode, condition=condition),
@@ -133,85 +130,69 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
 
 
 
-# =============================================================================================== cached runs
-@dataclass
-class Trained:
-    """A trained (EMA) model with where it lives and its loss history."""
+# =============================================================================================== run kinds
+def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
+    def load(run_dir: Path, device="auto", preset: Preset | None = None, **opts) -> torch.nn.Module:
+        from rawdiff.checkpoint_io import config_errors, read_json
+        from rawdiff.config import from_dict
 
-    model: torch.nn.Module
-    run_dir: Path
-    history: list[dict]
-    reused: bool
-    seconds: float
-
-
-def _cached(run_dir: Path, steps: int, build: Callable[[], torch.nn.Module], train_fn: Callable, meta: dict,
-            device) -> Trained:
-    from rawdiff.train import load_run, read_history
-
-    def load_fn(d: Path):
-        model = build()
-        load_run(d, model, ema=True, device="cpu")
-        return to_inference(model, resolve_device(device)), read_history(d)
-
-    (model, history), hit = get_or_train(run_dir, steps, train_fn, load_fn, meta)
-    return Trained(model, hit.run_dir, history, hit.reused, hit.seconds)
+        if preset is None:  # a run found on disk: rebuild the network from its own config.json
+            conf = run_dir / "config.json"
+            with config_errors(conf):
+                cfg = read_json(conf)
+                preset = _preset_from_run_config(cfg, conf, from_dict)
+        model = build(preset)
+        load_run(run_dir, model, ema=True, device="cpu")
+        return to_inference(model, resolve_device(device))
+    return load
 
 
-def _data_label(fingerprint: str, data_root) -> str:
-    return str(Path(data_root).resolve()) if data_root is not None else f"sha256:{fingerprint[:12]}"
+def _preset_from_run_config(cfg: dict, source: Path, from_dict) -> Preset:
+    from rawdiff.config import ISPNetConfig, UNetConfig, get_preset
+
+    base = get_preset("smoke")
+    if "isp_net" in cfg:
+        return replace(base, isp_net=from_dict(ISPNetConfig, cfg["isp_net"], source=source))
+    return replace(base, diffraw_unet=from_dict(UNetConfig, cfg["unet"], source=source))
 
 
-def ispnet_key(preset: Preset, fingerprint: str, seed: int = 0, steps: int | None = None) -> str:
-    """rawdiff.runs.cache_key of the ISPNet run for (preset, data, seed)."""
-    tcfg = train_config(preset.isp_train, seed, steps)
-    return cache_key("isp", model=asdict(preset.isp_net), train=tcfg, data=fingerprint, seed=tcfg.seed)
+def ispnet_key(preset: Preset, tcfg: TrainConfig, digest: str) -> str:
+    """rawdiff.runs.store.cache_key of an ISPNet run: its config, training config (seed inside), data digest."""
+    return cache_key("isp", model=asdict(preset.isp_net), train=tcfg, data=digest, seed=tcfg.seed)
 
 
-def get_or_train_ispnet(preset: Preset, data: PhoneData, fingerprint: str, *, cache_dir=None, device="auto",
-                        seed: int = 0, progress: bool = True, steps: int | None = None,
-                        data_root: str | os.PathLike | None = None) -> Trained:
-    """ISPNet from the cache (rawdiff.runs key: config + data fingerprint + seed) or trained now."""
-    tcfg = train_config(preset.isp_train, seed, steps)
-    key = ispnet_key(preset, fingerprint, seed, steps)
-    meta = {"kind": "isp", "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
-            "data": _data_label(fingerprint, data_root), "data_digest": fingerprint}
-    return _cached(cache_path(cache_dir, "isp", key, "diffraw"), tcfg.steps, lambda: build_ispnet(preset),
-                   lambda d, resume: train_ispnet(preset, data, d, device, resume, progress, seed=tcfg.seed,
-                                                  steps=steps), meta, device)
-
-
-def diffraw_key(preset: Preset, fingerprint: str, *, condition: str = "raw+c", mode: str = "dtdm",
-                s: int | None = None, seed: int = 0, steps: int | None = None) -> str:
-    """rawdiff.runs.cache_key of a DiffRAW UNet run; sampler settings are left out, and for ``mode="ddpm"`` also
-    s and gamma (they play no role in training the baseline network)."""
+def diffraw_key(preset: Preset, tcfg: TrainConfig, digest: str, *, condition: str = "raw+c", mode: str = "dtdm",
+                s: int | None = None) -> str:
+    """rawdiff.runs.store.cache_key of a DiffRAW UNet run; sampler settings are left out, and for ``mode="ddpm"``
+    also s and gamma (they play no role in training the baseline network)."""
     cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
-    tcfg = train_config(preset.diffraw_train, seed, steps)
     dcfg = weights_only("dtdm", cfg)
     if mode == "ddpm":
         dcfg.pop("s"), dcfg.pop("gamma")
     return cache_key("diffraw", model={"unet": asdict(preset.diffraw_unet), "dtdm": dcfg}, train=tcfg,
-                     data=fingerprint, seed=tcfg.seed, extra={"mode": mode, "condition": condition})
+                     data=digest, seed=tcfg.seed, extra={"mode": mode, "condition": condition})
 
 
-def get_or_train_diffraw(preset: Preset, data: PhoneData, fingerprint: str, *, condition: str = "raw+c",
-                         mode: str = "dtdm", s: int | None = None, cache_dir=None, device="auto", seed: int = 0,
-                         progress: bool = True, steps: int | None = None,
-                         data_root: str | os.PathLike | None = None) -> Trained:
-    """DiffRAW UNet (DTDM or DDPM baseline, any condition / s) from the cache or trained now.
-
-    Its run.json names the ISPNet cache entry of the same (preset, data, seed) as ``isp_run``, so
-    ``rawdiff develop --run`` can use a notebook's DTDM run directly.
-    """
+def _diffraw_meta(preset: Preset, tcfg: TrainConfig, digest: str, *, condition: str = "raw+c", mode: str = "dtdm",
+                  s: int | None = None) -> dict:
+    """run.json of a DiffRAW run names the ISPNet cache entry of the same (preset, data, seed) as ``isp_run``, so
+    ``rawdiff develop --run`` can use a notebook's DTDM run directly."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
-    cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
-    tcfg = train_config(preset.diffraw_train, seed, steps)
-    key = diffraw_key(preset, fingerprint, condition=condition, mode=mode, s=s, seed=seed, steps=steps)
-    name = f"{mode}-{condition.replace('+', '')}"
-    meta = {"kind": "diffraw", "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
-            "mode": mode, "condition": condition, "s": cfg.s, "data": _data_label(fingerprint, data_root),
-            "data_digest": fingerprint, "isp_run": f"../isp-{ispnet_key(preset, fingerprint, seed)}"}
-    return _cached(cache_path(cache_dir, name, key, "diffraw"), tcfg.steps, lambda: build_unet(preset),
-                   lambda d, resume: train_diffraw(preset, data, d, device, resume, progress, condition=condition,
-                                                   mode=mode, s=cfg.s, seed=tcfg.seed, steps=steps), meta, device)
+    isp_key = ispnet_key(preset, train_config(preset.isp_train, tcfg.seed), digest)
+    return {"mode": mode, "condition": condition, "s": preset.dtdm.s if s is None else int(s),
+            "isp_run": f"../isp-{isp_key}"}
+
+
+ISP = ModelKind(
+    name="isp", train_cfg=lambda preset: preset.isp_train, key=ispnet_key, group="diffraw",
+    train=lambda preset, data, out, *, tcfg, **kw: train_ispnet(preset, data, out, seed=tcfg.seed,
+                                                                steps=tcfg.steps, **kw),
+    load=_load_net(build_ispnet), folder=lambda: "isp")
+DIFFRAW = ModelKind(
+    name="diffraw", train_cfg=lambda preset: preset.diffraw_train, key=diffraw_key, group="diffraw",
+    train=lambda preset, data, out, *, tcfg, **kw: train_diffraw(preset, data, out, seed=tcfg.seed,
+                                                                 steps=tcfg.steps, **kw),
+    load=lambda run_dir, device="auto", preset=None, **opts: _load_net(build_unet)(run_dir, device, preset),
+    folder=lambda condition="raw+c", mode="dtdm", s=None: f"{mode}-{condition.replace('+', '')}",
+    meta=_diffraw_meta)

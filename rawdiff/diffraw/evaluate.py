@@ -2,9 +2,9 @@
 
 What notebook 04 and benchmarks/bench_dtdm.py call to decide DiffRAW's efficiency claim (Yi et al., AAAI-24:
 DTDM needs far fewer steps than sampling from noise, at equal or better quality) under the rules of
-rawdiff.claims (``_rule_dtdm``, ``_rule_dtdm_equal_nfe``):
+rawdiff.claims (``rule_dtdm``, ``rule_dtdm_equal_nfe``):
 
-* :func:`evaluate_per_image` — each method (:class:`rawdiff.pipelines.diffraw.Method`) on the **same** test
+* :func:`evaluate_per_image` — each method (:class:`rawdiff.diffraw.sample.Method`) on the **same** test
   images; sampler rows run with >= 3 noise seeds (``seeds``) and are **averaged per image**; scored against
   the target aligned into the RAW's geometry (rawdiff.metrics.aligned: known warp for synthetic pairs,
   estimated shift against ISPNet(w) for real ZRR — the same aligned target for every method), with the detail
@@ -29,6 +29,8 @@ import torch
 
 from rawdiff.camera.degrade import DegradeConfig, degrade
 from rawdiff.config import DTDMConfig
+from rawdiff.diffraw.sample import develop_baseline, develop_dtdm, plug_and_play, recolour, simple_isp_output
+from rawdiff.metrics.colour import mean_color_distance
 from rawdiff.metrics.aligned import ALIGNED_METRICS, align_target, aligned_metrics, crop_border, default_border
 from rawdiff.metrics.detail import sharpness_ratio, spectrum_distance
 from rawdiff.utils import Timer, make_generator, resolve_device
@@ -63,17 +65,15 @@ def score(out: torch.Tensor, aligned: torch.Tensor, suite=None) -> dict[str, lis
 
 
 def _run(m, test, c, nets: dict, cfg: DTDMConfig, gen, condition: str) -> torch.Tensor:
-    from rawdiff.pipelines import diffraw as P
-
     w = test.raw
     if m.kind == "ispnet":
         return c
     if m.kind == "simple_isp":
-        return P.simple_isp_output(w)
+        return simple_isp_output(w)
     if m.kind == "dtdm":
-        return P.develop_dtdm(nets["dtdm"][m.s or cfg.s], w, c, replace(cfg, s=m.s or cfg.s), m.steps,
+        return develop_dtdm(nets["dtdm"][m.s or cfg.s], w, c, replace(cfg, s=m.s or cfg.s), m.steps,
                               condition=condition, generator=gen)
-    return P.develop_baseline(nets["ddpm"], w, c, cfg, m.kind, m.steps, s=m.s, condition=condition, generator=gen)
+    return develop_baseline(nets["ddpm"], w, c, cfg, m.kind, m.steps, s=m.s, condition=condition, generator=gen)
 
 
 def _avg(vals: list[list]) -> list:
@@ -107,7 +107,7 @@ def evaluate_per_image(methods: Sequence, test, *, c_test: torch.Tensor, nets: d
     judge (default ``cfg.s``).  Each seed uses one generator per method seeded by that seed, so every method
     sees the same seeds.  Returns ``rows`` or ``(rows, outputs)`` (first seed's output per method).
     """
-    from rawdiff.metrics import MetricSuite
+    from rawdiff.metrics.image import MetricSuite
 
     dev = resolve_device(device)
     test = test.to(dev)
@@ -143,14 +143,13 @@ def gate_rows(unet, test, cfg: DTDMConfig, *, seeds: Sequence[int] = (0, 1, 2), 
     """Sanity-gate rows ``d2`` (D²(y_test), the training condition) and ``dtdm_d2`` (DTDM K = 1 given
     c = x = D²(y_test), averaged over ``seeds``), scored like :func:`evaluate_per_image` but against y_test in its
     own geometry: D²(y) is in y's geometry, and so is what the net was trained to output from it."""
-    from rawdiff.pipelines import diffraw as P
 
     dev = resolve_device(device)
     test = test.to(dev)
     ref = test.rgb.float()
     x = degrade(test.rgb.float(), make_generator(seed, dev), degrade_cfg)
     rows = _rows("d2", None, None, 0, test.names, score(x, ref), 0.0, 1, False)
-    scores = [score(P.develop_dtdm(unet, test.raw, x, cfg, 1, condition=condition, generator=make_generator(sd, dev)),
+    scores = [score(develop_dtdm(unet, test.raw, x, cfg, 1, condition=condition, generator=make_generator(sd, dev)),
                     ref) for sd in seeds]
     rows += _rows("dtdm_d2", 1, cfg.s, 1, test.names, {k: _avg([s_[k] for s_ in scores]) for k in scores[0]}, 0.0,
                   len(seeds), False)
@@ -250,12 +249,11 @@ def condition_ablation(nets: dict, test, c_test: torch.Tensor, cfg: DTDMConfig, 
     ``psnr``/``ssim``, ``color_error`` (CIEDE2000), ``cc_psnr`` with intervals, seeds averaged per image; ``raw``
     is compared (paired) with ``none`` on SSIM, ``raw+c`` with ``raw`` on colour error (rawdiff.claims' 03
     rules read ``compared_with``/``diff``/``lo``/``hi``/``verdict``).  Returns (rows, first-seed outputs)."""
-    from rawdiff.pipelines import diffraw as P
     from rawdiff.stats import paired_bootstrap
 
     sc, outs = {}, {}
     for cond, net in nets.items():
-        o = [P.develop_dtdm(net, test.raw, c_test, cfg, steps, condition=cond, generator=make_generator(sd, c_test.device))
+        o = [develop_dtdm(net, test.raw, c_test, cfg, steps, condition=cond, generator=make_generator(sd, c_test.device))
              for sd in seeds]
         outs[cond] = o[0]
         sc[cond] = [score(x, aligned) for x in o]
@@ -284,20 +282,19 @@ def plug_and_play_rows(unet, test, c_test: torch.Tensor, cfg: DTDMConfig, aligne
     """Colour plug-and-play: per style, mean-Lab CIEDE2000 of the output to the new c and to the scene's aligned
     target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict).
     Returns (rows, {style: (c, first-seed output)})."""
-    from rawdiff.pipelines import diffraw as P
     from rawdiff.stats import paired_bootstrap
 
     rows, outs = [], {}
     for v in styles:
-        c_v = c_test if v == "own" else P.recolour(c_test, v)
-        o = [P.plug_and_play(unet, test.raw, c_v, cfg, steps, generator=make_generator(sd, c_test.device)) for sd in seeds]
+        c_v = c_test if v == "own" else recolour(c_test, v)
+        o = [plug_and_play(unet, test.raw, c_v, cfg, steps, generator=make_generator(sd, c_test.device)) for sd in seeds]
         outs[v] = (c_v, o[0])
-        to_c = torch.stack([P.mean_color_distance(x, c_v) for x in o]).mean(0).tolist()
-        to_src = torch.stack([P.mean_color_distance(x, aligned) for x in o]).mean(0).tolist()
+        to_c = torch.stack([mean_color_distance(x, c_v) for x in o]).mean(0).tolist()
+        to_src = torch.stack([mean_color_distance(x, aligned) for x in o]).mean(0).tolist()
         cmp = paired_bootstrap(to_c, to_src, higher_is_better=False, seed=seed)
         rows.append({"c_source": "own" if v == "own" else "swapped", "style": v, "n": len(test),
                      "color_dist_to_c": round(cmp.mean_a, 4), "color_dist_to_source": round(cmp.mean_b, 4),
                      "diff": round(cmp.diff, 4), "lo": round(cmp.lo, 4), "hi": round(cmp.hi, 4),
                      "verdict": cmp.verdict,
-                     "c_dist_to_source": round(float(P.mean_color_distance(c_v, aligned).mean()), 4)})
+                     "c_dist_to_source": round(float(mean_color_distance(c_v, aligned).mean()), 4)})
     return rows, outs

@@ -2,7 +2,7 @@
 
 A run directory for ``rawdiff develop`` is either ``RUN/`` with ``RUN/isp/`` and ``RUN/diffraw/`` (what
 ``rawdiff train diffraw --out RUN`` writes) or a single DTDM run whose ``run.json`` names its ISPNet run as
-``isp_run`` (a notebook cache entry, rawdiff.runs).  :func:`develop_raw` (= rawdiff.pipelines.develop.develop_packed)
+``isp_run`` (a notebook cache entry, rawdiff.runs.store).  :func:`develop_raw` (= rawdiff.diffraw.develop.develop_packed)
 runs ISPNet then DTDM on overlapping tiles of any-size RAW and blends them with linear ramps (rawdiff.tiling).
 """
 from __future__ import annotations
@@ -19,15 +19,15 @@ from rawdiff.utils import to_inference
 
 
 def write_run_info(run_dir: str | os.PathLike, **info) -> None:
-    """Merge ``info`` into ``run_dir/run.json`` (rawdiff.runs.write_meta)."""
-    from rawdiff.runs import write_meta
+    """Merge ``info`` into ``run_dir/run.json`` (rawdiff.runs.store.write_meta)."""
+    from rawdiff.runs.store import write_meta
 
     write_meta(run_dir, **info)
 
 
 def diffraw_parts(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     """``(isp run, DTDM run)`` folders of a DiffRAW run directory (either layout in the module docstring)."""
-    from rawdiff.runs import read_meta
+    from rawdiff.runs.store import read_meta
 
     run_dir = Path(run_dir)
     if (run_dir / "diffraw").is_dir() or (run_dir / "isp").is_dir():
@@ -48,7 +48,7 @@ def diffraw_parts(run_dir: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def developable(info) -> Path | None:
-    """For rawdiff.runs.resolve_run: the folder ``rawdiff develop`` can load for a found DiffRAW run (a DTDM
+    """For rawdiff.runs.store.resolve_run: the folder ``rawdiff develop`` can load for a found DiffRAW run (a DTDM
     network conditioned on RAW + c with its ISPNet), else None."""
     if info.meta.get("mode", "dtdm") != "dtdm" or info.meta.get("condition", "raw+c") != "raw+c":
         return None
@@ -66,7 +66,8 @@ def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torc
     from rawdiff.config import ISPNetConfig, UNetConfig, from_dict
     from rawdiff.nn.unet import UNet
     from rawdiff.checkpoint_io import config_errors
-    from rawdiff.train import load_run, read_json
+    from rawdiff.train import load_run
+    from rawdiff.checkpoint_io import read_json
 
     isp_dir, dif_dir = diffraw_parts(run_dir)
     isp_path, dif_path = isp_dir / "config.json", dif_dir / "config.json"
@@ -87,8 +88,8 @@ def develop_raw(isp: ISPNet, unet, cfg: DTDMConfig, packed: torch.Tensor, *, ste
                 tile: int = 128, overlap: int = 16, seed: int = 0, condition: str = "raw+c",
                 progress: bool = False) -> torch.Tensor:
     """Develop one packed RAW (1 x 4 x h x w, [0, 1]) of any size: ISPNet then DTDM on overlapping tiles blended
-    with linear ramps — :func:`rawdiff.pipelines.develop.develop_packed` (the one tiled development, rawdiff.tiling)."""
-    from rawdiff.pipelines.develop import develop_packed
+    with linear ramps — :func:`rawdiff.diffraw.develop.develop_packed` (the one tiled development, rawdiff.tiling)."""
+    from rawdiff.diffraw.develop import develop_packed
 
     return develop_packed(isp, unet, cfg, packed, steps=steps, tile=tile, overlap=overlap, seed=seed,
                           condition=condition, batch=1, progress=progress)

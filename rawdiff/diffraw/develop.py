@@ -58,7 +58,7 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
     ``tile``/``overlap`` in packed pixels; ``batch`` tiles go through the nets together (same seed and batch
     -> same output).  ``progress`` shows a tqdm bar over tiles.
     """
-    from rawdiff.pipelines.diffraw import develop_dtdm
+    from rawdiff.diffraw.sample import develop_dtdm
 
     if packed.ndim != 4 or packed.shape[:2] != (1, 4):
         raise DataError(f"develop: expected a 1 x 4 x h x w packed RAW, got {tuple(packed.shape)}")

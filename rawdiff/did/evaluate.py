@@ -18,8 +18,11 @@ from typing import Mapping, Sequence
 
 import torch
 
-from rawdiff.metrics import psnr, ssim
+from rawdiff.diffusion.cascade import CascadeResult
+from rawdiff.did.model import DiDModel, enhance
+from rawdiff.metrics.image import psnr, ssim
 from rawdiff.stats import paired_bootstrap
+from rawdiff.utils import Timer
 
 __all__ = ["center_crop", "per_image_rows", "ocr_protocols", "few_step_table", "tile_table", "plot_few_step",
            "plot_paired_differences", "ocr_examples_figure"]
@@ -33,11 +36,11 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
 
 def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[str]:
-    """The darkening protocols notebook 06 runs (rawdiff.textbench.PROTOCOLS): ``protocols`` when given, else the
+    """The darkening protocols notebook 06 runs (rawdiff.did.textbench.PROTOCOLS): ``protocols`` when given, else the
     paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
     cascade over its words; ``raw`` adds 9-12 of the 52-56 min notebooks 05 + 06 took on 2 CPU cores, and study's
     budget for them is 45 min (README, Results)."""
-    from rawdiff.textbench import PROTOCOLS
+    from rawdiff.did.textbench import PROTOCOLS
 
     if isinstance(protocols, str):  # -p protocols=raw
         protocols = [protocols]
@@ -58,14 +61,14 @@ def per_image_rows(image: torch.Tensor, bright: torch.Tensor, names: Sequence[st
 def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], words, engine, *, seed: int,
                    scale: str, word_scales: Sequence[int], margin: float = 0.05) -> list[dict]:
     """One row per cascade setting: tile evaluations per image, their ratio to the first (paper) setting, PSNR,
-    and OCR word accuracy on ``words`` (rawdiff.textbench samples, enhanced at cascade ``word_scales``) with the
+    and OCR word accuracy on ``words`` (rawdiff.did.textbench samples, enhanced at cascade ``word_scales``) with the
     paired interval of its difference to the paper cascade and the non-inferiority verdict (``margin``).
 
-    ``rows``: :func:`rawdiff.pipelines.did.evaluate_settings`'s rows for the same ``settings`` on the test images
+    ``rows``: :func:`rawdiff.did.train.evaluate_settings`'s rows for the same ``settings`` on the test images
     (notebook 05 reuses its ILVR ablation's row of the same cascade and seed for the paper setting).
     """
-    from rawdiff import textbench as TB
-    from rawdiff.pipelines.did import enhance
+    from rawdiff.did import textbench as TB
+    from rawdiff.did.model import enhance
 
     word_model = dataclasses.replace(model, did=dataclasses.replace(model.did, scales=tuple(word_scales)))
     dark = torch.stack([s.dark for s in words]).to(model.device)
@@ -149,3 +152,48 @@ def ocr_examples_figure(samples: Sequence, per_word: Sequence[Mapping], images: 
                       xlabels=[[repr(text.get((m, i), "")) for m in columns] for i in shown],
                       xlabel_colors=[["tab:green" if ok.get((m, i)) else "tab:red" for m in columns] for i in shown],
                       title=f"recognised text ({engine}, protocol {protocol}, {scale})")
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+def ilvr_settings(ks: Sequence[int] = (0, 3, 6, 18)) -> list[dict]:
+    """Settings for the ILVR-steps ablation (paper default k = 6 of 18)."""
+    return [{"setting": f"ILVR k={k}", "ilvr_steps": k} for k in ks]
+
+
+def overlap_settings(overlaps: Sequence[int] = (0, 8)) -> list[dict]:
+    """Settings for the tiling ablation: 0 = paper's non-overlapping tiles, > 0 = our blended tiles."""
+    return [{"setting": "non-overlapping tiles (paper)" if o == 0 else f"blended tiles (overlap {o})", "overlap": o}
+            for o in overlaps]
+
+
+def evaluate_settings(model: DiDModel, dark: torch.Tensor, bright: torch.Tensor, settings: Sequence[Mapping],
+                      *, seed: int = 0, metrics: Sequence[str] = ("psnr", "ssim", "lpips"), suite=None,
+                      max_batch: int | None = None) -> tuple[list[dict], dict[str, CascadeResult]]:
+    """Run :func:`enhance` on the images ``dark`` (N x 3 x H x W) once per setting and score against ``bright``.
+
+    Each setting is a dict with a ``"setting"`` label and :func:`enhance` keyword overrides.  Returns
+    ``(rows, results)``: one row per setting with the mean metrics (a metric that cannot run is its
+    ``"unavailable: ..."`` string, never a number), seam visibility at the 32-px grid and at the setting's own
+    tile borders, seconds per image and 32x32 network evaluations per image; ``results[label]`` the cascade.
+    Level 0 is sampled once for all settings that share it (``level0_cache``; e.g. every ILVR or few-step setting),
+    so a later setting's seconds exclude it while its network evaluations per image still count it.
+    """
+    from rawdiff.metrics.image import MetricSuite
+
+    suite = suite or MetricSuite(metrics, device=model.device)
+    rows, results, level0 = [], {}, {}
+    bright = bright.to(model.device)
+    for st in settings:
+        kw = {k: v for k, v in st.items() if k != "setting"}
+        with Timer(model.device) as t:
+            res = enhance(model, dark, generator=seed, max_batch=max_batch, level0_cache=level0, **kw)
+        vals = suite(res.image, bright)
+        row = {"setting": st["setting"], "normalization": model.normalization,
+               "ilvr_steps": kw.get("ilvr_steps", model.did.ilvr_steps),
+               "overlap": kw.get("overlap", model.did.tile_overlap), **vals,
+               "seam_grid32": float(res.seam_visibility(grid=model.did.patch).mean()),
+               "seam_own_tiles": float(res.seam_visibility().mean()),
+               "sec_per_image": t.seconds / dark.shape[0], "tile_nfe_per_image": res.tile_nfe}
+        rows.append(row)
+        results[st["setting"]] = res
+    return rows, results

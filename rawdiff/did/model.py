@@ -1,0 +1,141 @@
+"""A trained DiD denoiser and its inference ("Diffusion in the Dark", Nguyen et al., WACV-24).
+
+:class:`DiDModel` bundles the EDM-preconditioned denoiser (Karras et al. 2022: D(x, sigma, cond) -> estimate of the
+clean image at noise level sigma) with the dataset-level normalisers it was trained with; :func:`load_did` reads a
+run folder (``did.json`` + checkpoint); :func:`enhance` runs DiD's multi-scale cascade (DESIGN.md §3, cascade
+inference: rawdiff.diffusion.cascade.cascade_sample) on any image size.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from rawdiff.checkpoint_io import config_errors, read_json
+from rawdiff.config import DiDConfig, EDMConfig, Preset, UNetConfig, from_dict
+from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, truncated_sigmas
+from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
+from rawdiff.errors import DataError, RawdiffError
+from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
+from rawdiff.train import load_run
+from rawdiff.runs.store import NOT_WEIGHTS
+from rawdiff.utils import resolve_device, seeded_init, to_inference
+
+META_FILE = "did.json"
+
+
+# ----------------------------------------------------------------------------------------------- model bundle
+@dataclass
+class DiDModel:
+    """A trained DiD denoiser with everything needed to run the cascade."""
+
+    denoiser: EDMPrecond
+    dark_norm: Any
+    bright_norm: Any
+    unet: UNetConfig
+    did: DiDConfig
+    edm: EDMConfig
+    normalization: str = "tail"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def norm_dict(self) -> dict:
+        return {"normalization": self.normalization, "dark": self.dark_norm.to_dict(),
+                "bright": self.bright_norm.to_dict()}
+
+
+def fit_normalizers(dark: Iterable[torch.Tensor], bright: Iterable[torch.Tensor], normalization: str = "tail"):
+    """``(dark_norm, bright_norm)``: DiD tail normalisation with dataset-level statistics fitted separately on
+    the dark and the well-lit training images, or ``"linear"`` (``2x - 1``) for both."""
+    if normalization == "tail":
+        p = PairedTailNorm.fit(list(dark), list(bright))
+        return p.dark, p.bright
+    if normalization == "linear":
+        return LinearNorm(), LinearNorm()
+    raise ValueError(f"unknown DiD normalization {normalization!r}; expected 'tail' or 'linear'")
+
+
+def build_denoiser(unet: UNetConfig, edm: EDMConfig, seed: int = 0) -> EDMPrecond:
+    """EDM-preconditioned conditional UNet (12 input channels: noisy x + c_x + c_y1 + c_y2); init from ``seed``."""
+    from rawdiff.nn.unet import UNet
+
+    if unet.in_channels != 12 or unet.out_channels != 3:
+        raise ValueError(f"DiD needs a UNet with 12 input (x + 3 conditions) and 3 output channels, got "
+                         f"{unet.in_channels} -> {unet.out_channels}")
+    with seeded_init(seed, "did-unet"):
+        return EDMPrecond(UNet(unet), sigma_data=edm.sigma_data)
+
+
+def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True,
+             preset: Preset | None = None, **_opts) -> DiDModel:
+    """Load a trained DiD run (``rawdiff train did`` or rawdiff.runs.lifecycle.get_or_train).
+
+    The network and its training settings come from the run; with ``preset``, the sampler settings (ILVR steps,
+    tile overlap, Heun steps, sigmas; rawdiff.runs.store.NOT_WEIGHTS) are the caller's, so a notebook asking for
+    other sampler settings reuses the same trained run.
+    """
+    run = Path(run_dir)
+    meta_path = run / META_FILE
+    if not meta_path.exists():
+        meta_path = run / "config.json"
+    if not meta_path.exists():
+        raise RawdiffError(f"{run}: not a DiD run (no {META_FILE}); train one with `rawdiff train did`")
+    meta = read_json(meta_path)
+    if meta.get("kind") != "did":
+        raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
+    with config_errors(meta_path):
+        unet, did, edm = (from_dict(UNetConfig, meta["unet"], source=meta_path),
+                          from_dict(DiDConfig, meta["did"], source=meta_path),
+                          from_dict(EDMConfig, meta["edm"], source=meta_path))
+        dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
+    dev = resolve_device(device)
+    model = build_denoiser(unet, edm)
+    load_run(run, model, ema=ema, device="cpu")
+    if preset is not None:
+        did = replace(did, **{k: getattr(preset.did, k) for k in NOT_WEIGHTS["did"]})
+        edm = replace(edm, **{k: getattr(preset.edm, k) for k in NOT_WEIGHTS["edm"]})
+    return DiDModel(denoiser=to_inference(model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
+                    did=did, edm=edm, normalization=meta["norm"].get("normalization", "tail"))
+
+
+# ----------------------------------------------------------------------------------------------- inference
+def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor, *, ilvr_steps: int | None = None,
+            overlap: int | None = None, generator: torch.Generator | int | None = None,
+            noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
+            max_batch: int | None = None, sigma_start: float | None = None, upper_steps: int | None = None,
+            level0_cache: dict | None = None) -> CascadeResult:
+    """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
+
+    Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
+    ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
+    seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
+    ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
+    the paper's full schedule at every level).  ``level0_cache``: see rawdiff.diffusion.cascade.cascade_sample
+    (calls that differ only above level 0 share its samples).
+    """
+    model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
+    x = dark_image[None] if dark_image.ndim == 3 else dark_image
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark_image.shape)}")
+    d, e = model.did, model.edm
+    sigmas = karras_sigmas(num_steps or e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=model.device)
+    upper = None
+    if sigma_start is not None or upper_steps is not None:
+        upper = truncated_sigmas(e.sigma_max if sigma_start is None else sigma_start,
+                                 upper_steps or num_steps or e.num_steps, sigma_min=e.sigma_min, rho=e.rho,
+                                 device=model.device)
+    return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
+                          dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
+                          ilvr_steps=d.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
+                          noised_reference=d.ilvr_noised_reference if noised_reference is None else noised_reference,
+                          overlap=d.tile_overlap if overlap is None else int(overlap),
+                          s_churn=e.s_churn if s_churn is None else s_churn,
+                          generator=0 if generator is None else generator, max_batch=max_batch,
+                          upper_sigmas=upper, level0_cache=level0_cache)
+
+

@@ -1,1 +1,0 @@
-"""High-level train/evaluate helpers that notebooks and the CLI call (one module per method)."""
