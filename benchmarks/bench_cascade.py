@@ -29,7 +29,7 @@ from benchmarks.common import peak_memory, record
 from rawdiff.config import get_preset
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
-from rawdiff.did.model import build_denoiser
+from rawdiff.did.enhance import build_denoiser
 from rawdiff.diffusion.cascade import cascade_sample
 from rawdiff.utils import Timer, make_generator, prefers_channels_last, resolve_device, to_inference
 
@@ -108,7 +108,7 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     from rawdiff.diffusion.cascade import few_step_settings
     from rawdiff.metrics.image import psnr
     from rawdiff.did.ocr import get_engine
-    from rawdiff.did.model import enhance
+    from rawdiff.did.enhance import enhance
     from rawdiff.did.train import DID
     from rawdiff.runs.lifecycle import get_or_train
     from rawdiff.stats import paired_bootstrap, bootstrap_mean

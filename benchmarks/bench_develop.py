@@ -4,7 +4,7 @@ For each ``--mp`` size a GRBG DNG (12-bit, smooth random scene, AsShotNeutral + 
 pidng, then developed in a fresh subprocess (so each peak RSS is that size's alone) through the full path:
 ``read_raw_file`` -> ``to_reference_camera`` -> tiled ISPNet + DTDM (``--steps``) -> orientation.  Without
 ``--run`` the nets are the smoke preset's, untrained (speed and memory do not depend on the weights).  Not a
-timed test: run it by hand and put the figures in the README.
+timed test: run it by hand and put the figures in docs/performance.md.
 
     python -m benchmarks.bench_develop [--mp 1 4] [--steps 1] [--tile 128] [--overlap 16] [--run RUN_DIR]
     python -m benchmarks.bench_develop --io-only --mp 24      # everything but the nets, at full size

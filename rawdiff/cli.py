@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rawdiff {args.command}: error: {err}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:  # an optional dependency (extra) is not installed
-        from rawdiff._compat import extra_for, missing_message
+        from rawdiff.compat import extra_for, missing_message
 
         if extra_for(err.name) is None:
             raise

@@ -41,7 +41,7 @@ def prefers_channels_last(device: str | torch.device = "auto", amp: bool = False
 def default_tile_batch(device: str | torch.device = "auto") -> int:
     """Tiles per network call in DiD's cascade when the caller leaves ``max_batch=None``: 64 on CPU, where the
     activations of 64 32x32 tiles stay cache-sized (15 % shorter cascades than 256 on 2 cores: 1.97 against
-    2.31 s per 64 x 192 word crop, study DiD net, three alternating runs; README "DiD
+    2.31 s per 64 x 192 word crop, study DiD net, three alternating runs; docs/performance.md "DiD
     cascade"), 256 elsewhere (GPUs want large batches)."""
     return 64 if resolve_device(device).type == "cpu" else 256
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from rawdiff.camera import degrade as D
+from rawdiff.config import DegradeConfig
 from rawdiff.camera.phone import META_KEYS, phone_dslr_pair, phone_geometry, stack_meta, warp
 from rawdiff.metrics.aligned import affine_colour_fit, align_target, aligned_metrics
 from rawdiff.metrics.image import psnr
@@ -73,19 +74,19 @@ def test_detail_measures_blur_and_noise():
 
 
 def test_calibrated_d2_ranges_scale_with_size():
-    full = D.DegradeConfig(scale=1.0).effective()
+    full = DegradeConfig(scale=1.0).effective()
     assert full.kernel_sizes == (7, 9, 11, 13, 15, 17, 19, 21) and full.blur_sigma == (0.2, 3.0)
-    a, b = D.DegradeConfig.for_size(64).effective(), D.DegradeConfig.for_size(128).effective()
-    assert D.DegradeConfig.for_size(448).scale == D.DegradeConfig.for_size(1000).scale == 1.0
+    a, b = DegradeConfig.for_size(64).effective(), DegradeConfig.for_size(128).effective()
+    assert DegradeConfig.for_size(448).scale == DegradeConfig.for_size(1000).scale == 1.0
     assert a.blur_sigma[1] == pytest.approx(3.0 * 64 / 448) and b.blur_sigma[1] == pytest.approx(3.0 * 128 / 448)
     assert max(a.kernel_sizes) < max(b.kernel_sizes) < 21 and all(k % 2 == 1 and k >= 3 for k in a.kernel_sizes)
     assert a.resize_range[0] == 1.0 and b.resize_range[0] == pytest.approx(min(1.0, 0.15 * 448 / 128))
     assert a.noise_range[1] == pytest.approx(30 * 64 / 448) and a.jpeg_range == full.jpeg_range
     with pytest.raises(ValueError):
-        D.DegradeConfig(scale=0.0).effective()
+        DegradeConfig(scale=0.0).effective()
     # milder at small f: a 64-px image keeps more of itself than with the absolute ranges
     y = _scenes(8, 64, seed=5)
-    err = {f: psnr(D.degrade(y, make_generator(6), D.DegradeConfig(scale=f)), y).mean() for f in (1.0, 0.14)}
+    err = {f: psnr(D.degrade(y, make_generator(6), DegradeConfig(scale=f)), y).mean() for f in (1.0, 0.14)}
     assert err[0.14] > err[1.0]
 
 

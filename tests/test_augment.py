@@ -4,7 +4,8 @@ import dataclasses
 import torch
 
 from rawdiff.config import get_preset
-from rawdiff.data.augment import AugmentConfig, augment_pair, binomial_lowpass
+from rawdiff.config import AugmentConfig
+from rawdiff.data.augment import augment_pair, binomial_lowpass
 from rawdiff.utils import make_generator
 
 
@@ -60,7 +61,7 @@ def test_paper_preset_follows_the_official_training():
 
 
 def test_eta_per_batch_shares_one_noise_at_level_0_and_augment_is_seeded():
-    from rawdiff.did.model import fit_normalizers
+    from rawdiff.did.enhance import fit_normalizers
     from rawdiff.did.train import MultiScalePatchBatches
     g = make_generator(0)
     bright = [torch.rand(3, 128, 128, generator=g) for _ in range(2)]

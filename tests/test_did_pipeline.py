@@ -10,7 +10,7 @@ from rawdiff.config import UNetConfig, get_preset
 from rawdiff.diffusion.cascade import resize
 from rawdiff.norm import LinearNorm, TailNorm
 from rawdiff.did.evaluate import evaluate_settings, ilvr_settings, overlap_settings
-from rawdiff.did.model import enhance, fit_normalizers, load_did
+from rawdiff.did.enhance import enhance, fit_normalizers, load_did
 from rawdiff.did.train import DID, MultiScalePatchBatches, train_did_tensors
 from rawdiff.runs.lifecycle import get_or_train
 from rawdiff.utils import make_generator

@@ -4,7 +4,9 @@ import math
 import pytest
 
 from rawdiff import claims
-from rawdiff.config import UNetConfig, get_preset, replace
+from dataclasses import replace
+
+from rawdiff.config import UNetConfig, get_preset
 from rawdiff.data.synth import phone2dslr_batch
 from rawdiff.nn.unet import UNet
 from rawdiff.diffraw.data import PhoneData

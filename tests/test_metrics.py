@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rawdiff._compat import import_torchvision
+from rawdiff.compat import import_torchvision
 
 try:  # torchvision compat before pyiqa/lpips (no longer a side effect of `import rawdiff`)
     import_torchvision()

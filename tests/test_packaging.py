@@ -96,13 +96,13 @@ def test_cli_help_works():
 
 
 def test_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
-    from rawdiff import _compat
+    from rawdiff import compat
     from rawdiff.errors import UnavailableError
 
     monkeypatch.setitem(sys.modules, "rawpy", None)  # as if not installed
     with pytest.raises(UnavailableError, match=r"rawpy is not installed: pip install 'rawdiff\[raw\]'"):
-        _compat.require("rawpy")
-    assert _compat.require("json").dumps([]) == "[]"
+        compat.require("rawpy")
+    assert compat.require("json").dumps([]) == "[]"
 
     import rawdiff.commands.runs as runs_cmd
     from rawdiff.cli import main
@@ -126,7 +126,7 @@ def test_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
 def test_import_rawdiff_does_not_import_torchvision_and_the_fix_works():
     code = ("import sys, rawdiff, rawdiff.runs.store, rawdiff.diffraw.train, rawdiff.metrics; "
             "assert 'torchvision' not in sys.modules, 'import rawdiff pulled torchvision'; "
-            "from rawdiff._compat import import_torchvision; print(import_torchvision().__version__)")
+            "from rawdiff.compat import import_torchvision; print(import_torchvision().__version__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("0.28.0")

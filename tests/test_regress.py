@@ -6,8 +6,9 @@ import torch
 
 from rawdiff.config import UNetConfig, get_preset
 from rawdiff.norm import TailNorm
-from rawdiff.did.model import fit_normalizers
-from rawdiff.did.regress import (build_regressor, enhance_regress, load_regress, RandomCropBatches, REGRESS, regress_unet_config, RegressConfig, RegressModel, train_regress_tensors)
+from rawdiff.did.enhance import fit_normalizers
+from rawdiff.did.regress import (build_regressor, enhance_regress, load_regress, RandomCropBatches, REGRESS, regress_unet_config, RegressModel, train_regress_tensors)
+from rawdiff.config import RegressConfig
 from rawdiff.runs.lifecycle import get_or_train
 from rawdiff.utils import make_generator
 

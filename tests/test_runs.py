@@ -10,7 +10,7 @@ import torch
 from rawdiff.runs import store as runs
 from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
 from rawdiff.errors import DataError
-from rawdiff.did.model import DiDModel
+from rawdiff.did.enhance import DiDModel
 from rawdiff.did.train import DID, did_key, lpips_active, train_did_tensors
 from rawdiff.diffraw.data import PhoneData
 from rawdiff.diffraw.train import DIFFRAW, ISP, build_ispnet, diffraw_key, ispnet_key

@@ -22,7 +22,7 @@ a downscale r becomes min(1, r / f) (the same band limit in cycles per scene), a
 x f (one of our pixels averages 1/f² reference pixels, whose independent noise averages down by 1/f); JPEG
 qualities stay as they are.  ``scale = 1`` gives Real-ESRGAN's absolute ranges.
 :meth:`DegradeConfig.effective` returns the ranges actually used.  The default ``scale`` is the calibrated
-one for the 64-px images of the ``smoke``/``study`` presets (see :data:`DEFAULT_SCALE`).
+one for the 64-px images of the ``smoke``/``study`` presets (see rawdiff.config.DEFAULT_SCALE).
 
 Differences from Real-ESRGAN: scale is 1 (the output has the input's size; no down-scaling by 4), there is
 **no colour jitter**, and the whole second order is gated by p = 0.8 (DESIGN.md).  JPEG is a **real
@@ -35,84 +35,14 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rawdiff.config import DegradeConfig
+
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-#: Reference resolution of the absolute ranges (DiffRAW applies D² to whole 448 x 448 ZRR images).
-REF_SIZE = 448
-#: Default length scale f for the 64-px images of smoke/study (64 px treated like 256-px photos).  Calibration
-#: (issue 11; 32 SceneBank scenes, 32-px training crops, 4 seeds; colour-corrected PSNR to y and sharpness
-#: ratio, 10th/50th/90th percentiles): f = 1 (absolute): median 22.5 dB, sharpness 0.54; f = 0.5: 18.1/22.4/34.6 dB,
-#: sharpness 0.2/0.3/1.2; f = 0.25: 19.6/24.2/38.3 dB, sharpness
-#: 0.3/0.7/0.9; f = 0.14 (448 px): 20.8/27.2/39.5 dB, sharpness 0.6/0.9/1.1.  The phone view the ISPNet sees
-#: (warp + colour + optical blur, noise-free) scores 28.9 dB median with sharpness 0.39, so f = 0.25 is the
-#: setting whose range brackets the test condition on both axes (notebook 03 redoes it with ISPNet(w)).
-DEFAULT_SCALE = 0.25
-
-
-@dataclass(frozen=True)
-class DegradeConfig:
-    """Real-ESRGAN default ranges (first / second order), scale 1, no colour jitter."""
-
-    kernel_sizes: tuple[int, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
-    kernel_probs: tuple[float, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)   # order of KERNEL_TYPES
-    blur_sigma: tuple[float, float] = (0.2, 3.0)
-    blur_sigma2: tuple[float, float] = (0.2, 1.5)
-    betag_range: tuple[float, float] = (0.5, 4.0)       # generalised Gaussian shape
-    betap_range: tuple[float, float] = (1.0, 2.0)       # plateau shape
-    sinc_prob: float = 0.1
-    sinc_prob2: float = 0.1
-    resize_probs: tuple[float, float, float] = (0.2, 0.7, 0.1)   # up, down, keep
-    resize_range: tuple[float, float] = (0.15, 1.5)
-    resize_range2: tuple[float, float] = (0.3, 1.2)
-    gaussian_noise_prob: float = 0.5
-    noise_range: tuple[float, float] = (1.0, 30.0)       # sigma in 8-bit units
-    noise_range2: tuple[float, float] = (1.0, 25.0)
-    poisson_scale_range: tuple[float, float] = (0.05, 3.0)
-    poisson_scale_range2: tuple[float, float] = (0.05, 2.5)
-    gray_noise_prob: float = 0.4
-    jpeg_range: tuple[float, float] = (30.0, 95.0)
-    jpeg_range2: tuple[float, float] = (30.0, 95.0)
-    second_order_prob: float = 0.8
-    final_sinc_prob: float = 0.8
-    scale: float = DEFAULT_SCALE                         # length scale f (module docstring); 1 = absolute ranges
-    omega_scale: float = 1.0                             # sinc cut-off multiplier (set by effective(), capped at pi)
-
-    @classmethod
-    def for_size(cls, image_size: int, ref_size: int = REF_SIZE, **kw) -> "DegradeConfig":
-        """Ranges for images of ``image_size`` px treated like ``ref_size``-px photos (f = image / ref, <= 1)."""
-        return cls(scale=min(1.0, float(image_size) / float(ref_size)), **kw)
-
-    def effective(self) -> "DegradeConfig":
-        """The ranges in our pixels (``scale`` folded in; the result has ``scale = 1``)."""
-        from dataclasses import replace
-
-        f = float(self.scale)
-        if not 0 < f <= 1:
-            raise ValueError(f"DegradeConfig.scale must be in (0, 1], got {f}")
-        if f == 1.0:
-            return self
-        ks = tuple(sorted({max(3, int(round(k * f)) | 1) for k in self.kernel_sizes}))
-
-        def sig(r):
-            return (max(0.05, r[0] * f), max(0.05, r[1] * f))
-
-        def down(r):
-            return (min(1.0, r[0] / f), r[1])
-
-        def mul(r):
-            return (r[0] * f, r[1] * f)
-
-        return replace(self, kernel_sizes=ks, blur_sigma=sig(self.blur_sigma), blur_sigma2=sig(self.blur_sigma2),
-                       resize_range=down(self.resize_range), resize_range2=down(self.resize_range2),
-                       noise_range=mul(self.noise_range), noise_range2=mul(self.noise_range2),
-                       poisson_scale_range=mul(self.poisson_scale_range),
-                       poisson_scale_range2=mul(self.poisson_scale_range2), omega_scale=1.0 / f, scale=1.0)
-
 
 
 class _Rng:

@@ -3,87 +3,21 @@ enhancement of one dark sRGB image (PNG/JPEG/TIFF/BMP, any size) or RAW file (DN
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 from rawdiff.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-OUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
-
-
-def _read_raw_srgb(path: Path):
-    """A RAW file developed to (dark) sRGB in [0, 1]: rawdiff's RAW reader (the file's white balance and colour
-    matrix, reference camera) + simple ISP + the file's orientation; LibRaw's own development via rawpy (camera
-    white balance, no auto-brightening: the image stays dark) for sensors the reader refuses (X-Trans, ...)."""
-    import numpy as np
-    import torch
-
-    from rawdiff.camera.isp import simple_isp
-    from rawdiff.camera.rawfile import (
-        orient,
-        read_raw_file,
-        reference_camera,
-        to_reference_camera,
-    )
-
-    try:
-        packed, info = read_raw_file(path)
-        ref = reference_camera() if info.wb_source != "none" else None
-        return orient(simple_isp(to_reference_camera(packed, info), ref)[0].clamp(0, 1), info.flip)
-    except DataError as err:
-        if "unsupported sensor layout" not in str(err):
-            raise
-    try:
-        import rawpy
-    except ImportError:
-        raise DataError(f"{path}: reading RAW files needs rawpy (pip install rawpy)") from None
-    try:
-        with rawpy.imread(str(path)) as r:
-            rgb = r.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16)
-    except Exception as err:  # rawpy raises its own LibRaw* error classes
-        raise DataError(f"{path}: not a readable RAW file ({type(err).__name__}: {err})") from None
-    return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1).contiguous()
-
-
-def read_input(path: str | Path, max_pixels: int | None = None):
-    """``3 x H x W`` float tensor in [0, 1] from an 8/16-bit image or a RAW file; :class:`DataError` otherwise."""
-    from rawdiff.camera.rawfile import RAW_SUFFIXES, check_input_file
-
-    p = check_input_file(path, "an image or RAW file")
-    suffix = p.suffix.lower()
-    if suffix in RAW_SUFFIXES:
-        return _read_raw_srgb(p)
-    from rawdiff.data.io import read_image_tensor
-
-    return read_image_tensor(p, max_pixels=max_pixels)  # one-line DataError for any unreadable image
-
-
-def write_output(img, path: str | Path) -> Path:
-    """Write a ``3 x H x W`` [0, 1] tensor as an 8-bit image (format from the suffix), atomically."""
-    import numpy as np
-    from PIL import Image
-
-    from rawdiff.utils import atomic_write_bytes
-
-    p = Path(path)
-    fmt = OUT_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{p}: output must end in one of {', '.join(sorted(OUT_FORMATS))}")
-    arr = (img.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt)
-    return atomic_write_bytes(p, buf.getvalue())
 
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff.errors import RawdiffError
-    from rawdiff.did.model import enhance, load_did
+    from rawdiff.data.io import OUTPUT_FORMATS, write_image
+    from rawdiff.did.enhance import enhance, load_did, read_input
     from rawdiff.utils import Timer
 
     out = Path(args.output)
-    if out.suffix.lower() not in OUT_FORMATS:
-        raise DataError(f"{out}: output must end in one of {', '.join(sorted(OUT_FORMATS))}")
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(f"{out}: output must end in one of {', '.join(sorted(OUTPUT_FORMATS))}")
     if args.ilvr_steps is not None and args.ilvr_steps < 0:
         raise RawdiffError(f"--ilvr-steps must be >= 0, got {args.ilvr_steps}")
     if args.overlap is not None and not 0 <= args.overlap < 32:
@@ -101,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     with Timer(model.device) as t:
         res = enhance(model, img, ilvr_steps=args.ilvr_steps, overlap=args.overlap, generator=args.seed,
                       num_steps=args.steps, max_batch=args.max_batch)
-    write_output(res.image[0], out)
+    write_image(res.image[0], out)
     h, w = img.shape[-2:]
     print(f"{args.input} ({w}x{h}) -> {out}: {len(res.per_scale)} scales, {sum(res.tiles_per_scale)} tiles, "
           f"{res.tile_nfe} tile evaluations, {t.seconds:.1f} s")

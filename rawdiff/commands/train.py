@@ -128,7 +128,8 @@ def train_did(args) -> int:
 
 def train_regress(args) -> int:
     """The regression UNet baseline (DiD's comparison; same data) into ``--out``."""
-    from rawdiff.did.regress import REGRESS, RegressConfig, train_regress as _train
+    from rawdiff.did.regress import REGRESS, train_regress as _train
+    from rawdiff.config import RegressConfig
 
     preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
     cfg = RegressConfig(normalization=args.normalization)
@@ -160,7 +161,7 @@ def _kind_options(args) -> dict:
     if args.model == "did":
         return {"normalization": args.normalization, "lpips": "auto"}
     if args.model == "regress":
-        from rawdiff.did.regress import RegressConfig
+        from rawdiff.config import RegressConfig
 
         return {"cfg": RegressConfig(normalization=args.normalization)}
     return {}

@@ -21,26 +21,17 @@ given in DESIGN.md; :class:`AugmentConfig`'s defaults are our choice, in imgaug'
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from rawdiff.config import AugmentConfig
 
 __all__ = ["AugmentConfig", "augment_pair", "binomial_lowpass"]
 
 _LUMA = (0.299, 0.587, 0.114)
 
 
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Probabilities and ranges of :func:`augment_pair` (module docstring; our choice where the paper is silent)."""
-
-    p_hflip: float = 0.5
-    p_vflip: float = 0.5
-    p_filter: float = 0.5
-    brightness: float = 0.2
-    saturation: float = 0.3
-    p_grey: float = 0.05
 
 
 def binomial_lowpass(x: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,9 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_PIXELS_ENV",
     "describe_image",
+    "OUTPUT_FORMATS",
+    "encode_image",
     "encode_png16",
-    "encode_rgb",
     "max_pixels_limit",
     "png_header",
     "read_bayer_png",
@@ -57,8 +59,8 @@ __all__ = [
     "read_rgb",
     "rgb_to_tensor",
     "to_uint8",
+    "write_image",
     "write_png16",
-    "write_rgb",
 ]
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -340,21 +342,6 @@ def encode_png16(arr: np.ndarray | torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-def encode_rgb(img: torch.Tensor | np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
-    """PNG or JPEG (``quality``; PIL's default chroma subsampling) bytes of an RGB image."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    im = Image.fromarray(to_uint8(img))
-    if fmt.lower() in ("jpg", "jpeg"):
-        im.save(buf, format="JPEG", quality=int(quality))
-    elif fmt.lower() == "png":
-        im.save(buf, format="PNG")
-    else:
-        raise ValueError(f"encode_rgb: unknown format {fmt!r} (png or jpeg)")
-    return buf.getvalue()
-
-
 def _write(path: str | os.PathLike, data: bytes, atomic: bool) -> Path:
     p = Path(path)
     if atomic:
@@ -371,15 +358,68 @@ def write_png16(path: str | os.PathLike, arr: np.ndarray | torch.Tensor, *, atom
     return _write(path, encode_png16(arr), atomic)
 
 
-def write_rgb(path: str | os.PathLike, img: torch.Tensor | np.ndarray, *, quality: int = 95,
-              atomic: bool = True) -> Path:
-    """Write a ``3 x H x W`` [0, 1] image (or ``H x W x 3`` uint8) as 8-bit PNG or JPEG (chosen by suffix)."""
+#: output suffix -> (format, allowed bit depths): the one image writer (``rawdiff develop``, ``enhance``, data)
+OUTPUT_FORMATS = {".png": ("PNG", (8, 16)), ".jpg": ("JPEG", (8,)), ".jpeg": ("JPEG", (8,)),
+                  ".tif": ("TIFF", (8, 16)), ".tiff": ("TIFF", (8, 16))}
+
+
+def _png16(arr: np.ndarray) -> bytes:
+    """16-bit RGB PNG (PIL writes 16-bit greyscale only): IHDR, one zlib IDAT of unfiltered rows, IEND."""
+    h, w, _ = arr.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = np.concatenate([np.zeros((h, 1), np.uint8),
+                           np.ascontiguousarray(arr, dtype=">u2").view(np.uint8).reshape(h, 6 * w)], axis=1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+def _tiff16(arr: np.ndarray) -> bytes:
+    """Baseline uncompressed 16-bit RGB TIFF (little endian, one strip)."""
+    h, w, _ = arr.shape
+    data = np.ascontiguousarray(arr, dtype="<u2").tobytes()
+    n_tags = 10
+    ifd_off = 8
+    extra = ifd_off + 2 + 12 * n_tags + 4          # BitsPerSample values follow the IFD, then the pixels
+    pix = extra + 6
+    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, extra), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, pix),
+            (277, 3, 1, 3), (278, 4, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1)]
+    out = b"II*\x00" + struct.pack("<I", ifd_off) + struct.pack("<H", n_tags)
+    for tag, typ, count, value in tags:
+        out += struct.pack("<HHI", tag, typ, count) + (struct.pack("<HH", value, 0) if typ == 3 and count == 1
+                                                        else struct.pack("<I", value))
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + data
+
+
+def encode_image(img: torch.Tensor, suffix: str, bit_depth: int = 8, quality: int = 95) -> bytes:
+    """Bytes of a ``3 x H x W`` (or ``1 x 3 x H x W``) [0, 1] image: 8-bit PNG/JPEG or 16-bit PNG/TIFF."""
+    suffix = suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise DataError(f"output must end in one of {', '.join(sorted(OUTPUT_FORMATS))}, got {suffix or '(none)'!r}")
+    fmt, depths = OUTPUT_FORMATS[suffix]
+    if bit_depth not in depths:
+        raise DataError(f"{fmt} output supports bit depth {' or '.join(map(str, depths))}, not {bit_depth} "
+                        f"(16-bit: .png or .tif; 8-bit: .png or .jpg)")
+    x = img[0] if img.ndim == 4 else img
+    x = x.detach().float().clamp(0, 1)
+    if bit_depth == 16:
+        a16 = np.round(x.permute(1, 2, 0).cpu().numpy() * 65535.0).astype(np.uint16)
+        return _png16(a16) if fmt == "PNG" else _tiff16(a16)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(x)).save(buf, format=fmt, **({"quality": int(quality)} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def write_image(img: torch.Tensor, path: str | os.PathLike, bit_depth: int = 8, *, quality: int = 95,
+                atomic: bool = True) -> Path:
+    """Write ``img`` (atomically by default) in the format its suffix names (see :func:`encode_image`)."""
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in _JPEG_SUFFIXES:
-        data = encode_rgb(img, "jpeg", quality)
-    elif suffix == ".png":
-        data = encode_rgb(img, "png")
-    else:
-        raise DataError(f"{p}: expected a .png or .jpg output path")
+    try:
+        data = encode_image(img, p.suffix, bit_depth, quality)
+    except DataError as err:
+        raise DataError(f"{p}: {err}") from None
     return _write(p, data, atomic)

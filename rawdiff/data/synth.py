@@ -207,7 +207,7 @@ def synth_lowlight(out: str | os.PathLike, *, n_train: int, n_test: int, size: i
 
     ``gain``: range of the ISP's digital gain on the short exposure (:data:`LOWLIGHT_GAIN`, see there).
     """
-    from rawdiff.data.io import encode_png16, encode_rgb
+    from rawdiff.data.io import encode_image, encode_png16
 
     _check_args(n_train, n_test, size, "synth_lowlight")
     if not 0.0 <= float(text_fraction) <= 1.0:
@@ -219,8 +219,8 @@ def synth_lowlight(out: str | os.PathLike, *, n_train: int, n_test: int, size: i
 
     def write_item(split_dir: Path, i: int, g: torch.Generator, extra: dict) -> None:
         item = lowlight_item(size, g, bank, text_fraction, gain)
-        (split_dir / "low" / f"{i}.png").write_bytes(encode_rgb(item["low"], "png"))
-        (split_dir / "high" / f"{i}.png").write_bytes(encode_rgb(item["high"], "png"))
+        (split_dir / "low" / f"{i}.png").write_bytes(encode_image(item["low"], ".png"))
+        (split_dir / "high" / f"{i}.png").write_bytes(encode_image(item["high"], ".png"))
         (split_dir / "raw_low" / f"{i}.png").write_bytes(encode_png16(item["raw_low"].numpy()))
         extra["labels.json"][str(i)] = item["words"]
         extra["exposure.json"][str(i)] = {"ratio": round(item["ratio"], 6), "gain": round(item["gain"], 6)}

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import torch
 
 from rawdiff.diffusion.cascade import CascadeResult
-from rawdiff.did.model import DiDModel, enhance
+from rawdiff.did.enhance import DiDModel, enhance
 from rawdiff.metrics.image import psnr, ssim
 from rawdiff.stats import paired_bootstrap
 from rawdiff.utils import Timer
@@ -39,7 +39,7 @@ def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[st
     """The darkening protocols notebook 06 runs (rawdiff.did.textbench.PROTOCOLS): ``protocols`` when given, else the
     paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
     cascade over its words; ``raw`` adds 9-12 of the 52-56 min notebooks 05 + 06 took on 2 CPU cores, and study's
-    budget for them is 45 min (README, Results)."""
+    budget for them is 45 min (docs/reproducing.md)."""
     from rawdiff.did.textbench import PROTOCOLS
 
     if isinstance(protocols, str):  # -p protocols=raw
@@ -68,7 +68,7 @@ def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], 
     (notebook 05 reuses its ILVR ablation's row of the same cascade and seed for the paper setting).
     """
     from rawdiff.did import textbench as TB
-    from rawdiff.did.model import enhance
+    from rawdiff.did.enhance import enhance
 
     word_model = dataclasses.replace(model, did=dataclasses.replace(model.did, scales=tuple(word_scales)))
     dark = torch.stack([s.dark for s in words]).to(model.device)

@@ -265,7 +265,7 @@ class EasyOCREngine(OCREngine):
         reason = self.availability()
         if reason:
             raise UnavailableError(reason)
-        import rawdiff._compat as compat
+        import rawdiff.compat as compat
 
         compat.import_torchvision()
         import easyocr

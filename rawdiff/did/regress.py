@@ -34,11 +34,12 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from rawdiff.config import RegressConfig
 from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict, get_preset
 from rawdiff.diffusion.cascade import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict
-from rawdiff.did.model import fit_normalizers
+from rawdiff.did.enhance import fit_normalizers
 from rawdiff.did.train import load_lowlight
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import Trained, cache_key, train_config
@@ -55,21 +56,6 @@ __all__ = [
 META_FILE = "regress.json"
 
 
-@dataclass(frozen=True)
-class RegressConfig:
-    """Settings of the regression baseline that are not in the preset (see the module docstring)."""
-
-    loss: str = "l1"              # "l1" | "l2"
-    crop: int = 32                # training window (px, full resolution); 32 = DiD's patch
-    normalization: str = "tail"   # "tail" (DiD's) | "linear" (2x - 1)
-
-    def __post_init__(self):
-        if self.loss not in ("l1", "l2"):
-            raise ValueError(f"RegressConfig.loss must be 'l1' or 'l2', got {self.loss!r}")
-        if self.normalization not in ("tail", "linear"):
-            raise ValueError(f"RegressConfig.normalization must be 'tail' or 'linear', got {self.normalization!r}")
-        if self.crop < 1:
-            raise ValueError(f"RegressConfig.crop must be positive, got {self.crop}")
 
 
 def regress_unet_config(preset: Preset) -> UNetConfig:

@@ -49,7 +49,7 @@ import torch
 from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, get_preset
 from rawdiff.diffusion.cascade import check_scales, resize
 from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas
-from rawdiff.did.model import META_FILE, DiDModel, build_denoiser, fit_normalizers, load_did
+from rawdiff.did.enhance import META_FILE, DiDModel, build_denoiser, fit_normalizers, load_did
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
 from rawdiff.norm import normalizer_from_dict
@@ -267,7 +267,7 @@ DID = ModelKind(
     meta=lambda preset, tcfg, digest, normalization="tail", lpips="auto": {
         "lpips": lpips_active(preset, lpips), "normalization": normalization})
 """DiD's run kind for rawdiff.runs.lifecycle.get_or_train: ``cache_dir/did-<normalization>-<key>/`` (options
-``normalization`` = "tail" | "linear", ``lpips`` = "auto" | None), loaded as a rawdiff.did.model.DiDModel with the
+``normalization`` = "tail" | "linear", ``lpips`` = "auto" | None), loaded as a rawdiff.did.enhance.DiDModel with the
 caller's sampler settings."""
 
 

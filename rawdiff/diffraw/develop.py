@@ -11,12 +11,8 @@ tiles and the output accumulators: O(image) floats, independent of the network's
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from rawdiff.camera.rawfile import RawInfo, orient, read_raw_file, to_reference_camera
@@ -25,12 +21,7 @@ from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
 from rawdiff.utils import make_generator
 
-__all__ = ["OUTPUT_FORMATS", "Developed", "develop_file", "develop_packed", "develop_read", "encode_image", "tile_grid",
-           "write_image"]
-
-#: output suffix -> (format, allowed bit depths)
-OUTPUT_FORMATS = {".png": ("PNG", (8, 16)), ".jpg": ("JPEG", (8,)), ".jpeg": ("JPEG", (8,)),
-                  ".tif": ("TIFF", (8, 16)), ".tiff": ("TIFF", (8, 16))}
+__all__ = ["Developed", "develop_file", "develop_packed", "develop_read", "tile_grid"]
 
 
 @dataclass(frozen=True)
@@ -117,66 +108,3 @@ def develop_read(packed: torch.Tensor, info: RawInfo, isp, unet, cfg, *, canonic
         img = guide_colour(img, packed)
     grid = tile_grid(unet, packed.shape[-2], packed.shape[-1], kw.get("tile", 128), kw.get("overlap", 16))
     return Developed(orient(img, info.flip), info, len(grid), "metadata" if use_meta else "network")
-
-
-# --------------------------------------------------------------------------------------------- output files
-def _png16(arr: np.ndarray) -> bytes:
-    """16-bit RGB PNG (PIL writes 16-bit greyscale only): IHDR, one zlib IDAT of unfiltered rows, IEND."""
-    h, w, _ = arr.shape
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = np.concatenate([np.zeros((h, 1), np.uint8),
-                           np.ascontiguousarray(arr, dtype=">u2").view(np.uint8).reshape(h, 6 * w)], axis=1)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
-
-
-def _tiff16(arr: np.ndarray) -> bytes:
-    """Baseline uncompressed 16-bit RGB TIFF (little endian, one strip)."""
-    h, w, _ = arr.shape
-    data = np.ascontiguousarray(arr, dtype="<u2").tobytes()
-    n_tags = 10
-    ifd_off = 8
-    extra = ifd_off + 2 + 12 * n_tags + 4          # BitsPerSample values follow the IFD, then the pixels
-    pix = extra + 6
-    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, extra), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, pix),
-            (277, 3, 1, 3), (278, 4, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1)]
-    out = b"II*\x00" + struct.pack("<I", ifd_off) + struct.pack("<H", n_tags)
-    for tag, typ, count, value in tags:
-        out += struct.pack("<HHI", tag, typ, count) + (struct.pack("<HH", value, 0) if typ == 3 and count == 1
-                                                        else struct.pack("<I", value))
-    return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + data
-
-
-def encode_image(img: torch.Tensor, suffix: str, bit_depth: int = 8, quality: int = 95) -> bytes:
-    """Bytes of a ``3 x H x W`` (or ``1 x 3 x H x W``) [0, 1] image: 8-bit PNG/JPEG or 16-bit PNG/TIFF."""
-    suffix = suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise DataError(f"output must end in one of {', '.join(sorted(OUTPUT_FORMATS))}, got {suffix or '(none)'!r}")
-    fmt, depths = OUTPUT_FORMATS[suffix]
-    if bit_depth not in depths:
-        raise DataError(f"{fmt} output supports bit depth {' or '.join(map(str, depths))}, not {bit_depth} "
-                        f"(16-bit: .png or .tif; 8-bit: .png or .jpg)")
-    x = img[0] if img.ndim == 4 else img
-    x = x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    if bit_depth == 16:
-        a16 = np.round(x * 65535.0).astype(np.uint16)
-        return _png16(a16) if fmt == "PNG" else _tiff16(a16)
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    im = Image.fromarray(np.round(x * 255.0).astype(np.uint8))
-    im.save(buf, format=fmt, **({"quality": int(quality)} if fmt == "JPEG" else {}))
-    return buf.getvalue()
-
-
-def write_image(img: torch.Tensor, path: str | os.PathLike, bit_depth: int = 8) -> Path:
-    """Write ``img`` atomically in the format its suffix names (see :func:`encode_image`)."""
-    from rawdiff.utils import atomic_write_bytes
-
-    p = Path(path)
-    return atomic_write_bytes(p, encode_image(img, p.suffix, bit_depth))

@@ -27,7 +27,8 @@ from typing import Sequence
 
 import torch
 
-from rawdiff.camera.degrade import DegradeConfig, degrade
+from rawdiff.config import DegradeConfig
+from rawdiff.camera.degrade import degrade
 from rawdiff.config import DTDMConfig
 from rawdiff.diffraw.sample import develop_baseline, develop_dtdm, plug_and_play, recolour, simple_isp_output
 from rawdiff.metrics.colour import mean_color_distance

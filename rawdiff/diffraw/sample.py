@@ -5,9 +5,9 @@ DiffRAW test time (Yi et al., AAAI-24; DESIGN.md §3): c_test = x_test = ISPNet(
 starts at y_s = sqrt(abar_s) x + sqrt(1 - abar_s) eps and runs K steps to y_0.  Baselines run on the gamma = 0
 network: DDPM-1000 / DDIM-K from pure noise and the SDEdit-style truncated start without domain shift.
 
-Denoiser convention here: an :data:`X0Predictor` maps (y_t, integer timestep t, condition) to an estimate of
+Denoiser convention here: an x0-predictor (rawdiff.diffusion.dtdm.Denoiser) maps (y_t, integer timestep t, condition) to an estimate of
 the clean image y_0 (x0-prediction; eps-predicting networks are converted) — rawdiff.diffusion.dtdm's
-``Denoiser``.  (DiD uses the other convention, rawdiff.did.train's ``EDMDenoiser``: (x, sigma) -> D(x).)
+``Denoiser``.  (DiD uses the other convention, rawdiff.diffusion.edm.EDMPrecond: (x, sigma) -> D(x).)
 """
 from __future__ import annotations
 
@@ -26,12 +26,11 @@ from rawdiff.diffraw.data import PhoneData, from_pm1, make_cond, to_pm1
 from rawdiff.utils import Timer, make_generator, resolve_device
 
 # (y_t, t as a float tensor (N,) holding the integer timestep, condition or None) -> estimate of y_0 in [-1, 1]
-X0Predictor = dtdm_mod.Denoiser
 
 
 def x0_predictor(unet, cfg: DTDMConfig, *, abar: torch.Tensor, gamma: torch.Tensor | None = None,
-                 x: torch.Tensor | None = None) -> X0Predictor:
-    """Wrap a DiffRAW UNet ``unet(y_t, t, cond)`` as an :data:`X0Predictor`.
+                 x: torch.Tensor | None = None) -> dtdm_mod.Denoiser:
+    """Wrap a DiffRAW UNet ``unet(y_t, t, cond)`` as an x0-predictor (rawdiff.diffusion.dtdm.Denoiser).
 
     DTDM (gamma from (D1)) needs the shift target ``x`` to turn an eps prediction into y_0; the gamma = 0
     baselines (``gamma=None``) do not: with gamma = 0 the x term of (D2) vanishes, so no ``x`` is taken.
@@ -39,7 +38,7 @@ def x0_predictor(unet, cfg: DTDMConfig, *, abar: torch.Tensor, gamma: torch.Tens
     if gamma is None:
         gamma, x = torch.zeros_like(abar), 0.0
     elif x is None:
-        raise ValueError("a DTDM X0Predictor (gamma given) needs the shift target x")
+        raise ValueError("a DTDM x0-predictor (gamma given) needs the shift target x")
     return dtdm_mod.make_denoiser(_net_fn(unet), x=x, abar=abar, gamma=gamma, prediction=cfg.prediction)
 
 

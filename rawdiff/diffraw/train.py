@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 
-from rawdiff.camera.degrade import DegradeConfig, degrade
+from rawdiff.config import DegradeConfig
+from rawdiff.camera.degrade import degrade
 from rawdiff.config import DTDMConfig, Preset, TrainConfig
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.nn.ispnet import ISPNet

@@ -164,7 +164,7 @@ def _missing_weights(name: str) -> list[Path]:
 def _pyiqa_importable() -> str:
     """'' if pyiqa imports, else the reason (imported lazily: ~2.5 s)."""
     try:
-        import rawdiff._compat as compat
+        import rawdiff.compat as compat
 
         compat.import_torchvision()
         import pyiqa  # noqa: F401
@@ -191,7 +191,7 @@ def metric_availability(name: str) -> Availability:
     lib_reason = ""
     if name == "lpips":
         try:
-            import rawdiff._compat as compat
+            import rawdiff.compat as compat
 
             compat.import_torchvision()
             import lpips  # noqa: F401

@@ -3,7 +3,8 @@
 :class:`DiDModel` bundles the EDM-preconditioned denoiser (Karras et al. 2022: D(x, sigma, cond) -> estimate of the
 clean image at noise level sigma) with the dataset-level normalisers it was trained with; :func:`load_did` reads a
 run folder (``did.json`` + checkpoint); :func:`enhance` runs DiD's multi-scale cascade (DESIGN.md §3, cascade
-inference: rawdiff.diffusion.cascade.cascade_sample) on any image size.
+inference: rawdiff.diffusion.cascade.cascade_sample) on any image size; :func:`read_input` reads what ``rawdiff enhance``
+is given (an 8/16-bit image, or a RAW file developed to dark sRGB).
 """
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 
+from rawdiff.camera.isp import simple_isp
+from rawdiff.camera.rawfile import (RAW_SUFFIXES, check_input_file, orient, read_raw_file, reference_camera,
+                                    to_reference_camera)
 from rawdiff.checkpoint_io import config_errors, read_json
 from rawdiff.config import DiDConfig, EDMConfig, Preset, UNetConfig, from_dict
+from rawdiff.data.io import read_image_tensor
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, truncated_sigmas
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
 from rawdiff.errors import DataError, RawdiffError
@@ -139,3 +145,33 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
                           upper_sigmas=upper, level0_cache=level0_cache)
 
 
+# ----------------------------------------------------------------------------------------------- inputs
+def read_raw_srgb(path: Path) -> torch.Tensor:
+    """A RAW file developed to (dark) sRGB in [0, 1]: rawdiff's RAW reader (the file's white balance and colour
+    matrix, reference camera) + simple ISP + the file's orientation; LibRaw's own development via rawpy (camera
+    white balance, no auto-brightening: the image stays dark) for sensors the reader refuses (X-Trans, ...)."""
+    try:
+        packed, info = read_raw_file(path)
+        ref = reference_camera() if info.wb_source != "none" else None
+        return orient(simple_isp(to_reference_camera(packed, info), ref)[0].clamp(0, 1), info.flip)
+    except DataError as err:
+        if "unsupported sensor layout" not in str(err):
+            raise
+    try:
+        import rawpy
+    except ImportError:
+        raise DataError(f"{path}: reading RAW files needs rawpy (pip install rawpy)") from None
+    try:
+        with rawpy.imread(str(path)) as r:
+            rgb = r.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16)
+    except Exception as err:  # rawpy raises its own LibRaw* error classes
+        raise DataError(f"{path}: not a readable RAW file ({type(err).__name__}: {err})") from None
+    return torch.from_numpy(rgb.astype(np.float32) / 65535.0).permute(2, 0, 1).contiguous()
+
+
+def read_input(path: str | os.PathLike, max_pixels: int | None = None) -> torch.Tensor:
+    """``3 x H x W`` float tensor in [0, 1] from an 8/16-bit image or a RAW file; :class:`DataError` otherwise."""
+    p = check_input_file(path, "an image or RAW file")
+    if p.suffix.lower() in RAW_SUFFIXES:
+        return read_raw_srgb(p)
+    return read_image_tensor(p, max_pixels=max_pixels)  # one-line DataError for any unreadable image
