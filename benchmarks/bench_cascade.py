@@ -59,7 +59,7 @@ def main(argv=None) -> list[dict]:
     dev = resolve_device(args.device)
     preset = get_preset(args.scale)
     den = _model(preset, dev)
-    e, d = preset.edm, preset.did
+    e, d = preset.did_sampler, preset.did
     sigmas = karras_sigmas(e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=dev)
     dark = torch.rand(1, 3, args.size, args.size, generator=make_generator(1)).to(dev) * 0.2
     default_cl = prefers_channels_last(dev)  # the layout _model's to_inference chose
@@ -67,7 +67,7 @@ def main(argv=None) -> list[dict]:
     if default_cl:  # also time the NCHW layout, to show what the per-device default buys
         runs.append(("batched", 4096, to_inference(copy.deepcopy(den), dev, channels_last=False), False))
     rows = []
-    for ilvr in (0, d.ilvr_steps):
+    for ilvr in (0, e.ilvr_steps):
         outs = []
         for mode, mb, net, cl in runs:
             kw = dict(scales=d.scales, dark_norm=LinearNorm(), bright_norm=LinearNorm(), sigmas=sigmas,
@@ -105,7 +105,7 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     from rawdiff.did import textbench as TB
     from rawdiff.data import ensure_datasets
     from rawdiff.data.loaders import LowLightDataset
-    from rawdiff.diffusion.cascade import few_step_settings
+    from rawdiff.did.evaluate import few_step_settings
     from rawdiff.metrics.image import psnr
     from rawdiff.did.ocr import get_engine
     from rawdiff.did.enhance import enhance
@@ -124,7 +124,8 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     wmodel = dataclasses.replace(model, did=dataclasses.replace(model.did, scales=model.did.scales[:2]))
     wdark = torch.stack([s.dark for s in words]).to(dev)
     engine = get_engine("rapidocr")
-    sts = few_step_settings([p for p in settings if p[0] < preset.edm.sigma_max], preset.edm.num_steps)
+    sts = few_step_settings([p for p in settings if p[0] < preset.did_sampler.sigma_max],
+                            preset.did_sampler.num_steps)
     rows, ref_psnr, ref_words = [], None, None
     for st in sts:
         kw = {k: v for k, v in st.items() if k != "setting"}

@@ -81,9 +81,18 @@ class DTDMConfig:
     schedule: str = "linear"      # "linear" | "cosine"
     gamma: str = "default"        # gamma_t = (1 - abar_t) / (1 - abar_s)
     prediction: str = "x0"        # "x0" | "eps"
+    train_crop: int = 0           # DSLR-resolution training crop (multiple of 2 * UNet down factor); 0 = whole image
+    # sampler settings moved to DTDMSampler: accepted (and ignored) when reading runs saved before the split
+    RETIRED: ClassVar[tuple[str, ...]] = ("sample_steps", "eta")
+
+
+@dataclass(frozen=True)
+class DTDMSampler:
+    """How DTDM samples (DiffRAW, DESIGN.md §3): K DDIM-style steps from the truncated start s; eta = 0 is
+    deterministic.  Sampler settings never change trained weights, so they are not part of a run's cache key."""
+
     sample_steps: int = 5
     eta: float = 0.0
-    train_crop: int = 0           # DSLR-resolution training crop (multiple of 2 * UNet down factor); 0 = whole image
 
 
 @dataclass(frozen=True)
@@ -93,12 +102,9 @@ class EDMConfig:
     sigma_data: float = 0.5
     p_mean: float = -1.2
     p_std: float = 1.2
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
-    rho: float = 7.0
-    num_steps: int = 18
-    s_churn: float = 0.0
     lpips_weight: float = 5.0
+    # sampler settings moved to DiDSampler: accepted (and ignored) when reading runs saved before the split
+    RETIRED: ClassVar[tuple[str, ...]] = ("sigma_min", "sigma_max", "rho", "num_steps", "s_churn")
 
 
 @dataclass(frozen=True)
@@ -108,15 +114,30 @@ class DiDConfig:
     patch: int = 32
     scales: tuple[int, ...] = (32, 64, 128)      # working resolutions, coarse to fine
     crop: int = 128                               # training crop (= largest scale)
-    ilvr_steps: int = 6
-    ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
-    tile_overlap: int = 0                         # 0 = paper's non-overlapping tiles
-    # retired fields: accepted (and ignored) when reading runs saved before they were removed
-    RETIRED: ClassVar[tuple[str, ...]] = ("normalization",)   # the run kind's option, never read from here
+    # retired fields, accepted (and ignored) when reading runs saved before: the sampler's (now DiDSampler) and
+    # "normalization" (the DID run kind's option, never read from here)
+    RETIRED: ClassVar[tuple[str, ...]] = ("ilvr_steps", "ilvr_noised_reference", "tile_overlap", "normalization")
     # training options that follow the official code (the paper preset turns them on; rawdiff.did.train)
     augment: bool = False                         # official: pair flips + bright-only jitter (rawdiff.data.augment)
     eta_per_batch: bool = False                   # official: one eta per batch, s=0 c_y slots share one noise
     lpips_space: str = "image"                    # "image": clamped [0,1] sRGB; "model" (official): raw tensors
+
+
+@dataclass(frozen=True)
+class DiDSampler:
+    """How DiD samples (DESIGN.md §3, cascade inference): the EDM Heun schedule (Karras et al. 2022, eq. 5:
+    ``num_steps`` steps from ``sigma_max`` to ``sigma_min`` with exponent ``rho``, churn ``s_churn``) at every
+    level, ILVR on the first ``ilvr_steps`` steps of the upper levels, tiles overlapping by ``tile_overlap`` px
+    (0 = the paper's non-overlapping tiles).  Not part of a run's cache key: it never changes trained weights."""
+
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    num_steps: int = 18
+    s_churn: float = 0.0
+    ilvr_steps: int = 6
+    ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
+    tile_overlap: int = 0
 
 
 # ----------------------------------------------------------------------------------------------- D² (DiffRAW)
@@ -236,6 +257,8 @@ class Preset:
     edm: EDMConfig
     did: DiDConfig
     regress_train: TrainConfig = field(default_factory=TrainConfig)
+    dtdm_sampler: DTDMSampler = field(default_factory=DTDMSampler)
+    did_sampler: DiDSampler = field(default_factory=DiDSampler)
 
     def to_dict(self) -> dict:
         return asdict(self)

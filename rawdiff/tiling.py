@@ -1,4 +1,6 @@
-"""Overlapping tiles for images of any size in bounded memory: positions, extraction and blended stitching.
+"""Overlapping tiles for images of any size in bounded memory: positions, extraction and blended stitching, for
+``rawdiff develop`` (one tile at a time: :class:`TileGrid`, :class:`Stitcher`) and DiD's cascade (every tile of a level
+as one batch: :func:`extract_tiles`, :func:`stitch_tiles`), plus the resizing and reflect padding they need.
 
 The idea is the usual overlap-tile / feathering scheme (e.g. Ronneberger et al.'s U-Net overlap-tile strategy,
 and DiD's patch-wise inference): cut the input into ``tile`` x ``tile`` windows that overlap their neighbours
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -120,3 +125,82 @@ class Stitcher:
     def result(self) -> torch.Tensor:
         """The blended image (divides in place: call once)."""
         return self.out.div_(self.wsum.clamp_min(1e-8))
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` (antialiased when shrinking); identity when the size already matches."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def pad_reflect(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """Reflect-pad at the bottom/right by ``pad_h``/``pad_w`` pixels, repeating the reflection when the pad is
+    larger than the image (plain reflect padding needs ``pad < size``)."""
+    while pad_h > 0 or pad_w > 0:
+        h, w = x.shape[-2:]
+        ph, pw = min(pad_h, h - 1), min(pad_w, w - 1)
+        if (ph == 0 and pad_h > 0) or (pw == 0 and pad_w > 0):  # 1-pixel side: nothing to reflect
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+            break
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        pad_h, pad_w = pad_h - ph, pad_w - pw
+    return x
+
+
+def padded_size(h: int, w: int, patch: int, levels: int) -> tuple[int, int]:
+    """Smallest size >= (h, w) whose every level is a whole number of ``patch`` tiles."""
+    m = patch * 2 ** (levels - 1)
+    return math.ceil(h / m) * m, math.ceil(w / m) * m
+
+
+def level_sizes(hp: int, wp: int, levels: int) -> list[tuple[int, int]]:
+    """Working size of each level for a padded image ``hp x wp`` (coarsest first)."""
+    return [(hp // 2 ** (levels - 1 - i), wp // 2 ** (levels - 1 - i)) for i in range(levels)]
+
+
+def tile_positions(size: int, patch: int, overlap: int = 0) -> list[int]:
+    """Tile start offsets covering ``[0, size)``: stride ``patch - overlap``, the last tile flush with the end."""
+    if not 0 <= overlap < patch:
+        raise ValueError(f"tile overlap must be in [0, {patch}), got {overlap}")
+    if size < patch:
+        raise ValueError(f"cannot tile {size} px with {patch}-px tiles")
+    return starts(size, patch, overlap)
+
+
+def extract_tiles(x: torch.Tensor, ys: Sequence[int], xs: Sequence[int], patch: int) -> torch.Tensor:
+    """``N x C x H x W`` -> ``(N * len(ys) * len(xs)) x C x patch x patch`` (image-major, then rows, then columns)."""
+    tiles = [x[:, :, y:y + patch, x0:x0 + patch] for y in ys for x0 in xs]
+    return torch.stack(tiles, dim=1).flatten(0, 1)
+
+
+def blend_window(patch: int, overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``patch x patch`` stitching weights: all ones without overlap, else a separable trapezoid whose ramps span
+    the overlap (rawdiff.tiling.ramp, the one ramp formula: ``(k + 0.5) / overlap``), so neighbours cross-fade."""
+    if overlap == 0:
+        return torch.ones(patch, patch, device=device, dtype=dtype)
+    r = ramp(patch, overlap, lo=True, hi=True).to(device=device, dtype=dtype)
+    return r[:, None] * r[None, :]
+
+
+def stitch_tiles(tiles: torch.Tensor, n: int, ys: Sequence[int], xs: Sequence[int], size: tuple[int, int],
+                 window: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`extract_tiles`: weighted average of the tiles (``window`` weights) on the canvas."""
+    patch = tiles.shape[-1]
+    t = tiles.reshape(n, len(ys) * len(xs), *tiles.shape[1:])
+    out = tiles.new_zeros(n, tiles.shape[1], *size)
+    wsum = tiles.new_zeros(1, 1, *size)
+    k = 0
+    for y in ys:
+        for x0 in xs:
+            out[:, :, y:y + patch, x0:x0 + patch] += t[:, k] * window
+            wsum[:, :, y:y + patch, x0:x0 + patch] += window
+            k += 1
+    return out / wsum
+
+
+def tile_edges(positions: Sequence[int], patch: int, size: int) -> list[int]:
+    """Interior tile borders: every tile start > 0 and tile end < ``size`` (a border ``b`` lies between
+    pixels ``b - 1`` and ``b``)."""
+    return sorted({p for p in positions if p > 0} | {p + patch for p in positions if p + patch < size})

@@ -355,8 +355,8 @@ def test_enhance_corrupt_runs(did_run, tmp_path, capsys):
     for key, value, msg in (("base_channels", "eight", "mistyped"), ("bogus", 1, "unknown field")):
         (r / "did.json").write_text(json.dumps({**meta, "unet": {**meta["unet"], key: value}}))
         cli_fails(capsys, ["enhance", "--run", r, src, out], key, msg, no_output=out)
-    (r / "did.json").write_text(json.dumps({**meta, "edm": {k: v for k, v in meta["edm"].items() if k != "rho"}}))
-    cli_fails(capsys, ["enhance", "--run", r, src, out], "rho", "missing field", no_output=out)
+    (r / "did.json").write_text(json.dumps({**meta, "edm": {k: v for k, v in meta["edm"].items() if k != "sigma_data"}}))
+    cli_fails(capsys, ["enhance", "--run", r, src, out], "sigma_data", "missing field", no_output=out)
 
 
 def test_enhance_malformed_did_json(did_run, tmp_path, capsys):
@@ -394,7 +394,7 @@ def diffraw_run(tmp_path_factory):
     ucfg = UNetConfig(in_channels=10, out_channels=3, base_channels=8, channel_mults=(1, 2), num_res_blocks=1)
     for sub, net, conf in (("isp", ISPNet(icfg), {"kind": "isp", "isp_net": asdict(icfg)}),
                            ("diffraw", UNet(ucfg), {"kind": "diffraw", "unet": asdict(ucfg),
-                                                    "dtdm": asdict(DTDMConfig(sample_steps=2))})):
+                                                    "dtdm": {**asdict(DTDMConfig()), "sample_steps": 2}})):
         opt = torch.optim.AdamW(net.parameters())
         save_checkpoint(run / sub, 1, net, net, opt, [], conf)
     return run

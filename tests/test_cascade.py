@@ -4,8 +4,9 @@ import torch
 
 import rawdiff  # noqa: F401
 from rawdiff.config import UNetConfig
-from rawdiff.diffusion.cascade import (blend_window, cascade_sample, extract_tiles, pad_reflect, padded_size,
-                                       seam_visibility, stitch_tiles, tile_edges, tile_positions)
+from rawdiff.tiling import (blend_window, extract_tiles, pad_reflect, padded_size, stitch_tiles, tile_edges, tile_positions)
+from rawdiff.diffusion.cascade import cascade_sample
+from rawdiff.metrics.detail import seam_visibility
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
 from rawdiff.norm import LinearNorm
 from rawdiff.utils import make_generator
@@ -128,11 +129,12 @@ def test_seam_metric_detects_seams_and_blending_reduces_them():
 def test_ilvr_runs_only_at_upper_levels(monkeypatch):
     """Spy on the ILVR projection per level: none at level 0, the first k steps at every upper level."""
     import rawdiff.diffusion.cascade as C
+    import rawdiff.diffusion.edm as edm_mod
 
     state = {"level": 0}
     calls: list[tuple[int, int]] = []
 
-    class Spy(C.ILVRProjection):
+    class Spy(edm_mod.ILVRProjection):
         def __call__(self, x, sigma, step=0):
             calls.append((state["level"], step))
             return super().__call__(x, sigma, step)
@@ -163,7 +165,7 @@ def test_level0_output_does_not_carry_the_dark_input():
 
 
 def test_truncated_cascade_with_full_schedule_equals_paper():
-    from rawdiff.diffusion.cascade import truncated_sigmas
+    from rawdiff.diffusion.edm import truncated_sigmas
 
     den = _tiny_precond()
     dark = torch.rand(1, 3, 64, 64, generator=make_generator(6)) * 0.2
@@ -183,7 +185,8 @@ def test_truncated_cascade_with_full_schedule_equals_paper():
 def test_truncated_start_is_previous_output_plus_noise():
     """A denoiser that returns its input at every sigma (D(x) = x) makes Heun keep the start point: the
     truncated level-1 output is then the up-sampled level-0 output plus sigma_start * eps (ILVR off)."""
-    from rawdiff.diffusion.cascade import resize, truncated_sigmas
+    from rawdiff.tiling import resize
+    from rawdiff.diffusion.edm import truncated_sigmas
 
     ident = lambda x, sigma, cond: x  # noqa: E731
     dark = torch.rand(1, 3, 64, 64, generator=make_generator(8)) * 0.2
@@ -195,7 +198,9 @@ def test_truncated_start_is_previous_output_plus_noise():
 
 
 def test_cascade_cost_matches_a_run_and_few_step_settings():
-    from rawdiff.diffusion.cascade import cascade_cost, few_step_settings, truncated_sigmas
+    from rawdiff.diffusion.cascade import cascade_cost
+    from rawdiff.did.evaluate import few_step_settings
+    from rawdiff.diffusion.edm import truncated_sigmas
 
     dark = torch.rand(1, 3, 64, 96, generator=make_generator(1)) * 0.2
     up = truncated_sigmas(2.0, 3)
@@ -211,7 +216,7 @@ def test_cascade_cost_matches_a_run_and_few_step_settings():
 def test_level0_cache_reuses_level_0_bit_for_bit_and_only_when_it_matches():
     """Settings that differ above level 0 (ILVR steps, few-step schedule) share level 0 through ``level0_cache``:
     outputs equal fresh runs exactly, fewer denoiser calls are made, and another seed or input does not hit."""
-    from rawdiff.diffusion.cascade import truncated_sigmas
+    from rawdiff.diffusion.edm import truncated_sigmas
 
     den = _tiny_precond()
     dark = torch.rand(2, 3, 64, 96, generator=make_generator(4)) * 0.2

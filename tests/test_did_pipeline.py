@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import rawdiff  # noqa: F401
 from rawdiff.config import UNetConfig, get_preset
-from rawdiff.diffusion.cascade import resize
+from rawdiff.tiling import resize
 from rawdiff.norm import LinearNorm, TailNorm
 from rawdiff.did.evaluate import evaluate_settings, ilvr_settings, overlap_settings
 from rawdiff.did.enhance import enhance, fit_normalizers, load_did
@@ -235,3 +235,27 @@ def test_existing_run_needs_resume(tiny_run):
     with pytest.raises(RawdiffError, match="resume"):
         train_did_tensors(_tiny_preset(2), dark, bright, tiny_run, device="cpu", progress=False, lpips=None)
     assert (tiny_run / "did.json").read_text() == before  # metadata of the existing run untouched
+
+
+@pytest.mark.filterwarnings("ignore:DiD loss runs without")
+def test_sampler_settings_are_not_trained_and_old_runs_keep_theirs(tmp_path):
+    """The sampler (rawdiff.config.DiDSampler) is saved beside the run, replaced by a caller's preset, and read
+    from the ``did`` / ``edm`` sections of runs saved before it had its own config."""
+    import json
+    from dataclasses import replace
+
+    dark, bright = _images(2)
+    preset = _tiny_preset(2)
+    preset = replace(preset, did_sampler=replace(preset.did_sampler, ilvr_steps=2, num_steps=4))
+    run = tmp_path / "run"
+    train_did_tensors(preset, dark, bright, run, device="cpu", progress=False, lpips=None)
+    assert load_did(run, device="cpu").sampler == preset.did_sampler
+    other = replace(preset, did_sampler=replace(preset.did_sampler, ilvr_steps=5))
+    assert load_did(run, device="cpu", preset=other).sampler.ilvr_steps == 5
+    meta = json.loads((run / "did.json").read_text())
+    old = {k: v for k, v in meta.items() if k != "sampler"}
+    old["did"] = {**meta["did"], "ilvr_steps": 3, "tile_overlap": 8, "normalization": "tail"}
+    old["edm"] = {**meta["edm"], "num_steps": 7, "sigma_max": 60.0}
+    (run / "did.json").write_text(json.dumps(old))
+    s = load_did(run, device="cpu").sampler
+    assert (s.ilvr_steps, s.tile_overlap, s.num_steps, s.sigma_max) == (3, 8, 7, 60.0)

@@ -57,12 +57,12 @@ def test_pipeline_keys_cover_seed_lpips_and_ignore_sampler_settings():
     assert did_key(p, t1, "d") != k
     assert did_key(p, t0, "d", normalization="linear") != k and did_key(p, t0, "e") != k
     assert did_key(replace(p, did_unet=replace(p.did_unet, base_channels=8)), t0, "d") != k
-    sampler_only = replace(p, did=replace(p.did, ilvr_steps=3, tile_overlap=8), edm=replace(p.edm, num_steps=5))
+    sampler_only = replace(p, did_sampler=replace(p.did_sampler, ilvr_steps=3, tile_overlap=8, num_steps=5))
     assert did_key(sampler_only, t0, "d") == k
     d0, d1 = p.diffraw_train, train_config(p.diffraw_train, seed=1)
     a = diffraw_key(p, d0, "fp")
     assert diffraw_key(p, d1, "fp") != a and diffraw_key(p, d0, "fp", s=p.dtdm.s // 2) != a
-    assert diffraw_key(replace(p, dtdm=replace(p.dtdm, sample_steps=9)), d0, "fp") == a
+    assert diffraw_key(replace(p, dtdm_sampler=replace(p.dtdm_sampler, sample_steps=9)), d0, "fp") == a
     assert diffraw_key(p, d0, "fp", mode="ddpm", s=10) == diffraw_key(p, d0, "fp", mode="ddpm", s=20)
     assert ispnet_key(p, p.isp_train, "fp") != ispnet_key(p, train_config(p.isp_train, seed=1), "fp")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rawdiff.config import DTDMSampler
 from rawdiff.errors import DataError, RawdiffError
 
 
@@ -71,7 +72,7 @@ def run(args) -> int:
     arr = img[0].permute(1, 2, 0)
     if not args.quiet:
         colour = "the file's white balance and colour matrix" if res.colour == "metadata" else "the networks"
-        print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or cfg.sample_steps} steps from "
+        print(f"{inp} -> {out} ({arr.shape[1]}x{arr.shape[0]}, DTDM {args.steps or DTDMSampler.sample_steps} steps from "
               f"s={cfg.s}; colour from {colour})")
     return 0
 
@@ -81,7 +82,7 @@ def register(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("--run", default=None, help="DiffRAW run: RUN_DIR with isp/ and diffraw/, or a notebook cache "
                    "entry (default: the newest one, see `rawdiff runs`)")
-    p.add_argument("--steps", type=int, default=None, help="DTDM steps K (default: the run's sample_steps)")
+    p.add_argument("--steps", type=int, default=None, help="DTDM steps K (default: rawdiff.config.DTDMSampler, 5)")
     p.add_argument("--tile", type=int, default=128, help="tile size in packed-RAW pixels (output is 2x)")
     p.add_argument("--overlap", type=int, default=16, help="tile overlap in packed-RAW pixels")
     p.add_argument("--device", default="auto")

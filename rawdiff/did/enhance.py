@@ -9,7 +9,7 @@ is given (an 8/16-bit image, or a RAW file developed to dark sRGB).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,14 +20,14 @@ from rawdiff.camera.isp import simple_isp
 from rawdiff.camera.rawfile import (RAW_SUFFIXES, check_input_file, orient, read_raw_file, reference_camera,
                                     to_reference_camera)
 from rawdiff.checkpoint_io import config_errors, read_json
-from rawdiff.config import DiDConfig, EDMConfig, Preset, UNetConfig, from_dict
+from rawdiff.config import DiDConfig, DiDSampler, EDMConfig, Preset, UNetConfig, from_dict
 from rawdiff.data.io import read_image_tensor
-from rawdiff.diffusion.cascade import CascadeResult, cascade_sample, truncated_sigmas
+from rawdiff.diffusion.cascade import CascadeResult, cascade_sample
+from rawdiff.diffusion.edm import truncated_sigmas
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
 from rawdiff.train import load_run
-from rawdiff.runs.store import NOT_WEIGHTS
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
 META_FILE = "did.json"
@@ -45,6 +45,7 @@ class DiDModel:
     did: DiDConfig
     edm: EDMConfig
     normalization: str = "tail"
+    sampler: DiDSampler = field(default_factory=DiDSampler)   # how :func:`enhance` samples (not trained)
 
     @property
     def device(self) -> torch.device:
@@ -81,9 +82,10 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
              preset: Preset | None = None, **_opts) -> DiDModel:
     """Load a trained DiD run (``rawdiff train did`` or rawdiff.runs.lifecycle.get_or_train).
 
-    The network and its training settings come from the run; with ``preset``, the sampler settings (ILVR steps,
-    tile overlap, Heun steps, sigmas; rawdiff.runs.store.NOT_WEIGHTS) are the caller's, so a notebook asking for
-    other sampler settings reuses the same trained run.
+    The network and its training settings come from the run; the sampler (rawdiff.config.DiDSampler: Heun steps,
+    sigmas, ILVR, tile overlap) is ``preset.did_sampler`` when a preset is given — so a notebook asking for other
+    sampler settings reuses the same trained run — else the one saved with the run (runs saved before the sampler
+    had its own config kept its fields in ``did`` / ``edm``; those are read), else the default.
     """
     run = Path(run_dir)
     meta_path = run / META_FILE
@@ -103,10 +105,15 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     model = build_denoiser(unet, edm)
     load_run(run, model, ema=ema, device="cpu")
     if preset is not None:
-        did = replace(did, **{k: getattr(preset.did, k) for k in NOT_WEIGHTS["did"]})
-        edm = replace(edm, **{k: getattr(preset.edm, k) for k in NOT_WEIGHTS["edm"]})
+        sampler = preset.did_sampler
+    else:
+        saved = meta.get("sampler") or {k: v for part in ("edm", "did") for k, v in meta[part].items()
+                                        if k in {f.name for f in fields(DiDSampler)}}
+        with config_errors(meta_path):
+            sampler = replace(DiDSampler(), **saved) if "sampler" not in meta else from_dict(DiDSampler, saved,
+                                                                                               source=meta_path)
     return DiDModel(denoiser=to_inference(model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
-                    did=did, edm=edm, normalization=meta["norm"].get("normalization", "tail"))
+                    did=did, edm=edm, normalization=meta["norm"].get("normalization", "tail"), sampler=sampler)
 
 
 # ----------------------------------------------------------------------------------------------- inference
@@ -117,8 +124,8 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
             level0_cache: dict | None = None) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
-    Unset options come from the model's configs (``DiDConfig.ilvr_steps``, ``tile_overlap``,
-    ``ilvr_noised_reference``; ``EDMConfig.num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
+    Unset options come from the model's sampler (rawdiff.config.DiDSampler: ``ilvr_steps``, ``tile_overlap``,
+    ``ilvr_noised_reference``, ``num_steps``, ``s_churn``).  ``generator``: torch.Generator or int
     seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
     ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
     the paper's full schedule at every level).  ``level0_cache``: see rawdiff.diffusion.cascade.cascade_sample
@@ -128,7 +135,7 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
     if x.ndim != 4 or x.shape[1] != 3:
         raise DataError(f"expected a 3 x H x W (or N x 3 x H x W) sRGB image, got shape {tuple(dark_image.shape)}")
-    d, e = model.did, model.edm
+    d, e = model.did, model.sampler
     sigmas = karras_sigmas(num_steps or e.num_steps, e.sigma_min, e.sigma_max, e.rho, device=model.device)
     upper = None
     if sigma_start is not None or upper_steps is not None:
@@ -137,9 +144,9 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
                                  device=model.device)
     return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
                           dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
-                          ilvr_steps=d.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
-                          noised_reference=d.ilvr_noised_reference if noised_reference is None else noised_reference,
-                          overlap=d.tile_overlap if overlap is None else int(overlap),
+                          ilvr_steps=e.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
+                          noised_reference=e.ilvr_noised_reference if noised_reference is None else noised_reference,
+                          overlap=e.tile_overlap if overlap is None else int(overlap),
                           s_churn=e.s_churn if s_churn is None else s_churn,
                           generator=0 if generator is None else generator, max_batch=max_batch,
                           upper_sigmas=upper, level0_cache=level0_cache)

@@ -94,7 +94,7 @@ def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], 
 def tile_table(bright: torch.Tensor, paper_row: Mapping, overlap_row: Mapping, *, scale: str) -> list[dict]:
     """Notebook 05's tiling ablation: PSNR and seam measure of the paper's non-overlapping tiles and of blended
     overlapping tiles, and the seam measure of the ground truth on the same 32-px grid (its natural level)."""
-    from rawdiff.diffusion.cascade import seam_visibility
+    from rawdiff.metrics.detail import seam_visibility
 
     gt_seam = float(seam_visibility(bright, list(range(32, bright.shape[-2], 32)),
                                     list(range(32, bright.shape[-1], 32))).mean())
@@ -189,11 +189,20 @@ def evaluate_settings(model: DiDModel, dark: torch.Tensor, bright: torch.Tensor,
             res = enhance(model, dark, generator=seed, max_batch=max_batch, level0_cache=level0, **kw)
         vals = suite(res.image, bright)
         row = {"setting": st["setting"], "normalization": model.normalization,
-               "ilvr_steps": kw.get("ilvr_steps", model.did.ilvr_steps),
-               "overlap": kw.get("overlap", model.did.tile_overlap), **vals,
+               "ilvr_steps": kw.get("ilvr_steps", model.sampler.ilvr_steps),
+               "overlap": kw.get("overlap", model.sampler.tile_overlap), **vals,
                "seam_grid32": float(res.seam_visibility(grid=model.did.patch).mean()),
                "seam_own_tiles": float(res.seam_visibility().mean()),
                "sec_per_image": t.seconds / dark.shape[0], "tile_nfe_per_image": res.tile_nfe}
         rows.append(row)
         results[st["setting"]] = res
     return rows, results
+
+
+def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -> list[dict]:
+    """Settings (for rawdiff.did.train.evaluate_settings / enhance) of the paper cascade followed by one
+    few-step cascade per ``(sigma_start, upper_steps)`` pair."""
+    out = [{"setting": f"paper ({num_steps} steps every level)"}]
+    out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}
+            for s, k in pairs]
+    return out

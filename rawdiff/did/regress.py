@@ -36,7 +36,7 @@ import torch
 
 from rawdiff.config import RegressConfig
 from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict, get_preset
-from rawdiff.diffusion.cascade import pad_reflect, resize
+from rawdiff.tiling import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict
 from rawdiff.did.enhance import fit_normalizers

@@ -47,14 +47,15 @@ from typing import Mapping, Sequence
 import torch
 
 from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, get_preset
-from rawdiff.diffusion.cascade import check_scales, resize
+from rawdiff.diffusion.cascade import check_scales
+from rawdiff.tiling import resize
 from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas
 from rawdiff.did.enhance import META_FILE, DiDModel, build_denoiser, fit_normalizers, load_did
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
 from rawdiff.norm import normalizer_from_dict
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import Trained, cache_key, train_config, weights_only
+from rawdiff.runs.store import Trained, cache_key, train_config
 from rawdiff.train import train
 from rawdiff.utils import atomic_write_text, resolve_device, to_inference
 
@@ -196,7 +197,8 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     else:
         dark_norm, bright_norm = fit_normalizers(dark, bright, normalization)
     norms = {"normalization": normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
-    meta = _meta(preset.did_unet, preset.did, preset.edm, tcfg, norms, extra_config)
+    meta = {**_meta(preset.did_unet, preset.did, preset.edm, tcfg, norms, extra_config),
+            "sampler": dataclasses.asdict(preset.did_sampler)}
     if out is not None:
         atomic_write_text(out / META_FILE, json.dumps(meta, indent=1, sort_keys=True))
 
@@ -214,7 +216,8 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     res = train(model, loss, batches, tcfg, out, device=dev, resume=resume, run_config=meta, progress=progress,
                 desc=f"DiD ({normalization})")
     bundle = DiDModel(denoiser=to_inference(res.model, dev), dark_norm=dark_norm, bright_norm=bright_norm,
-                      unet=preset.did_unet, did=preset.did, edm=preset.edm, normalization=normalization)
+                      unet=preset.did_unet, did=preset.did, edm=preset.edm, normalization=normalization,
+                      sampler=preset.did_sampler)
     return replace(res, model=bundle)
 
 
@@ -250,8 +253,8 @@ def did_key(preset: Preset, tcfg: TrainConfig, digest: str, *, normalization: st
             lpips: str | None = "auto") -> str:
     """rawdiff.runs.store.cache_key of a DiD run: UNet, EDM and multi-scale training settings (not the sampler's),
     the normalisation, the data digest, the seed (in ``tcfg``) and whether the 5 x LPIPS term is active."""
-    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": weights_only("edm", preset.edm),
-             "did": weights_only("did", preset.did), "normalization": normalization}
+    model = {"unet": dataclasses.asdict(preset.did_unet), "edm": dataclasses.asdict(preset.edm),
+             "did": dataclasses.asdict(preset.did), "normalization": normalization}
     return cache_key("did", model=model, train=tcfg, data=digest, seed=tcfg.seed, lpips=lpips_active(preset, lpips))
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from rawdiff.config import DTDMConfig
+from rawdiff.config import DTDMConfig, DTDMSampler
 from rawdiff.diffusion import ddpm as ddpm_mod
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.diffusion.schedules import abar_from_config, timesteps
@@ -61,20 +61,21 @@ def _net_fn(unet) -> Callable:
 
 @torch.no_grad()
 def develop_dtdm(unet, w: torch.Tensor, c: torch.Tensor, cfg: DTDMConfig, steps: int | Sequence[int] | None = None, *,
-                 condition: str = "raw+c", generator: torch.Generator | None = None, eta: float | None = None,
+                 condition: str = "raw+c", generator: torch.Generator | None = None, eta: float = DTDMSampler.eta,
                  x: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """DiffRAW inference: DTDM from y_s = sqrt(abar_s) x + sqrt(1 - abar_s) eps, x = c (default), K steps.
 
-    ``w`` packed RAW and ``c`` colour condition in [0, 1]; returns sRGB in [0, 1].  Passing a different
+    ``w`` packed RAW and ``c`` colour condition in [0, 1]; returns sRGB in [0, 1].  ``steps`` (K) and ``eta``
+    default to rawdiff.config.DTDMSampler's.  Passing a different
     ``c`` with the same ``x`` is *not* what colour plug-and-play does: there x = c (use :func:`plug_and_play`).
     """
     abar, gamma = dtdm_mod.dtdm_tables(cfg)
     xs = to_pm1(c if x is None else x)
-    step_list = timesteps(cfg.s, steps or cfg.sample_steps) if not isinstance(steps, (list, tuple)) else list(steps)
+    step_list = timesteps(cfg.s, steps or DTDMSampler.sample_steps) if not isinstance(steps, (list, tuple)) else list(steps)
     den = x0_predictor(unet, cfg, abar=abar, gamma=gamma, x=xs)
     init = None if noise is None else dtdm_mod.dtdm_start(xs, step_list[0], abar, noise=noise)
     out = dtdm_mod.sample_dtdm(den, xs, step_list, abar=abar, gamma=gamma, cond=make_cond(w, c, condition),
-                               generator=generator, eta=cfg.eta if eta is None else eta, init=init)
+                               generator=generator, eta=eta, init=init)
     return from_pm1(out)
 
 
@@ -93,9 +94,9 @@ def develop_baseline(unet, w: torch.Tensor, c: torch.Tensor, cfg: DTDMConfig, me
         if method == "ddpm":
             out = ddpm_mod.sample_ddpm(den, noise, abar=abar, cond=cond, generator=generator)
         else:
-            out = ddpm_mod.sample_ddim(den, noise, steps or cfg.sample_steps, abar=abar, cond=cond, generator=generator)
+            out = ddpm_mod.sample_ddim(den, noise, steps or DTDMSampler.sample_steps, abar=abar, cond=cond, generator=generator)
     elif method == "truncated":
-        out = ddpm_mod.sample_truncated(den, to_pm1(c), steps or cfg.sample_steps, abar=abar, s=s or cfg.s,
+        out = ddpm_mod.sample_truncated(den, to_pm1(c), steps or DTDMSampler.sample_steps, abar=abar, s=s or cfg.s,
                                         cond=cond, generator=generator)
     else:
         raise ValueError(f"unknown baseline {method!r}; expected 'ddpm', 'ddim' or 'truncated'")

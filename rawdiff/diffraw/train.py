@@ -23,7 +23,7 @@ from rawdiff.nn.ispnet import ISPNet
 from rawdiff.diffraw.data import (CONDITIONS, MODES, PhoneData, random_crops, from_pm1, load_phone,
                                             make_cond, to_pm1)
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import cache_key, train_config, weights_only
+from rawdiff.runs.store import cache_key, train_config
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
@@ -164,10 +164,9 @@ def ispnet_key(preset: Preset, tcfg: TrainConfig, digest: str) -> str:
 
 def diffraw_key(preset: Preset, tcfg: TrainConfig, digest: str, *, condition: str = "raw+c", mode: str = "dtdm",
                 s: int | None = None) -> str:
-    """rawdiff.runs.store.cache_key of a DiffRAW UNet run; sampler settings are left out, and for ``mode="ddpm"``
-    also s and gamma (they play no role in training the baseline network)."""
+    """rawdiff.runs.store.cache_key of a DiffRAW UNet run; for ``mode="ddpm"`` s and gamma are left out (they play no role in training the baseline network)."""
     cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
-    dcfg = weights_only("dtdm", cfg)
+    dcfg = asdict(cfg)
     if mode == "ddpm":
         dcfg.pop("s"), dcfg.pop("gamma")
     return cache_key("diffraw", model={"unet": asdict(preset.diffraw_unet), "dtdm": dcfg}, train=tcfg,

@@ -54,10 +54,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from rawdiff.diffusion.edm import ILVRProjection, count_nfe, karras_sigmas, randn, sample_heun
-from rawdiff.tiling import ramp, starts
+from rawdiff.diffusion.edm import ILVRProjection, count_nfe, randn, sample_heun, truncated_sigmas
+from rawdiff.metrics.detail import seam_visibility
+from rawdiff.tiling import (blend_window, extract_tiles, level_sizes, pad_reflect, padded_size, resize, stitch_tiles,
+                            tile_edges, tile_positions)
 from rawdiff.utils import default_tile_batch, derive_seed, make_generator
 
 __all__ = [
@@ -67,27 +68,6 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------------------------- geometry
-def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize to ``size`` (antialiased when shrinking); identity when the size already matches."""
-    size = (int(size[0]), int(size[1]))
-    if tuple(x.shape[-2:]) == size:
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
-def pad_reflect(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
-    """Reflect-pad at the bottom/right by ``pad_h``/``pad_w`` pixels, repeating the reflection when the pad is
-    larger than the image (plain reflect padding needs ``pad < size``)."""
-    while pad_h > 0 or pad_w > 0:
-        h, w = x.shape[-2:]
-        ph, pw = min(pad_h, h - 1), min(pad_w, w - 1)
-        if (ph == 0 and pad_h > 0) or (pw == 0 and pad_w > 0):  # 1-pixel side: nothing to reflect
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-            break
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        pad_h, pad_w = pad_h - ph, pad_w - pw
-    return x
 
 
 def check_scales(scales: Sequence[int], patch: int) -> int:
@@ -98,102 +78,7 @@ def check_scales(scales: Sequence[int], patch: int) -> int:
     return len(scales)
 
 
-def padded_size(h: int, w: int, patch: int, levels: int) -> tuple[int, int]:
-    """Smallest size >= (h, w) whose every level is a whole number of ``patch`` tiles."""
-    m = patch * 2 ** (levels - 1)
-    return math.ceil(h / m) * m, math.ceil(w / m) * m
-
-
-def level_sizes(hp: int, wp: int, levels: int) -> list[tuple[int, int]]:
-    """Working size of each level for a padded image ``hp x wp`` (coarsest first)."""
-    return [(hp // 2 ** (levels - 1 - i), wp // 2 ** (levels - 1 - i)) for i in range(levels)]
-
-
-def tile_positions(size: int, patch: int, overlap: int = 0) -> list[int]:
-    """Tile start offsets covering ``[0, size)``: stride ``patch - overlap``, the last tile flush with the end."""
-    if not 0 <= overlap < patch:
-        raise ValueError(f"tile overlap must be in [0, {patch}), got {overlap}")
-    if size < patch:
-        raise ValueError(f"cannot tile {size} px with {patch}-px tiles")
-    return starts(size, patch, overlap)
-
-
-def extract_tiles(x: torch.Tensor, ys: Sequence[int], xs: Sequence[int], patch: int) -> torch.Tensor:
-    """``N x C x H x W`` -> ``(N * len(ys) * len(xs)) x C x patch x patch`` (image-major, then rows, then columns)."""
-    tiles = [x[:, :, y:y + patch, x0:x0 + patch] for y in ys for x0 in xs]
-    return torch.stack(tiles, dim=1).flatten(0, 1)
-
-
-def blend_window(patch: int, overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``patch x patch`` stitching weights: all ones without overlap, else a separable trapezoid whose ramps span
-    the overlap (rawdiff.tiling.ramp, the one ramp formula: ``(k + 0.5) / overlap``), so neighbours cross-fade."""
-    if overlap == 0:
-        return torch.ones(patch, patch, device=device, dtype=dtype)
-    r = ramp(patch, overlap, lo=True, hi=True).to(device=device, dtype=dtype)
-    return r[:, None] * r[None, :]
-
-
-def stitch_tiles(tiles: torch.Tensor, n: int, ys: Sequence[int], xs: Sequence[int], size: tuple[int, int],
-                 window: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`extract_tiles`: weighted average of the tiles (``window`` weights) on the canvas."""
-    patch = tiles.shape[-1]
-    t = tiles.reshape(n, len(ys) * len(xs), *tiles.shape[1:])
-    out = tiles.new_zeros(n, tiles.shape[1], *size)
-    wsum = tiles.new_zeros(1, 1, *size)
-    k = 0
-    for y in ys:
-        for x0 in xs:
-            out[:, :, y:y + patch, x0:x0 + patch] += t[:, k] * window
-            wsum[:, :, y:y + patch, x0:x0 + patch] += window
-            k += 1
-    return out / wsum
-
-
-def tile_edges(positions: Sequence[int], patch: int, size: int) -> list[int]:
-    """Interior tile borders: every tile start > 0 and tile end < ``size`` (a border ``b`` lies between
-    pixels ``b - 1`` and ``b``)."""
-    return sorted({p for p in positions if p > 0} | {p + patch for p in positions if p + patch < size})
-
-
-def seam_visibility(img: torch.Tensor, edges_y: Sequence[int], edges_x: Sequence[int]) -> torch.Tensor:
-    """Seam metric: mean squared gradient across tile borders / mean squared gradient everywhere else.
-
-    For each image (``N x C x H x W``) the horizontal differences ``img[..., b] - img[..., b-1]`` at the
-    borders ``b`` in ``edges_x`` (and vertical ones at ``edges_y``) form the border set; all other adjacent
-    pixel differences form the interior set.  ~1: no visible seams; > 1: tile borders are sharper than the
-    image content.  Returns one value per image (N,).
-    """
-    dx = (img[..., :, 1:] - img[..., :, :-1]).pow(2).mean(1)   # N x H x (W-1); index b-1 = border b
-    dy = (img[..., 1:, :] - img[..., :-1, :]).pow(2).mean(1)   # N x (H-1) x W
-    mx = torch.zeros(dx.shape[-1], dtype=torch.bool, device=img.device)
-    my = torch.zeros(dy.shape[-2], dtype=torch.bool, device=img.device)
-    mx[[b - 1 for b in edges_x if 0 < b < img.shape[-1]]] = True
-    my[[b - 1 for b in edges_y if 0 < b < img.shape[-2]]] = True
-    border = torch.cat([dx[:, :, mx].flatten(1), dy[:, my, :].flatten(1)], dim=1)
-    inner = torch.cat([dx[:, :, ~mx].flatten(1), dy[:, ~my, :].flatten(1)], dim=1)
-    if border.shape[1] == 0:
-        return torch.ones(img.shape[0], device=img.device)
-    return border.mean(1) / inner.mean(1).clamp_min(1e-12)
-
-
 # ----------------------------------------------------------------------------------------------- cascade
-def truncated_sigmas(sigma_start: float, steps: int, *, sigma_min: float = 0.002, rho: float = 7.0,
-                     device=None) -> torch.Tensor:
-    """Schedule for the few-step upper levels: EDM eq. (5) from ``sigma_start`` down to ``sigma_min`` in
-    ``steps`` Heun steps (then 0) — :func:`rawdiff.diffusion.edm.karras_sigmas` with ``sigma_max = sigma_start``,
-    so ``truncated_sigmas(sigma_max, N)`` equals the paper's full schedule exactly."""
-    if not sigma_start > sigma_min:
-        raise ValueError(f"sigma_start must exceed sigma_min={sigma_min}, got {sigma_start}")
-    return karras_sigmas(int(steps), sigma_min, float(sigma_start), rho, device=device)
-
-
-def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -> list[dict]:
-    """Settings (for rawdiff.did.train.evaluate_settings / enhance) of the paper cascade followed by one
-    few-step cascade per ``(sigma_start, upper_steps)`` pair."""
-    out = [{"setting": f"paper ({num_steps} steps every level)"}]
-    out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}
-            for s, k in pairs]
-    return out
 
 
 def cascade_cost(h: int, w: int, scales: Sequence[int], sigmas: torch.Tensor, patch: int = 32,

@@ -185,11 +185,6 @@ def sample_dtdm(denoiser: Denoiser, x: torch.Tensor, steps: Sequence[int], *, ab
     return y
 
 
-def dtdm_steps(cfg, steps: int | None = None, spacing: str = "uniform") -> list[int]:
-    """Step list s = tau_K > ... > 0 for a :class:`rawdiff.config.DTDMConfig` (K defaults to cfg.sample_steps)."""
-    return timesteps(cfg.s, steps or cfg.sample_steps, spacing)
-
-
 def dtdm_tables(cfg) -> tuple[torch.Tensor, torch.Tensor]:
     """(abar, gamma) float64 tables (length T + 1) for a DTDMConfig."""
     abar = abar_from_config(cfg)

@@ -254,3 +254,13 @@ class ILVRProjection:
             noise = randn(x.shape, self.generator, device=x.device, dtype=x.dtype)
             ref_lp = low_pass(self.reference + s * noise, self.factor)
         return x - low_pass(x, self.factor) + ref_lp
+
+
+def truncated_sigmas(sigma_start: float, steps: int, *, sigma_min: float = 0.002, rho: float = 7.0,
+                     device=None) -> torch.Tensor:
+    """Schedule for the few-step upper levels: EDM eq. (5) from ``sigma_start`` down to ``sigma_min`` in
+    ``steps`` Heun steps (then 0) — :func:`rawdiff.diffusion.edm.karras_sigmas` with ``sigma_max = sigma_start``,
+    so ``truncated_sigmas(sigma_max, N)`` equals the paper's full schedule exactly."""
+    if not sigma_start > sigma_min:
+        raise ValueError(f"sigma_start must exceed sigma_min={sigma_min}, got {sigma_start}")
+    return karras_sigmas(int(steps), sigma_min, float(sigma_start), rho, device=device)

@@ -17,6 +17,8 @@ quality, so besides distortion we measure detail against the *aligned* target (r
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 __all__ = ["radial_log_spectrum", "spectrum_distance", "sharpness_ratio", "grey"]
@@ -64,3 +66,24 @@ def _grad_energy(x: torch.Tensor) -> torch.Tensor:
 def sharpness_ratio(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Per-image gradient energy of ``pred`` over that of ``target`` (1 = the target's sharpness)."""
     return (_grad_energy(pred) / (_grad_energy(target) + eps)).float().cpu()
+
+
+def seam_visibility(img: torch.Tensor, edges_y: Sequence[int], edges_x: Sequence[int]) -> torch.Tensor:
+    """Seam metric: mean squared gradient across tile borders / mean squared gradient everywhere else.
+
+    For each image (``N x C x H x W``) the horizontal differences ``img[..., b] - img[..., b-1]`` at the
+    borders ``b`` in ``edges_x`` (and vertical ones at ``edges_y``) form the border set; all other adjacent
+    pixel differences form the interior set.  ~1: no visible seams; > 1: tile borders are sharper than the
+    image content.  Returns one value per image (N,).
+    """
+    dx = (img[..., :, 1:] - img[..., :, :-1]).pow(2).mean(1)   # N x H x (W-1); index b-1 = border b
+    dy = (img[..., 1:, :] - img[..., :-1, :]).pow(2).mean(1)   # N x (H-1) x W
+    mx = torch.zeros(dx.shape[-1], dtype=torch.bool, device=img.device)
+    my = torch.zeros(dy.shape[-2], dtype=torch.bool, device=img.device)
+    mx[[b - 1 for b in edges_x if 0 < b < img.shape[-1]]] = True
+    my[[b - 1 for b in edges_y if 0 < b < img.shape[-2]]] = True
+    border = torch.cat([dx[:, :, mx].flatten(1), dy[:, my, :].flatten(1)], dim=1)
+    inner = torch.cat([dx[:, :, ~mx].flatten(1), dy[:, ~my, :].flatten(1)], dim=1)
+    if border.shape[1] == 0:
+        return torch.ones(img.shape[0], device=img.device)
+    return border.mean(1) / inner.mean(1).clamp_min(1e-12)

@@ -48,19 +48,9 @@ def data_digest(root: str | os.PathLike, max_content_files: int = MAX_CONTENT_FI
     return sha256_json({"policy": "content" if full else "size", "files": entries})
 
 
-# Settings that do not change trained weights (logging, checkpoint cadence, sampling-only options): left out of
-# cache keys, so e.g. notebook 04 asking for other sampler steps reuses notebook 03's networks.
-NOT_WEIGHTS = {"train": ("log_every", "ckpt_every"), "dtdm": ("sample_steps", "eta"),
-               "edm": ("sigma_min", "sigma_max", "rho", "num_steps", "s_churn"),
-               "did": ("ilvr_steps", "ilvr_noised_reference", "tile_overlap")}
-
-
-def weights_only(section: str, cfg: Any) -> dict:
-    """``asdict(cfg)`` without the fields of :data:`NOT_WEIGHTS` ``[section]``."""
-    from dataclasses import asdict, is_dataclass
-
-    d = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-    return {k: v for k, v in d.items() if k not in NOT_WEIGHTS.get(section, ())}
+# Training settings that do not change trained weights (logging, checkpoint cadence): left out of cache keys.
+# Sampler settings have their own configs (rawdiff.config.DTDMSampler, DiDSampler) and never enter a key.
+NOT_WEIGHTS = ("log_every", "ckpt_every")
 
 
 def cache_key(kind: str, *, model: Any, train: TrainConfig | Mapping, data: str, seed: int, lpips: bool = False,
@@ -70,7 +60,7 @@ def cache_key(kind: str, *, model: Any, train: TrainConfig | Mapping, data: str,
 
     tr = asdict(train) if is_dataclass(train) else dict(train)
     tr["seed"] = int(seed)
-    for k in NOT_WEIGHTS["train"]:
+    for k in NOT_WEIGHTS:
         tr.pop(k, None)
     return sha256_json({"version": CODE_VERSION, "kind": kind, "model": model, "train": tr, "data": data,
                         "seed": int(seed), "lpips": bool(lpips), "extra": extra})[:16]
