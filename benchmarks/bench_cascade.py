@@ -26,7 +26,7 @@ import torch
 
 import rawdiff  # noqa: F401
 from benchmarks.common import peak_memory, record
-from rawdiff.config import get_preset
+from rawdiff.presets import get_preset
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
 from rawdiff.did.enhance import build_denoiser

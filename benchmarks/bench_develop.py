@@ -47,7 +47,7 @@ def write_big_dng(path: Path, mp: float, seed: int = 0) -> tuple[int, int]:
 
 
 def _nets(run: str | None, device):
-    from rawdiff.config import get_preset
+    from rawdiff.presets import get_preset
     from rawdiff.diffraw.train import build_ispnet, build_unet
     from rawdiff.diffraw.rundir import load_run_dir
     from rawdiff.utils import to_inference

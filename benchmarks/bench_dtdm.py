@@ -22,7 +22,7 @@ import torch
 
 import rawdiff  # noqa: F401
 from benchmarks.common import peak_memory, record
-from rawdiff.config import get_preset
+from rawdiff.presets import get_preset
 from rawdiff.diffraw.data import prepare_data
 from rawdiff.diffraw.sample import Method, run_ispnet
 from rawdiff.runs.store import train_config

@@ -58,7 +58,7 @@ def main(argv=None) -> list[dict]:
     from rawdiff.camera.dng import grey_chart, grey_errors, reference_recording
     from rawdiff.camera.phone import PhoneGap
     from rawdiff.camera.rawfile import reference_camera
-    from rawdiff.config import get_preset
+    from rawdiff.presets import get_preset
     from rawdiff.nn.ispnet import coord_grid
     from rawdiff.diffraw.data import PhoneData
     from rawdiff.diffraw.train import train_ispnet

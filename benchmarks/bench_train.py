@@ -17,7 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import peak_memory, record
-from rawdiff.config import get_preset
+from rawdiff.presets import get_preset
 from rawdiff.nn.unet import UNet, count_parameters
 from rawdiff.utils import prefers_channels_last, resolve_device
 

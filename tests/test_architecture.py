@@ -110,7 +110,7 @@ def _lol(root: Path, n: int = 2, size=(48, 64)) -> Path:
 def test_a_run_trained_by_the_cli_is_the_one_the_notebooks_reuse(tmp_path, monkeypatch):
     """``rawdiff train regress --cache`` writes the cache entry get_or_train computes, so the notebook call reuses it."""
     from rawdiff.cli import main
-    from rawdiff.config import get_preset
+    from rawdiff.presets import get_preset
     from rawdiff.did.regress import REGRESS
     from rawdiff.runs.lifecycle import get_or_train
 

@@ -3,7 +3,7 @@ import dataclasses
 
 import torch
 
-from rawdiff.config import get_preset
+from rawdiff.presets import get_preset
 from rawdiff.config import AugmentConfig
 from rawdiff.data.augment import augment_pair, binomial_lowpass
 from rawdiff.utils import make_generator

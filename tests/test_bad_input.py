@@ -268,7 +268,8 @@ def test_ocr_eval_bad_folders(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------ enhance (DiD)
 @pytest.fixture(scope="module")
 def did_run(tmp_path_factory):
-    from rawdiff.config import UNetConfig, get_preset
+    from rawdiff.config import UNetConfig
+    from rawdiff.presets import get_preset
     from rawdiff.did.train import train_did_tensors
     s = get_preset("smoke")
     preset = replace(s, did_unet=UNetConfig(in_channels=12, out_channels=3, base_channels=8, channel_mults=(1, 2),
@@ -495,7 +496,8 @@ def test_reproduce_bad_parameters(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ loaders
 def test_config_from_dict_names_fields_and_source():
-    from rawdiff.config import DiDConfig, TrainConfig, from_dict, get_preset
+    from rawdiff.config import DiDConfig, TrainConfig, from_dict
+    from rawdiff.presets import get_preset
 
     for name in ("smoke", "paper"):
         p = get_preset(name)

@@ -58,7 +58,7 @@ def smoke_run(tmp_path_factory):
 
     Too short for good colour (their greys are off by CIEDE2000 ~10-20 even for the camera they learned); the tests
     below therefore check that a file from any camera develops like the nets' own camera, not absolute colour."""
-    from rawdiff.config import get_preset
+    from rawdiff.presets import get_preset
     from rawdiff.data.synth import synth_phone2dslr
     from rawdiff.diffraw.train import train_diffraw, train_ispnet
     root = tmp_path_factory.mktemp("develop_real")

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 import rawdiff  # noqa: F401
-from rawdiff.config import UNetConfig, get_preset
+from rawdiff.config import UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.tiling import resize
 from rawdiff.norm import LinearNorm, TailNorm
 from rawdiff.did.evaluate import evaluate_settings, ilvr_settings, overlap_settings

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
+from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.diffraw.data import PhoneData, make_cond, raw_to_output_res
 from rawdiff.diffraw.rundir import develop_raw, load_run_dir
 from rawdiff.diffraw.sample import Method, develop_dtdm, evaluate, recolour, run_ispnet

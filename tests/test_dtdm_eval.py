@@ -6,7 +6,8 @@ import pytest
 from rawdiff import claims
 from dataclasses import replace
 
-from rawdiff.config import UNetConfig, get_preset
+from rawdiff.config import UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.data.synth import phone2dslr_batch
 from rawdiff.nn.unet import UNet
 from rawdiff.diffraw.data import PhoneData

@@ -4,7 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rawdiff.config import UNetConfig, get_preset
+from rawdiff.config import UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.norm import TailNorm
 from rawdiff.did.enhance import fit_normalizers
 from rawdiff.did.regress import (build_regressor, enhance_regress, load_regress, RandomCropBatches, REGRESS, regress_unet_config, RegressModel, train_regress_tensors)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rawdiff.runs import store as runs
-from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig, get_preset
+from rawdiff.config import ISPNetConfig, TrainConfig, UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.errors import DataError
 from rawdiff.did.enhance import DiDModel
 from rawdiff.did.train import DID, did_key, lpips_active, train_did_tensors

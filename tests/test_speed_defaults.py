@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rawdiff.config import get_preset
+from rawdiff.presets import get_preset
 from rawdiff.diffusion.cascade import cascade_sample
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm

@@ -112,7 +112,7 @@ def test_ddp_gloo_two_processes_match_single_process(tmp_path):
 
 
 def test_model_builders_initialise_from_the_seed_only():
-    from rawdiff.config import get_preset
+    from rawdiff.presets import get_preset
     from rawdiff.did.enhance import build_denoiser
     from rawdiff.diffraw.train import build_ispnet, build_unet
     from rawdiff.utils import seeded_init

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from rawdiff.config import UNetConfig, get_preset
+from rawdiff.config import UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.nn.unet import UNet, count_parameters
 
 

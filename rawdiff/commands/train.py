@@ -24,7 +24,8 @@ def _preset(args):
     to every training config in it."""
     import dataclasses
 
-    from rawdiff.config import TrainConfig, get_preset
+    from rawdiff.config import TrainConfig
+    from rawdiff.presets import get_preset
 
     try:
         preset = get_preset(args.scale)

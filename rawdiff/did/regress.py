@@ -35,7 +35,8 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from rawdiff.config import RegressConfig
-from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict, get_preset
+from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict
+from rawdiff.presets import get_preset
 from rawdiff.tiling import pad_reflect, resize
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import normalizer_from_dict

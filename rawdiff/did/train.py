@@ -46,7 +46,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig, get_preset
+from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig
+from rawdiff.presets import get_preset
 from rawdiff.diffusion.cascade import check_scales
 from rawdiff.tiling import resize
 from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas

@@ -149,7 +149,8 @@ def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
 
 
 def _preset_from_run_config(cfg: dict, source: Path, from_dict) -> Preset:
-    from rawdiff.config import ISPNetConfig, UNetConfig, get_preset
+    from rawdiff.config import ISPNetConfig, UNetConfig
+    from rawdiff.presets import get_preset
 
     base = get_preset("smoke")
     if "isp_net" in cfg:

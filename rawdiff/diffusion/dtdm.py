@@ -49,7 +49,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from rawdiff.diffusion.schedules import abar_from_config, timesteps
+from rawdiff.diffusion.schedules import abar_from_config
 
 # denoiser(y_t, t, cond) -> estimate of the clean y  (t: float tensor (N,) holding the integer timestep)
 Denoiser = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
