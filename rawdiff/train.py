@@ -45,7 +45,7 @@ from rawdiff.checkpoint_io import (
 )
 from rawdiff.config import TrainConfig
 from rawdiff.errors import RawdiffError
-from rawdiff.runs.store import Trained
+from rawdiff.runs.store import Trained, write_meta
 from rawdiff.utils import (
     atomic_write_text,
     derive_seed,
@@ -141,7 +141,8 @@ def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer,
                     history: list[dict], run_config: dict, keep: int = 2) -> Path:
-    """Write ``out_dir/ckpt-{step}/`` atomically and point ``out_dir/latest`` at it."""
+    """Write ``out_dir/ckpt-{step}/`` atomically, point ``out_dir/latest`` at it and keep ``run_config`` in the
+    run's ``run.json`` (rawdiff.runs.store: the one metadata file of a run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{CKPT_PREFIX}{step:08d}"
     tmp = out_dir / f".{final.name}.partial"
@@ -159,7 +160,8 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, 
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     atomic_write_text(out_dir / "latest", final.name)
-    atomic_write_text(out_dir / "config.json", json.dumps(run_config, indent=1, default=str))
+    write_meta(out_dir, config=json.loads(json.dumps(run_config, default=str)),
+               **({"kind": run_config["kind"]} if run_config.get("kind") else {}))
     old = sorted(p for p in out_dir.glob(f"{CKPT_PREFIX}*") if p.is_dir() and p != final)
     for p in old[:max(0, len(old) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)

@@ -352,20 +352,28 @@ def test_enhance_corrupt_runs(did_run, tmp_path, capsys):
         cli_fails(capsys, ["enhance", "--run", run, src, out], names, msg, no_output=out)
     r = tmp_path / "runs" / "mistyped_meta"
     shutil.copytree(did_run, r)
-    meta = json.loads((r / "did.json").read_text())
+    run_json = json.loads((r / "run.json").read_text())
+    meta = run_json["config"]
+
+    def write(config):
+        (r / "run.json").write_text(json.dumps({**run_json, "config": config}))
     for key, value, msg in (("base_channels", "eight", "mistyped"), ("bogus", 1, "unknown field")):
-        (r / "did.json").write_text(json.dumps({**meta, "unet": {**meta["unet"], key: value}}))
+        write({**meta, "unet": {**meta["unet"], key: value}})
         cli_fails(capsys, ["enhance", "--run", r, src, out], key, msg, no_output=out)
-    (r / "did.json").write_text(json.dumps({**meta, "edm": {k: v for k, v in meta["edm"].items() if k != "sigma_data"}}))
+    write({**meta, "edm": {k: v for k, v in meta["edm"].items() if k != "sigma_data"}})
     cli_fails(capsys, ["enhance", "--run", r, src, out], "sigma_data", "missing field", no_output=out)
 
 
-def test_enhance_malformed_did_json(did_run, tmp_path, capsys):
+def test_enhance_malformed_run_json(did_run, tmp_path, capsys):
     r = tmp_path / "run"
     shutil.copytree(did_run, r)
-    (r / "did.json").write_text("{not json")
     src = tmp_path / "dark.png"
     src.write_bytes(pil_bytes(_rgb(40, 33), "PNG"))
+    (r / "run.json").write_text("{not json")
+    cli_fails(capsys, ["enhance", "--run", r, src, tmp_path / "o.png"], r / "run.json", "not valid JSON")
+    # a run saved before run.json held its configs keeps them in did.json: read, and its errors named
+    (r / "run.json").unlink()
+    (r / "did.json").write_text("{not json")
     cli_fails(capsys, ["enhance", "--run", r, src, tmp_path / "o.png"], r / "did.json", "not valid JSON")
 
 
@@ -567,6 +575,6 @@ def test_unexpected_error_keeps_its_traceback_and_says_bug(monkeypatch, capsys, 
 def test_develop_malformed_run_config_json(diffraw_run, tmp_path, capsys):
     r = tmp_path / "run"
     shutil.copytree(diffraw_run, r)
-    (r / "isp" / "config.json").write_text('{"isp_net": ')
+    (r / "isp" / "run.json").write_text('{"config": {"isp_net": ')
     src = _bayer_png(tmp_path / "bayer.png")
-    cli_fails(capsys, ["develop", "--run", r, src, tmp_path / "o.png"], r / "isp" / "config.json", "not valid JSON")
+    cli_fails(capsys, ["develop", "--run", r, src, tmp_path / "o.png"], r / "isp" / "run.json", "not valid JSON")

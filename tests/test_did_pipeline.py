@@ -231,11 +231,11 @@ def test_cli_enhance_raw_dng(tiny_run, tmp_path):
 def test_existing_run_needs_resume(tiny_run):
     from rawdiff.errors import RawdiffError
 
-    before = (tiny_run / "did.json").read_text()
+    before = (tiny_run / "run.json").read_text()
     dark, bright = _images(2, seed=5)
     with pytest.raises(RawdiffError, match="resume"):
         train_did_tensors(_tiny_preset(2), dark, bright, tiny_run, device="cpu", progress=False, lpips=None)
-    assert (tiny_run / "did.json").read_text() == before  # metadata of the existing run untouched
+    assert (tiny_run / "run.json").read_text() == before  # metadata of the existing run untouched
 
 
 @pytest.mark.filterwarnings("ignore:DiD loss runs without")
@@ -253,7 +253,9 @@ def test_sampler_settings_are_not_trained_and_old_runs_keep_theirs(tmp_path):
     assert load_did(run, device="cpu").sampler == preset.did_sampler
     other = replace(preset, did_sampler=replace(preset.did_sampler, ilvr_steps=5))
     assert load_did(run, device="cpu", preset=other).sampler.ilvr_steps == 5
-    meta = json.loads((run / "did.json").read_text())
+    run_json = json.loads((run / "run.json").read_text())
+    meta = run_json.pop("config")          # a run saved before run.json held its configs: they sat in did.json
+    (run / "run.json").write_text(json.dumps(run_json))
     old = {k: v for k, v in meta.items() if k != "sampler"}
     old["did"] = {**meta["did"], "ilvr_steps": 3, "tile_overlap": 8, "normalization": "tail"}
     old["edm"] = {**meta["edm"], "num_steps": 7, "sigma_max": 60.0}

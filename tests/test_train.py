@@ -66,7 +66,7 @@ def test_checkpoint_layout_and_reload(tmp_path):
     assert (tmp_path / "latest").read_text().startswith("ckpt-")
     assert not list(tmp_path.glob(".*partial"))
     assert len(list(tmp_path.glob("ckpt-*"))) <= 2
-    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg = json.loads((tmp_path / "run.json").read_text())["config"]   # the one metadata file of a run
     assert cfg["model"] == "toy" and cfg["train"]["steps"] == CFG.steps
     fresh = make_model()
     load_run(tmp_path, fresh, ema=True)

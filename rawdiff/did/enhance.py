@@ -2,7 +2,7 @@
 
 :class:`DiDModel` bundles the EDM-preconditioned denoiser (Karras et al. 2022: D(x, sigma, cond) -> estimate of the
 clean image at noise level sigma) with the dataset-level normalisers it was trained with; :func:`load_did` reads a
-run folder (``did.json`` + checkpoint); :func:`enhance` runs DiD's multi-scale cascade (DESIGN.md §3, cascade
+run folder (``run.json`` + checkpoint); :func:`enhance` runs DiD's multi-scale cascade (DESIGN.md §3, cascade
 inference: rawdiff.diffusion.cascade.cascade_sample) on any image size; :func:`read_input` reads what ``rawdiff enhance``
 is given (an 8/16-bit image, or a RAW file developed to dark sRGB).
 """
@@ -19,7 +19,7 @@ import torch
 from rawdiff.camera.isp import simple_isp
 from rawdiff.camera.rawfile import (RAW_SUFFIXES, check_input_file, orient, read_raw_file, reference_camera,
                                     to_reference_camera)
-from rawdiff.checkpoint_io import config_errors, read_json
+from rawdiff.checkpoint_io import config_errors
 from rawdiff.config import DiDConfig, DiDSampler, EDMConfig, Preset, UNetConfig, from_dict
 from rawdiff.data.io import read_image_tensor
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample
@@ -27,10 +27,11 @@ from rawdiff.diffusion.edm import truncated_sigmas
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
+from rawdiff.runs.store import run_config
 from rawdiff.train import load_run
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
-META_FILE = "did.json"
+META_FILE = "did.json"   # where runs saved before run.json held the configs kept them
 
 
 # ----------------------------------------------------------------------------------------------- model bundle
@@ -88,12 +89,10 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     had its own config kept its fields in ``did`` / ``edm``; those are read), else the default.
     """
     run = Path(run_dir)
-    meta_path = run / META_FILE
-    if not meta_path.exists():
-        meta_path = run / "config.json"
-    if not meta_path.exists():
-        raise RawdiffError(f"{run}: not a DiD run (no {META_FILE}); train one with `rawdiff train did`")
-    meta = read_json(meta_path)
+    found = run_config(run, (META_FILE, "config.json"))
+    if found is None:
+        raise RawdiffError(f"{run}: not a DiD run (no run.json); train one with `rawdiff train did`")
+    meta, meta_path = found
     if meta.get("kind") != "did":
         raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
     with config_errors(meta_path):

@@ -10,7 +10,7 @@ away.  To test that, the competitor must differ from DiD only in being a regress
 * on the **same low-light training pairs** (``load_lowlight(root, "train")``, shared with rawdiff.did.train);
 * in the **same normalised space**: DiD's tail normalisation (rawdiff.norm, DESIGN.md §3) with dataset-level
   statistics fitted on the training set — dark statistics for the input, bright statistics for the target —
-  saved with the checkpoint (``regress.json``); ``normalization="linear"`` (``2x - 1``) is the alternative;
+  saved with the checkpoint (in its ``run.json``); ``normalization="linear"`` (``2x - 1``) is the alternative;
 * with an **L1 loss** (``loss="l2"``: MSE) between prediction and target in that space;
 * for ``preset.regress_train`` optimiser steps through the one training loop (rawdiff.train.train), on
   random ``crop x crop`` windows (default 32 = DiD's training patch, so a step costs about what a DiD step
@@ -26,7 +26,6 @@ Trained models are cached like DiD's (run kind ``REGRESS``, rawdiff.runs.lifecyc
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +42,10 @@ from rawdiff.norm import normalizer_from_dict
 from rawdiff.did.enhance import fit_normalizers
 from rawdiff.did.train import load_lowlight
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import Trained, cache_key, train_config
+from rawdiff.runs.store import Trained, cache_key, run_config, train_config
 from rawdiff.train import load_run, train
-from rawdiff.checkpoint_io import config_errors, read_json
-from rawdiff.utils import atomic_write_text, resolve_device, seeded_init, to_inference
+from rawdiff.checkpoint_io import config_errors
+from rawdiff.utils import resolve_device, seeded_init, to_inference
 
 __all__ = [
     "RegressConfig", "RegressModel", "RandomCropBatches", "RegressLoss", "regress_unet_config", "build_regressor",
@@ -54,7 +53,7 @@ __all__ = [
     "enhance_regress",
 ]
 
-META_FILE = "regress.json"
+META_FILE = "regress.json"   # where runs saved before run.json held the configs kept them
 
 
 
@@ -171,7 +170,7 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
     """Train the regression UNet on in-memory pairs (lists of ``3 x H x W`` [0, 1] tensors).
 
     ``train_cfg`` overrides ``preset.regress_train`` (its ``seed`` seeds the initial weights and the batches).
-    With ``out_dir``, the normaliser statistics and configs go to ``out_dir/regress.json`` and checkpoints to
+    With ``out_dir``, the normaliser statistics and configs go to ``out_dir/run.json`` and checkpoints to
     ``out_dir`` (rawdiff.train); ``resume=True`` continues a partial run with its saved statistics.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
@@ -179,15 +178,14 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
     tcfg = train_cfg or preset.regress_train
     unet = regress_unet_config(preset)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and resume and (out / META_FILE).exists():
-        saved = json.loads((out / META_FILE).read_text())["norm"]
-        dark_norm, bright_norm = normalizer_from_dict(saved["dark"]), normalizer_from_dict(saved["bright"])
+    saved = run_config(out, (META_FILE,)) if out is not None and resume else None
+    if saved is not None:
+        norm = saved[0]["norm"]
+        dark_norm, bright_norm = normalizer_from_dict(norm["dark"]), normalizer_from_dict(norm["bright"])
     else:
         dark_norm, bright_norm = fit_normalizers(dark, bright, cfg.normalization)
     norms = {"normalization": cfg.normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
-    meta = _meta(unet, cfg, tcfg, norms, extra_config)
-    if out is not None:
-        atomic_write_text(out / META_FILE, json.dumps(meta, indent=1, sort_keys=True))
+    meta = _meta(unet, cfg, tcfg, norms, extra_config)   # kept in run.json with each checkpoint
     batches = RandomCropBatches(dark, bright, cfg.crop, tcfg.batch_size, dark_norm, bright_norm, dev)
     net = build_regressor(unet, tcfg.seed)
     res = train(net, RegressLoss(cfg.loss), batches, tcfg, out, device=dev, resume=resume, run_config=meta,
@@ -216,14 +214,15 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     from rawdiff.nn.unet import UNet
 
     run = Path(run_dir)
-    if not (run / META_FILE).exists():
-        raise RawdiffError(f"{run}: not a regression-UNet run (no {META_FILE})")
-    meta = read_json(run / META_FILE)
+    found = run_config(run, (META_FILE,))
+    if found is None:
+        raise RawdiffError(f"{run}: not a regression-UNet run (no run.json)")
+    meta, source = found
     if meta.get("kind") != "regress":
         raise RawdiffError(f"{run}: holds a {meta.get('kind')!r} run, not a regression-UNet run")
-    with config_errors(run / META_FILE):
-        unet = from_dict(UNetConfig, meta["unet"], source=run / META_FILE)
-        cfg = from_dict(RegressConfig, meta["regress"], source=run / META_FILE)
+    with config_errors(source):
+        unet = from_dict(UNetConfig, meta["unet"], source=source)
+        cfg = from_dict(RegressConfig, meta["regress"], source=source)
         dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
     net = UNet(unet)
     load_run(run, net, ema=ema, device="cpu")

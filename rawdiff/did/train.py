@@ -38,7 +38,6 @@ Inference is rawdiff.diffusion.cascade.cascade_sample (any image size).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -56,9 +55,9 @@ from rawdiff.errors import DataError, RawdiffError
 from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
 from rawdiff.norm import normalizer_from_dict
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import Trained, cache_key, train_config
+from rawdiff.runs.store import Trained, cache_key, run_config, train_config
 from rawdiff.train import train
-from rawdiff.utils import atomic_write_text, resolve_device, to_inference
+from rawdiff.utils import resolve_device, to_inference
 
 
 
@@ -191,17 +190,15 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not resume and ((out / "latest").exists() or (out / META_FILE).exists()):
         raise RawdiffError(f"{out}: already holds a DiD run; pass resume=True (--resume) or choose another folder")
-    if out is not None and resume and (out / META_FILE).exists():
-        meta = json.loads((out / META_FILE).read_text())
-        dark_norm, bright_norm = (normalizer_from_dict(meta["norm"]["dark"]),
-                                  normalizer_from_dict(meta["norm"]["bright"]))
+    saved = run_config(out, (META_FILE,)) if out is not None and resume else None
+    if saved is not None:
+        dark_norm, bright_norm = (normalizer_from_dict(saved[0]["norm"]["dark"]),
+                                  normalizer_from_dict(saved[0]["norm"]["bright"]))
     else:
         dark_norm, bright_norm = fit_normalizers(dark, bright, normalization)
     norms = {"normalization": normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
     meta = {**_meta(preset.did_unet, preset.did, preset.edm, tcfg, norms, extra_config),
-            "sampler": dataclasses.asdict(preset.did_sampler)}
-    if out is not None:
-        atomic_write_text(out / META_FILE, json.dumps(meta, indent=1, sort_keys=True))
+            "sampler": dataclasses.asdict(preset.did_sampler)}   # kept in run.json with each checkpoint
 
     lp_module, reason = (None, "disabled (lpips=None)")
     if lpips == "auto" and preset.edm.lpips_weight > 0:

@@ -13,21 +13,20 @@ from pathlib import Path
 import torch
 
 from rawdiff.config import DTDMConfig
-from rawdiff.errors import RawdiffError
+from rawdiff.errors import DataError, RawdiffError
+from rawdiff.runs.store import read_meta, run_config, write_meta
 from rawdiff.nn.ispnet import ISPNet
 from rawdiff.utils import to_inference
 
 
 def write_run_info(run_dir: str | os.PathLike, **info) -> None:
     """Merge ``info`` into ``run_dir/run.json`` (rawdiff.runs.store.write_meta)."""
-    from rawdiff.runs.store import write_meta
 
     write_meta(run_dir, **info)
 
 
 def diffraw_parts(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     """``(isp run, DTDM run)`` folders of a DiffRAW run directory (either layout in the module docstring)."""
-    from rawdiff.runs.store import read_meta
 
     run_dir = Path(run_dir)
     if (run_dir / "diffraw").is_dir() or (run_dir / "isp").is_dir():
@@ -61,17 +60,22 @@ def developable(info) -> Path | None:
     return None
 
 
+def _configs(run_dir: Path) -> tuple[dict, Path]:
+    found = run_config(run_dir)
+    if found is None:
+        raise DataError(f"{run_dir}: no run.json with the configs the network was trained with")
+    return found
+
+
 def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torch.nn.Module, DTDMConfig, dict]:
     """ISPNet + DTDM UNet (EMA weights), the DTDM config and the UNet's run config of a DiffRAW run."""
     from rawdiff.config import ISPNetConfig, UNetConfig, from_dict
     from rawdiff.nn.unet import UNet
     from rawdiff.checkpoint_io import config_errors
     from rawdiff.train import load_run
-    from rawdiff.checkpoint_io import read_json
 
     isp_dir, dif_dir = diffraw_parts(run_dir)
-    isp_path, dif_path = isp_dir / "config.json", dif_dir / "config.json"
-    isp_conf, dif_conf = read_json(isp_path), read_json(dif_path)
+    (isp_conf, isp_path), (dif_conf, dif_path) = _configs(isp_dir), _configs(dif_dir)
     if dif_conf.get("kind") != "diffraw":
         raise RawdiffError(f"{dif_dir}: holds a {dif_conf.get('kind')!r} run, not a DiffRAW UNet")
     with config_errors(isp_path):

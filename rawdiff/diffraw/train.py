@@ -18,12 +18,13 @@ import torch
 from rawdiff.config import DegradeConfig
 from rawdiff.camera.degrade import degrade
 from rawdiff.config import DTDMConfig, Preset, TrainConfig
+from rawdiff.errors import DataError
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.nn.ispnet import ISPNet
 from rawdiff.diffraw.data import (CONDITIONS, MODES, PhoneData, random_crops, from_pm1, load_phone,
                                             make_cond, to_pm1)
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import cache_key, train_config
+from rawdiff.runs.store import cache_key, run_config, train_config
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
@@ -134,14 +135,15 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
 # =============================================================================================== run kinds
 def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
     def load(run_dir: Path, device="auto", preset: Preset | None = None, **opts) -> torch.nn.Module:
-        from rawdiff.checkpoint_io import config_errors, read_json
+        from rawdiff.checkpoint_io import config_errors
         from rawdiff.config import from_dict
 
-        if preset is None:  # a run found on disk: rebuild the network from its own config.json
-            conf = run_dir / "config.json"
-            with config_errors(conf):
-                cfg = read_json(conf)
-                preset = _preset_from_run_config(cfg, conf, from_dict)
+        if preset is None:  # a run found on disk: rebuild the network from the configs in its run.json
+            found = run_config(run_dir)
+            if found is None:
+                raise DataError(f"{run_dir}: no run.json with the configs the network was trained with")
+            with config_errors(found[1]):
+                preset = _preset_from_run_config(found[0], found[1], from_dict)
         model = build(preset)
         load_run(run_dir, model, ema=True, device="cpu")
         return to_inference(model, resolve_device(device))

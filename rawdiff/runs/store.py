@@ -1,12 +1,14 @@
 """The run store: dataset digest, cache key, on-disk run format (``run.json``), the :class:`Trained` result and run
 discovery.  Reuse-or-train is rawdiff.runs.lifecycle; loading any run by its kind is rawdiff.runs.kinds.
 
-A *run* is one trained network in one folder, written by the one training loop (rawdiff.train: ``config.json``,
-``latest`` -> ``ckpt-*/`` with safetensors weights) plus ``run.json``: kind, scale, seed, steps, data path and
-digest, cache key, git commit, date and training wall time.  ``rawdiff train`` and the notebooks (through
+A *run* is one trained network in one folder, written by the one training loop (rawdiff.train: ``latest`` ->
+``ckpt-*/`` with safetensors weights) plus one metadata file, ``run.json``: the configs it was trained with
+(``config``; normalisers and sampler included for DiD), kind, scale, seed, steps, data path and digest, cache key,
+git commit, date and training wall time.  ``rawdiff train`` and the notebooks (through
 rawdiff.runs.lifecycle.get_or_train) write exactly this, so ``rawdiff develop/enhance --run`` accept either, and ``rawdiff runs``
 lists both.  Kinds: ``isp`` (ISPNet), ``diffraw`` (DTDM / DDPM UNet; ``isp_run`` in run.json names the ISPNet it
-was trained beside), ``did`` (DiD denoiser, + ``did.json``), ``regress`` (regression UNet, + ``regress.json``).
+was trained beside), ``did`` (DiD denoiser), ``regress`` (regression UNet).  Runs saved before run.json held the
+configs kept them in ``config.json`` / ``did.json`` / ``regress.json``: :func:`run_config` still reads those.
 
 Reuse is keyed by :func:`cache_key` over everything that changes the weights — model + training config, data
 digest, seed, whether the LPIPS loss term is active, :data:`CODE_VERSION` — the content-addressed caching idea
@@ -21,7 +23,7 @@ import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rawdiff.config import TrainConfig
 from rawdiff.errors import DataError, RawdiffError
@@ -31,7 +33,6 @@ CODE_VERSION = 2      # bump when training code changes what a cached checkpoint
 RUN_FILE = "run.json"
 KIND_NAMES = ("isp", "diffraw", "did", "regress")
 MAX_CONTENT_FILES = 4000  # datasets with more files are digested by (relative path, size): the real ZRR has ~96k
-T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------------------------- keys
@@ -158,12 +159,31 @@ def default_roots() -> list[Path]:
     return [default_cache_dir(), Path.cwd() / "runs"]
 
 
+def run_config(run_dir: str | os.PathLike, legacy: Sequence[str] = ("config.json",)) -> tuple[dict, Path] | None:
+    """The configs a run was trained with and the file they came from: the ``config`` entry of ``run.json``
+    (rawdiff.train writes it with every checkpoint), else — runs saved before run.json held them — the first of
+    ``legacy`` that exists (``config.json``, ``did.json``, ``regress.json``); None when there is none.  Malformed
+    JSON raises a one-line DataError naming the file (rawdiff.checkpoint_io.read_json)."""
+    from rawdiff.checkpoint_io import read_json
+
+    run_dir = Path(run_dir)
+    if (run_dir / RUN_FILE).exists():
+        meta = read_json(run_dir / RUN_FILE)
+        if isinstance(meta.get("config"), dict):
+            return meta["config"], run_dir / RUN_FILE
+    for name in legacy:
+        if (run_dir / name).exists():
+            return read_json(run_dir / name), run_dir / name
+    return None
+
+
 def legacy_meta(d: Path) -> dict | None:
-    """Kind/scale/steps of a run without run.json, from the run config rawdiff.train writes."""
+    """Kind/scale/steps of a run whose run.json does not name them, from the configs it was trained with."""
     try:
-        conf = json.loads((d / "config.json").read_text())
-    except (OSError, ValueError):
+        found = run_config(d)
+    except DataError:
         return None
+    conf = found[0] if found else None
     if not isinstance(conf, dict) or conf.get("kind") not in KIND_NAMES:
         return None
     date = _dt.datetime.fromtimestamp((d / "latest").stat().st_mtime, _dt.timezone.utc).isoformat(timespec="seconds")
