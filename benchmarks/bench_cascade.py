@@ -103,7 +103,7 @@ def few_step_rows(preset, dev, n_images: int, n_words: int, settings=FEW_STEP, s
     import dataclasses
 
     from rawdiff.did import textbench as TB
-    from rawdiff.data import ensure_datasets
+    from rawdiff.data.datasets import ensure_datasets
     from rawdiff.data.loaders import LowLightDataset
     from rawdiff.did.evaluate import few_step_settings
     from rawdiff.metrics.image import psnr

@@ -60,7 +60,8 @@ def _train_speed(preset, data, dev, steps: int = 20) -> list[dict]:
 
 
 def main(argv=None) -> list[dict]:
-    from rawdiff import claims
+    from rawdiff.claims.common import UNMEASURABLE, Unmeasurable
+    from rawdiff.claims.diffraw import dtdm_comparisons, rule_dtdm, rule_dtdm_equal_nfe
     from rawdiff.diffraw import evaluate as E
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,13 +105,13 @@ def main(argv=None) -> list[dict]:
         r["speedup_vs_ref"] = round(ref["sec_per_image"] / r["sec_per_image"], 1) if r["sec_per_image"] else None
     record("dtdm_vs_reference", dev, summary, title=f"DTDM vs {ref['method']}-{ref['steps']} on the same {len(test)} "
            f"test images x {len(seeds)} seeds ({preset.name}; aligned metrics, 95% intervals)")
-    record("dtdm_comparisons", dev, claims.dtdm_comparisons(rows, seed=args.seed), title="paired comparisons")
+    record("dtdm_comparisons", dev, dtdm_comparisons(rows, seed=args.seed), title="paired comparisons")
     str_rows = [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows]
-    for rule in (claims.rule_dtdm, claims.rule_dtdm_equal_nfe):
+    for rule in (rule_dtdm, rule_dtdm_equal_nfe):
         try:
             verdict, evidence = rule(str_rows)
-        except claims.Unmeasurable as why:
-            verdict, evidence = claims.UNMEASURABLE, str(why)
+        except Unmeasurable as why:
+            verdict, evidence = UNMEASURABLE, str(why)
         print(f"\n{rule.__name__}: {verdict}\n  {evidence}")
     if not args.skip_train_speed:
         speed = _train_speed(preset, data.train, dev)

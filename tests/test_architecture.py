@@ -30,6 +30,11 @@ def _imports(mods: dict[str, Path]) -> tuple[dict[str, set[str]], list[str]]:
                         private.append(f"{name} imports {node.module}.{a.name}")
             elif isinstance(node, ast.Import):
                 edges[name].update(a.name for a in node.names if a.name.startswith("rawdiff"))
+    # importing a.b.c runs a/__init__ and a/b/__init__ first: a package whose __init__ imports its own submodules
+    # (a facade) is a circle as soon as one of them is imported on its own
+    for name in mods:
+        parts = name.split(".")
+        edges[name].update(".".join(parts[:i]) for i in range(1, len(parts)))
     return {k: {v for v in vs if v in mods and v != k} for k, vs in edges.items()}, private
 
 

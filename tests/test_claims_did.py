@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rawdiff import claims
+from rawdiff.claims.common import FAILS, HOLDS, UNMEASURABLE
+from rawdiff.claims.did import did_ocr_comparisons
+from rawdiff.claims.scorecard import CONTRACT, evaluate_claims
 
 
 def _write(path, header, rows):
@@ -35,18 +37,18 @@ def did_tables(d, *, tail_gain=1.5, ilvr_ks=(0, 6, 18), ilvr_gain=2.0, did_gain=
             dd = rng.random() < p_gamma + did_gain
             for m, c in (("did", dd), ("gamma", g), ("clean (reference)", 1)):
                 rows.append([m, "did", lvl, "rapidocr", f"w{j}", int(c)])
-    _write(d / "06_ocr_per_word.csv", claims.CONTRACT["06_ocr_per_word.csv"], rows)
+    _write(d / "06_ocr_per_word.csv", CONTRACT["06_ocr_per_word.csv"], rows)
 
 
 def _res(d):
-    return {r.claim.key: r for r in claims.evaluate_claims(d)}
+    return {r.claim.key: r for r in evaluate_claims(d)}
 
 
 def test_did_rules_hold_with_clear_paired_effects(tmp_path):
     did_tables(tmp_path)
     r = _res(tmp_path)
     for k in ("tail_norm", "ilvr_first_steps", "did_ocr"):
-        assert r[k].verdict == claims.HOLDS, (k, r[k].evidence)
+        assert r[k].verdict == HOLDS, (k, r[k].evidence)
     assert "PSNR tail - linear: +1.5" in r["tail_norm"].evidence and "(n=20)" in r["tail_norm"].evidence
     assert "the paper's k = 6" in r["ilvr_first_steps"].evidence
     assert "rapidocr" in r["did_ocr"].evidence and "(n=120)" in r["did_ocr"].evidence
@@ -56,7 +58,7 @@ def test_did_rules_do_not_hold_when_the_other_side_wins(tmp_path):
     did_tables(tmp_path, tail_gain=-1.0, ilvr_gain=-2.0, did_gain=-0.3)
     r = _res(tmp_path)
     for k in ("tail_norm", "ilvr_first_steps", "did_ocr"):
-        assert r[k].verdict == claims.FAILS, (k, r[k].evidence)
+        assert r[k].verdict == FAILS, (k, r[k].evidence)
 
 
 def test_did_rules_inconclusive_when_the_interval_straddles_zero(tmp_path):
@@ -69,7 +71,7 @@ def test_did_rules_inconclusive_when_the_interval_straddles_zero(tmp_path):
 
 def test_ilvr_rule_needs_both_ends_and_a_middle(tmp_path):
     did_tables(tmp_path, ilvr_ks=(0, 18))
-    assert _res(tmp_path)["ilvr_first_steps"].verdict == claims.UNMEASURABLE
+    assert _res(tmp_path)["ilvr_first_steps"].verdict == UNMEASURABLE
     did_tables(tmp_path, ilvr_ks=(0, 3, 9, 18))           # no 6: the best intermediate k is judged and named
     ev = _res(tmp_path)["ilvr_first_steps"].evidence
     assert "6 not in the table" in ev
@@ -78,6 +80,6 @@ def test_ilvr_rule_needs_both_ends_and_a_middle(tmp_path):
 def test_ocr_comparisons_pair_words_across_methods(tmp_path):
     rows = [{"method": m, "protocol": "did", "level": "l", "engine": "e", "item": f"w{i}", "correct": c}
             for i in range(4) for m, c in (("did", 1), ("gamma", int(i < 2)), ("clean (reference)", 1))]
-    comps = claims.did_ocr_comparisons(rows)
+    comps = did_ocr_comparisons(rows)
     assert [c["method"] for c in comps] == ["gamma"]
     assert comps[0]["n"] == 4 and comps[0]["diff"] == 0.5 and comps[0]["mean_a"] == 1.0

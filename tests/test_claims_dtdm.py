@@ -4,7 +4,9 @@ import csv
 import numpy as np
 import pytest
 
-from rawdiff import claims
+from rawdiff.claims.common import FAILS, HOLDS, Unmeasurable
+from rawdiff.claims.diffraw import (DTDM_TABLE, dtdm_comparisons, rule_colour, rule_dtdm, rule_dtdm_equal_nfe, rule_plug, rule_raw_structure)
+from rawdiff.claims.scorecard import evaluate_claims
 
 COLS = ["method", "steps", "s", "nfe", "image", "aligned_psnr", "cc_psnr", "spectrum_distance", "sharpness_ratio"]
 
@@ -35,15 +37,15 @@ def dtdm_rows(delta=0.0, noise=0.05, n=32, seed=0, sharp=0.95, gate_delta=2.0):
 
 
 def verdicts(rows):
-    return claims.rule_dtdm(rows)[0], claims.rule_dtdm_equal_nfe(rows)[0]
+    return rule_dtdm(rows)[0], rule_dtdm_equal_nfe(rows)[0]
 
 
 def test_dtdm_clearly_wins():
-    assert verdicts(dtdm_rows(delta=1.0)) == (claims.HOLDS, claims.HOLDS)
+    assert verdicts(dtdm_rows(delta=1.0)) == (HOLDS, HOLDS)
 
 
 def test_dtdm_clearly_loses():
-    assert verdicts(dtdm_rows(delta=-1.0)) == (claims.FAILS, claims.FAILS)
+    assert verdicts(dtdm_rows(delta=-1.0)) == (FAILS, FAILS)
 
 
 def test_dtdm_within_noise_is_inconclusive():
@@ -52,40 +54,40 @@ def test_dtdm_within_noise_is_inconclusive():
 
 
 def test_reference_is_the_many_step_row_and_nfe_ratio_is_enforced():
-    comps = claims.dtdm_comparisons(dtdm_rows(delta=1.0))
+    comps = dtdm_comparisons(dtdm_rows(delta=1.0))
     a = [c for c in comps if c["part"] == "a"]
     assert {c["b"] for c in a} == {"ddpm K=1000"} and {c["a"] for c in a} == {"dtdm s=200 K=10"}
     assert {c["metric"] for c in a} == {"cc_psnr", "spectrum_distance"}
     assert all(c["kind"] == "noninferior" and c["n"] == 32 for c in a)
     # without DDPM-1000, DDIM-250 is the reference; K=10 still has 25x fewer NFE
     rows = [r for r in dtdm_rows(delta=1.0) if r["method"] != "ddpm"]
-    assert {c["b"] for c in claims.dtdm_comparisons(rows) if c["part"] == "a"} == {"ddim K=250"}
+    assert {c["b"] for c in dtdm_comparisons(rows) if c["part"] == "a"} == {"ddim K=250"}
     # a cheap reference (DDIM-50 only): only K <= 2 has >= 20x fewer NFE
     rows = [r for r in dtdm_rows(delta=1.0) if r["method"] not in ("ddpm",) and r["steps"] != "250"]
     rows += [{**r, "method": "ddim", "steps": "50", "nfe": "50", "s": ""} for r in rows if r["method"] == "ddpm"]
     rows += [{**r, "steps": "50", "nfe": "50"} for r in dtdm_rows(delta=0.0) if r["method"] == "ddim" and r["steps"] == "10"]
-    assert {c["a"] for c in claims.dtdm_comparisons(rows) if c["part"] == "a"} == {"dtdm s=200 K=2"}
+    assert {c["a"] for c in dtdm_comparisons(rows) if c["part"] == "a"} == {"dtdm s=200 K=2"}
 
 
 def test_gates_block_a_verdict():
-    with pytest.raises(claims.Unmeasurable, match="leftover noise"):
-        claims.rule_dtdm(dtdm_rows(delta=1.0, sharp=1.2))
-    with pytest.raises(claims.Unmeasurable, match="does not beat D"):
-        claims.rule_dtdm(dtdm_rows(delta=1.0, gate_delta=-2.0))
+    with pytest.raises(Unmeasurable, match="leftover noise"):
+        rule_dtdm(dtdm_rows(delta=1.0, sharp=1.2))
+    with pytest.raises(Unmeasurable, match="does not beat D"):
+        rule_dtdm(dtdm_rows(delta=1.0, gate_delta=-2.0))
     rows = [r for r in dtdm_rows(delta=1.0) if r["method"] not in ("d2", "dtdm_d2")]
-    with pytest.raises(claims.Unmeasurable, match="gate rows missing"):
-        claims.rule_dtdm(rows)
+    with pytest.raises(Unmeasurable, match="gate rows missing"):
+        rule_dtdm(rows)
 
 
 def test_scorecard_reads_the_per_image_table(tmp_path):
     rows = dtdm_rows(delta=-1.0)
-    with open(tmp_path / claims.DTDM_TABLE, "w", newline="") as f:
+    with open(tmp_path / DTDM_TABLE, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLS)
         w.writeheader()
         w.writerows(rows)
-    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
-    assert res["dtdm_steps"].verdict == claims.FAILS and "n=32" in res["dtdm_steps"].evidence
-    assert res["dtdm_equal_nfe"].verdict == claims.FAILS and "[" in res["dtdm_equal_nfe"].evidence
+    res = {r.claim.key: r for r in evaluate_claims(tmp_path)}
+    assert res["dtdm_steps"].verdict == FAILS and "n=32" in res["dtdm_steps"].evidence
+    assert res["dtdm_equal_nfe"].verdict == FAILS and "[" in res["dtdm_equal_nfe"].evidence
 
 
 def test_notebook03_rows_with_paired_verdicts_use_them():
@@ -94,15 +96,15 @@ def test_notebook03_rows_with_paired_verdicts_use_them():
             "diff": "0.02", "lo": "-0.01", "hi": "0.05", "verdict": "inconclusive (n=16)"},
            {"condition": "raw+c", "psnr": "22", "ssim": "0.73", "color_error": "3", "compared_with": "raw", "n": "16",
             "diff": "2", "lo": "1.5", "hi": "2.5", "verdict": "holds"}]
-    assert claims.rule_raw_structure(abl)[0] == "inconclusive (n=16)"      # means alone would say "holds"
-    v, ev = claims.rule_colour(abl)
-    assert v == claims.HOLDS and "[+1.500, +2.500] (n=16)" in ev
-    assert claims.rule_raw_structure([{k: v for k, v in r.items() if k != "verdict"} for r in abl])[0] is True
+    assert rule_raw_structure(abl)[0] == "inconclusive (n=16)"      # means alone would say "holds"
+    v, ev = rule_colour(abl)
+    assert v == HOLDS and "[+1.500, +2.500] (n=16)" in ev
+    assert rule_raw_structure([{k: v for k, v in r.items() if k != "verdict"} for r in abl])[0] is True
     pnp = [{"c_source": "swapped", "style": s, "color_dist_to_c": "3", "color_dist_to_source": "8", "n": "16",
             "diff": "5", "lo": lo, "hi": "6", "verdict": v} for s, lo, v in (("warm", "4", "holds"),
                                                                              ("sepia", "-1", "inconclusive (n=16)"))]
-    assert claims.rule_plug(pnp)[0] == "inconclusive (n=16)"
-    assert claims.rule_plug(pnp[:1])[0] == claims.HOLDS
+    assert rule_plug(pnp)[0] == "inconclusive (n=16)"
+    assert rule_plug(pnp[:1])[0] == HOLDS
 
 
 def test_leftover_noise_gate_uses_the_geometric_mean_of_the_ratio():
@@ -113,9 +115,9 @@ def test_leftover_noise_gate_uses_the_geometric_mean_of_the_ratio():
             r["sharpness_ratio"] = "20" if int(r["image"]) < 4 else "0.6"
     ratios = [float(r["sharpness_ratio"]) for r in rows if r["method"] == "dtdm"]
     assert sum(ratios) / len(ratios) > 1.05
-    assert verdicts(rows) == (claims.FAILS, claims.FAILS)
+    assert verdicts(rows) == (FAILS, FAILS)
     for r in rows:                      # every image 10 % too sharp: noise, whatever the average
         if r["method"] == "dtdm":
             r["sharpness_ratio"] = "1.1"
-    with pytest.raises(claims.Unmeasurable, match="geometric-mean sharpness ratio"):
-        claims.rule_dtdm(rows)
+    with pytest.raises(Unmeasurable, match="geometric-mean sharpness ratio"):
+        rule_dtdm(rows)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from rawdiff.config import DataConfig
-from rawdiff.data import ensure_datasets
+from rawdiff.data.datasets import ensure_datasets
 from rawdiff.data.check import check_dataset, inspect_dataset
 from rawdiff.data.io import (
     png_header,

@@ -7,7 +7,7 @@ import types
 import nbformat
 import pytest
 
-import rawdiff.results  # noqa: F401  (loads the real rawdiff.claims package before tests stub it in sys.modules)
+import rawdiff.results  # noqa: F401  (loads the real rawdiff.claims.scorecard before tests stub it in sys.modules)
 from rawdiff import cli
 from rawdiff.errors import RawdiffError
 from rawdiff.reproduce import find_notebooks, parse_param, parse_params, reproduce
@@ -90,7 +90,7 @@ def test_manifest_only_and_same_seed_same_bytes(tmp_path, monkeypatch):
     figs.mkdir()
     (figs / "01_old_unrelated.txt").write_text("left over")        # not rewritten -> not in the manifest
     called = []
-    fake = types.ModuleType("rawdiff.claims")
+    fake = types.ModuleType("rawdiff.claims.scorecard")
 
     def write_scorecard(out_dir):
         called.append(out_dir)
@@ -98,7 +98,7 @@ def test_manifest_only_and_same_seed_same_bytes(tmp_path, monkeypatch):
         return out_dir / "claims.md"
 
     fake.write_scorecard = write_scorecard
-    monkeypatch.setitem(sys.modules, "rawdiff.claims", fake)
+    monkeypatch.setitem(sys.modules, "rawdiff.claims.scorecard", fake)
 
     assert cli.main(_args(tmp_path, "--seed", "3", "-p", "extra=[1, 2]")) == 0
     manifest = json.loads((figs / "MANIFEST.json").read_text())
@@ -137,7 +137,7 @@ def test_manifest_only_and_same_seed_same_bytes(tmp_path, monkeypatch):
 
 
 def test_first_failure_stops_and_names_notebook_and_cell(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rawdiff.claims", None)   # scorecard must not run after a failure anyway
+    monkeypatch.setitem(sys.modules, "rawdiff.claims.scorecard", None)   # scorecard must not run after a failure anyway
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _write_nb(nbs / "01_ok.ipynb", FIGURE.format(prefix="01"))

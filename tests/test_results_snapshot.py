@@ -63,7 +63,7 @@ def _fake_run(out: Path, swapped_to_c: float = 2.0, raw_ssim: float = 0.8) -> Pa
 
     Image.new("RGB", (1600, 400), (30, 60, 90)).save(out / "03_plug_and_play.png")
     Image.new("RGB", (64, 64)).save(out / "03_not_a_key_figure.png")
-    from rawdiff.claims import write_scorecard
+    from rawdiff.claims.scorecard import write_scorecard
 
     write_scorecard(out)
     nb = ROOT / "notebooks" / "03_diffraw_training.ipynb"

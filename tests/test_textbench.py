@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import rawdiff  # noqa: F401
-from rawdiff import claims
+from rawdiff.claims.common import FAILS, HOLDS, NOT_RUN, UNMEASURABLE
+from rawdiff.claims.diffraw import DTDM_TABLE
+from rawdiff.claims.scorecard import CLAIMS, CONTRACT, evaluate_claims, write_scorecard
 from rawdiff.did import textbench as TB
 from rawdiff.errors import DataError
 from rawdiff.utils import make_generator
@@ -189,7 +191,7 @@ def test_evaluate_precomputed_outputs_and_per_word_rows():
     rows_p, words_p = TB.evaluate({"x2": pre}, samples, [_ConstEngine()], include_clean=False,
                                   return_predictions=True)
     assert rows_f == rows_p and words_f == words_p
-    assert set(words_p[0]) >= set(claims.CONTRACT["06_ocr_per_word.csv"])
+    assert set(words_p[0]) >= set(CONTRACT["06_ocr_per_word.csv"])
     assert sorted(w["item"] for w in words_p) == [0, 1, 2, 3]
     assert [w["correct"] for w in words_p if w["label"] == "camera"] == [1, 1]
     assert [w["correct"] for w in words_p if w["label"] == "light"] == [0, 0]
@@ -230,7 +232,7 @@ def _write(path, header, rows):
 def _dtdm_table(d, delta):
     from test_claims_dtdm import COLS, dtdm_rows  # the DTDM rules' own fixture (per-image rows)
 
-    _write(d / claims.DTDM_TABLE, COLS + ["scale"], [[r[c] for c in COLS] + ["smoke"] for r in dtdm_rows(delta)])
+    _write(d / DTDM_TABLE, COLS + ["scale"], [[r[c] for c in COLS] + ["smoke"] for r in dtdm_rows(delta)])
 
 
 def _holding_tables(d):
@@ -247,16 +249,16 @@ def _holding_tables(d):
 
 def test_scorecard_all_hold(tmp_path):
     _holding_tables(tmp_path)
-    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
-    assert len(res) == len(claims.CLAIMS)
-    assert all(r.verdict == claims.HOLDS for r in res.values()), {k: (r.verdict, r.evidence) for k, r in res.items()}
+    res = {r.claim.key: r for r in evaluate_claims(tmp_path)}
+    assert len(res) == len(CLAIMS)
+    assert all(r.verdict == HOLDS for r in res.values()), {k: (r.verdict, r.evidence) for k, r in res.items()}
     assert "n=32" in res["dtdm_steps"].evidence and "(scale: smoke)" in res["dtdm_steps"].evidence
     assert res["dtdm_steps"].files == ("04_dtdm_per_image.csv", "04_dtdm_per_image.png")
-    path = claims.write_scorecard(tmp_path)
+    path = write_scorecard(tmp_path)
     text = path.read_text()
-    assert path.name == "claims.md" and text.count("**holds**") == len(claims.CLAIMS)
+    assert path.name == "claims.md" and text.count("**holds**") == len(CLAIMS)
     assert "no paper numbers are quoted" in text
-    assert claims.write_scorecard(tmp_path).read_text() == text  # deterministic
+    assert write_scorecard(tmp_path).read_text() == text  # deterministic
 
 
 def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
@@ -267,20 +269,20 @@ def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
     did_tables(tmp_path, tail_gain=-1.0, ilvr_ks=(0, 18), did_gain=-0.3)   # linear wins, no middle k, DiD worse
     _write(tmp_path / "03_condition_ablation.csv", ["condition", "psnr", "ssim"], [["none", 1, 0.1]])
     (tmp_path / "03_plug_and_play.csv").unlink()
-    res = {r.claim.key: r for r in claims.evaluate_claims(tmp_path)}
-    assert res["dtdm_steps"].verdict == claims.FAILS
-    assert res["tail_norm"].verdict == claims.FAILS and "PSNR tail - linear: -0.9" in res["tail_norm"].evidence
-    assert res["ilvr_first_steps"].verdict == claims.UNMEASURABLE
-    assert res["did_ocr"].verdict == claims.FAILS
-    assert res["raw_structure"].verdict == claims.UNMEASURABLE and "color_error" in res["raw_structure"].evidence
-    assert res["plug_and_play"].verdict == claims.NOT_RUN and res["plug_and_play"].files == ()
-    text = claims.write_scorecard(tmp_path).read_text()
+    res = {r.claim.key: r for r in evaluate_claims(tmp_path)}
+    assert res["dtdm_steps"].verdict == FAILS
+    assert res["tail_norm"].verdict == FAILS and "PSNR tail - linear: -0.9" in res["tail_norm"].evidence
+    assert res["ilvr_first_steps"].verdict == UNMEASURABLE
+    assert res["did_ocr"].verdict == FAILS
+    assert res["raw_structure"].verdict == UNMEASURABLE and "color_error" in res["raw_structure"].evidence
+    assert res["plug_and_play"].verdict == NOT_RUN and res["plug_and_play"].files == ()
+    text = write_scorecard(tmp_path).read_text()
     assert "**not run**" in text and "**does not hold**" in text
 
 
 def test_scorecard_empty_folder(tmp_path):
-    text = claims.write_scorecard(tmp_path).read_text()
-    assert text.count("**not run**") == len(claims.CLAIMS)
+    text = write_scorecard(tmp_path).read_text()
+    assert text.count("**not run**") == len(CLAIMS)
 
 
 def test_level_means_and_unavailable_rows():

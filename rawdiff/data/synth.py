@@ -48,7 +48,7 @@ __all__ = [
     "write_manifest",
 ]
 
-# Bumped whenever the generated content changes (cache keys of rawdiff.data.ensure_datasets include it).
+# Bumped whenever the generated content changes (cache keys of rawdiff.data.datasets.ensure_datasets include it).
 DATA_VERSION = 3   # 3: phone2dslr targets JPEG q100 4:4:4 + meta.json
 # Digital gain applied by the ISP to the short exposure of low-light scenes (log-uniform).  Our choice: without
 # it a x100-x300 exposure through the sRGB curve averages ~0.003 and 2/3 of its 8-bit pixels are 0; a gain of

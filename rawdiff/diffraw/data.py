@@ -75,8 +75,8 @@ class Prepared:
 def prepare_data(preset: Preset, *, seed: int = 0, data_root: str | os.PathLike | None = None, cache_dir=None,
                  device: str | torch.device = "cpu") -> Prepared:
     """The phone2dslr pairs: ``data_root`` (ZRR layout) when given, else notebook 01's synthetic set
-    (rawdiff.data.ensure_datasets makes it if missing, so every notebook runs alone)."""
-    from rawdiff.data import ensure_datasets
+    (rawdiff.data.datasets.ensure_datasets makes it if missing, so every notebook runs alone)."""
+    from rawdiff.data.datasets import ensure_datasets
 
     phone, _ = ensure_datasets(preset.data, seed=seed, data_root=data_root, cache_dir=cache_dir)
     root = Path(phone)

@@ -1,0 +1,118 @@
+"""The datasets every notebook starts from (DESIGN.md §3).
+
+:func:`ensure_datasets` is what every notebook calls first: it returns the roots of the phone-RAW/DSLR dataset
+(ZRR layout) and the low-light dataset (our layout or LOL), either found under ``data_root`` or synthesised
+once into the cache (keyed by the data config, the seed and :data:`DATA_VERSION`) and reused afterwards.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from rawdiff.data.synth import DATA_VERSION
+from rawdiff.errors import DataError
+
+__all__ = ["DATA_VERSION", "cache_key", "ensure_datasets", "find_lowlight_root", "find_phone2dslr_root"]
+
+_PHONE_FIELDS = ("phone_size", "phone_n_train", "phone_n_test")
+_LOWLIGHT_FIELDS = ("lowlight_size", "lowlight_n_train", "lowlight_n_test", "text_fraction")
+
+
+def _is_zrr(p: Path) -> bool:
+    return (p / "train" / "huawei_raw").is_dir() or (p / "test" / "huawei_raw").is_dir()
+
+
+def _is_lowlight(p: Path) -> bool:
+    return (p / "our485").is_dir() or (p / "eval15").is_dir() or (p / "train" / "low").is_dir() \
+        or (p / "test" / "low").is_dir()
+
+
+def find_phone2dslr_root(data_root: str | os.PathLike) -> Path:
+    """``data_root/zrr`` (or ``ZRR``), or ``data_root`` itself if it has ZRR's ``train|test/huawei_raw``."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data_root does not exist or is not a folder")
+    for cand in (root / "zrr", root / "ZRR", root):
+        if cand.is_dir() and _is_zrr(cand):
+            return cand
+    raise DataError(f"{root}: expected a ZRR dataset at {root}/zrr (or ZRR) with train|test/huawei_raw/*.png "
+                    f"and train|test/canon/*.jpg")
+
+
+def find_lowlight_root(data_root: str | os.PathLike) -> Path:
+    """``data_root/lol`` (or ``LOL``, ``LOL/LOLdataset``, ``lowlight``), or ``data_root`` itself if it has
+    LOL's ``our485|eval15/low|high`` or our ``train|test/low|high``."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data_root does not exist or is not a folder")
+    for cand in (root / "lol", root / "LOL", root / "LOL" / "LOLdataset", root / "lol" / "LOLdataset",
+                 root / "lowlight", root / "LOLdataset", root):
+        if cand.is_dir() and _is_lowlight(cand):
+            return cand
+    raise DataError(f"{root}: expected a low-light dataset at {root}/lol (or LOL) with our485|eval15/low|high/*.png "
+                    f"(LOL) or train|test/low|high/*.png (rawdiff synthetic)")
+
+
+def cache_key(data_cfg, kind: str, seed: int) -> str:
+    """First 12 hex digits of sha256 over the data-config fields that ``kind`` uses, the seed and DATA_VERSION."""
+    from rawdiff.utils import sha256_json
+
+    fields = _PHONE_FIELDS if kind == "phone2dslr" else _LOWLIGHT_FIELDS
+    cfg = dataclasses.asdict(data_cfg) if dataclasses.is_dataclass(data_cfg) else dict(data_cfg)
+    return sha256_json({"kind": kind, "config": {f: cfg[f] for f in fields}, "seed": int(seed),
+                        "data_version": DATA_VERSION})[:12]
+
+
+def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | None = None,
+                    cache_dir: str | os.PathLike | None = None, progress: bool = True) -> tuple[Path, Path]:
+    """``(phone2dslr_root, lowlight_root)`` for a :class:`rawdiff.config.DataConfig`.
+
+    With ``data_root``: the real datasets found there (:func:`find_phone2dslr_root`, :func:`find_lowlight_root`);
+    if only one of the two is there, the other is synthesised (a notice says so); if neither is, a
+    :class:`DataError` says what was expected.  Otherwise: synthetic datasets under
+    ``(cache_dir or default_cache_dir())/data/phone2dslr-<key>`` and ``lowlight-<key>`` (key:
+    :func:`cache_key`), written by :func:`rawdiff.data.synth.synth_phone2dslr` / ``synth_lowlight`` if their
+    ``manifest.json`` is not there yet, else reused untouched.
+    """
+    real_phone = real_low = None
+    if data_root is not None:
+        errors = []
+        try:
+            real_phone = find_phone2dslr_root(data_root)
+        except DataError as err:
+            errors.append(str(err))
+        try:
+            real_low = find_lowlight_root(data_root)
+        except DataError as err:
+            errors.append(str(err))
+        if real_phone is None and real_low is None:
+            raise DataError("; ".join(errors))
+        if real_phone is not None and real_low is not None:
+            return real_phone, real_low
+        missing = "phone2dslr (ZRR)" if real_phone is None else "low-light (LOL)"
+        print(f"ensure_datasets: no {missing} dataset under {data_root}; using the synthetic one instead")
+
+    from rawdiff.data.scenes import SceneBank
+    from rawdiff.data.synth import synth_lowlight, synth_phone2dslr
+    from rawdiff.utils import default_cache_dir
+
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    base = base / "data"
+    phone = base / f"phone2dslr-{cache_key(data_cfg, 'phone2dslr', seed)}"
+    low = base / f"lowlight-{cache_key(data_cfg, 'lowlight', seed)}"
+    bank = None
+    if real_phone is not None:
+        phone = real_phone
+    elif not (phone / "manifest.json").is_file():
+        bank = SceneBank.load()
+        synth_phone2dslr(phone, n_train=data_cfg.phone_n_train, n_test=data_cfg.phone_n_test,
+                         size=data_cfg.phone_size, seed=seed, overwrite=True, progress=progress, bank=bank)
+    if real_low is not None:
+        low = real_low
+    elif not (low / "manifest.json").is_file():
+        bank = bank if bank is not None else SceneBank.load()
+        synth_lowlight(low, n_train=data_cfg.lowlight_n_train, n_test=data_cfg.lowlight_n_test,
+                       size=data_cfg.lowlight_size, seed=seed, text_fraction=data_cfg.text_fraction,
+                       overwrite=True, progress=progress, bank=bank)
+    return phone, low
