@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import ClassVar
 
+from rawdiff.errors import DataError
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -300,8 +302,6 @@ def from_dict(cls, d: dict, *, source=None):
     in the message when given.
     """
     import typing
-
-    from rawdiff.errors import DataError
 
     where = f"{source}: " if source is not None else ""
     if not isinstance(d, dict):

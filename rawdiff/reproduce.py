@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from rawdiff import __version__
 from rawdiff.errors import RawdiffError
-from rawdiff.utils import atomic_write_text, repo_root, sha256_file
+from rawdiff.utils import atomic_write_text, repo_root, resolve_device, sha256_file
 
 MANIFEST_NAME = "MANIFEST.json"
 _NB_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_\-]+\.ipynb$")
@@ -223,8 +224,6 @@ def machine_info(device: str = "auto") -> dict:
 
     import torch
 
-    from rawdiff.utils import resolve_device
-
     dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
     return {"device": f"{dev} ({name})", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -241,7 +240,6 @@ def write_manifest(out_dir: Path, runs: Sequence[NotebookRun], commit: str | Non
     ``pending`` names notebooks about to run: their entries (and the scorecard's) are dropped and the manifest
     says ``"complete": false``, so a run killed midway (``kill -9``) never leaves hashes of files it rewrote.
     """
-    from rawdiff import __version__
 
     out_dir = Path(out_dir)
     path = out_dir / MANIFEST_NAME

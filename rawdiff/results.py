@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rawdiff.claims.common import read_csv
+from rawdiff.claims.scorecard import evaluate_claims
 from rawdiff.errors import DataError
 from rawdiff.utils import atomic_write_text, sha256_file
 
@@ -76,7 +77,6 @@ def _downscale_png(src: Path, dest: Path, max_side: int) -> None:
 
 def claim_rows(folder: str | Path) -> list[dict]:
     """The claims in ``folder`` re-derived from its CSVs: ``paper, claim, table, verdict, evidence``."""
-    from rawdiff.claims.scorecard import evaluate_claims
 
     return [{"paper": r.claim.paper, "claim": r.claim.text, "table": r.claim.table, "verdict": r.verdict,
              "evidence": r.evidence} for r in evaluate_claims(folder)]

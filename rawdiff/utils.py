@@ -13,6 +13,8 @@ from typing import Any, Iterator
 
 import torch
 
+from rawdiff.errors import DataError
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
@@ -95,7 +97,6 @@ def sha256_json(obj: Any) -> str:
 
 def check_output_path(path: str | os.PathLike) -> Path:
     """``path`` if a file can be written there: one-line DataError if it is a directory or its folder is a file."""
-    from rawdiff.errors import DataError
 
     path = Path(path)
     if path.is_dir():
@@ -113,7 +114,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
     A directory at ``path``, a file where a folder should be, or an OS error (permissions, disk full) raises a
     one-line :class:`rawdiff.errors.DataError`; the temp file is removed."""
-    from rawdiff.errors import DataError
 
     path = check_output_path(path)
     try:

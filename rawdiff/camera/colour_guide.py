@@ -34,6 +34,8 @@ import torch.nn.functional as F
 
 from rawdiff.camera.isp import linear_to_srgb, tone_curve
 from rawdiff.camera.phone import gaussian_blur
+from rawdiff.camera.rawfile import reference_camera
+from rawdiff.errors import DataError
 
 __all__ = ["guide_colour", "metadata_rendering", "COLOUR_MODES", "uses_metadata_colour"]
 
@@ -45,7 +47,6 @@ _LUMA = (0.2126, 0.7152, 0.0722)
 
 def uses_metadata_colour(mode: str, info) -> bool:
     """Whether ``mode`` (:data:`COLOUR_MODES`) takes the colour from ``info``'s metadata (a RawInfo)."""
-    from rawdiff.errors import DataError
 
     if mode not in COLOUR_MODES:
         raise ValueError(f"colour mode must be one of {', '.join(COLOUR_MODES)}, got {mode!r}")
@@ -61,7 +62,6 @@ def metadata_rendering(canonical: torch.Tensor, pool: int = 4) -> torch.Tensor:
     camera space): ``pool`` x ``pool`` packed pixels averaged, each average read as one RGB sample (R, mean of the
     two G, B; no demosaicking, so no colour fringes at edges) and rendered like the reference camera's own
     hand-written ISP (its white balance and brightness gains, then ``cam2rgb``; rawdiff.camera.isp.simple_isp)."""
-    from rawdiff.camera.rawfile import reference_camera
 
     h, w = canonical.shape[-2:]
     small = F.adaptive_avg_pool2d(canonical.float(), (math.ceil(h / pool), math.ceil(w / pool)))

@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rawdiff.camera.bayer import OFFSETS, mosaic
-from rawdiff.camera.rawfile import XYZ_FROM_SRGB
+from rawdiff.camera.bayer import OFFSETS, mosaic, pack
+from rawdiff.camera.rawfile import XYZ_FROM_SRGB, reference_camera
 
 __all__ = ["CAMERAS", "GREYS", "camera_dng", "grey_chart", "grey_errors", "reference_recording", "smooth_field",
            "write_bayer_dng"]
@@ -46,7 +46,12 @@ def write_bayer_dng(path: str | Path, dn: np.ndarray, pattern: str = "RGGB", bla
     """A Bayer DNG of the uint16 mosaic ``dn``: ``black`` per 2x2 cell (raster order), ``neutral`` the
     AsShotNeutral, ``color_matrix`` the XYZ -> camera ColorMatrix1 (D65), EXIF ``orientation`` (1-8)."""
     from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        PhotometricInterpretation,
+    )
 
     path = Path(path)
     h, w = dn.shape
@@ -89,8 +94,6 @@ def reference_recording(lin: torch.Tensor, crop: tuple[int, int] = (0, 0)) -> to
     """``lin`` as the reference camera (:func:`rawdiff.camera.rawfile.reference_camera`, the mean training camera)
     records it: packed RGGB in [0, 1], after dropping ``crop`` (rows, cols) at the top/left and keeping an even size
     — what :func:`rawdiff.camera.rawfile.to_reference_camera` should give for a file of that scene."""
-    from rawdiff.camera.bayer import pack
-    from rawdiff.camera.rawfile import reference_camera
 
     ref = reference_camera()
     cam = torch.einsum("ij,njhw->nihw", ref.rgb2cam[0], lin) / (ref.wb_gains() * ref.rgb_gain[:, None]).view(1, 3, 1, 1)

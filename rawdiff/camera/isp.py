@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rawdiff.camera.bayer import OFFSETS, channel_colors, mosaic, pack, unpack
+from rawdiff.camera.bayer import (
+    OFFSETS,
+    channel_colors,
+    mosaic,
+    pack,
+    packed_to_rgb_planes,
+    unpack,
+)
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,6 @@ def simple_isp(raw: torch.Tensor, params: CameraParams | None = None, pattern: s
 
 def visualize_raw(packed: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
     """Display a packed RAW as a half-resolution false-colour image (R, mean G, B; auto-scaled, gamma 1/2.2)."""
-    from rawdiff.camera.bayer import packed_to_rgb_planes
 
     rgb = packed_to_rgb_planes(packed, pattern)
     scale = rgb.flatten(1).quantile(0.99, dim=1).clamp_min(1e-6)[:, None, None, None]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from rawdiff.camera.bayer import quantize
-
+from rawdiff.camera.isp import random_camera_params, simple_isp, unprocess
 
 # Shot-noise gain range for low-light scenes (our choice): with x100-x300 exposure cuts it gives a per-pixel SNR of
 # ~2-7 at mid-grey, as noisy as SID's short exposures yet learnable by the smoke-scale models.
@@ -81,7 +81,6 @@ def dark_srgb(rgb: torch.Tensor, generator: torch.Generator, *, ratio: torch.Ten
     the same camera (no brightening unless ``brighten`` > 1).  Returns ``dict(low, high, raw_low, ratio,
     camera, noise)`` where ``high`` is the clean image through the same ISP (the aligned ground truth).
     """
-    from rawdiff.camera.isp import random_camera_params, simple_isp, unprocess
 
     n = rgb.shape[0]
     cam = random_camera_params(n, generator, device=rgb.device)

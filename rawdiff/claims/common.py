@@ -6,6 +6,8 @@ import csv
 import math
 from pathlib import Path
 
+from rawdiff.stats import paired_bootstrap
+
 HOLDS, FAILS, UNMEASURABLE, NOT_RUN = "holds", "does not hold", "not measurable at this scale", "not run"
 
 
@@ -69,7 +71,6 @@ def paired_values(a: dict, b: dict, label: str, *, drop_nonfinite: bool = False,
     """:func:`rawdiff.stats.paired_bootstrap` of the values of the items (dict keys, sorted) that ``a`` and ``b``
     share.  Non-finite values make the comparison unmeasurable, or with ``drop_nonfinite`` drop their item;
     ``kw`` goes to paired_bootstrap (``higher_is_better``, ``kind``, ``margin``, ``seed``)."""
-    from rawdiff.stats import paired_bootstrap
 
     items = sorted(a.keys() & b.keys())
     if drop_nonfinite:

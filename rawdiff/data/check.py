@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rawdiff.camera.phone import check_meta_record
 from rawdiff.data.io import read_bayer_png, read_rgb
 from rawdiff.data.loaders import natural_key
 from rawdiff.errors import DataError
@@ -227,7 +228,6 @@ def _check_labels(base: Path, stems: list[str], problems: list[str], required: b
 
 def _check_phone_meta(path: Path, stems: list[str], problems: list[str], required: bool) -> None:
     """Synthetic phone2dslr ``meta.json``: one valid record per pair (rawdiff.camera.phone.check_meta_record)."""
-    from rawdiff.camera.phone import check_meta_record
 
     if not path.is_file():
         if required:

@@ -10,8 +10,10 @@ import dataclasses
 import os
 from pathlib import Path
 
-from rawdiff.data.synth import DATA_VERSION
+from rawdiff.data.scenes import SceneBank
+from rawdiff.data.synth import DATA_VERSION, synth_lowlight, synth_phone2dslr
 from rawdiff.errors import DataError
+from rawdiff.utils import default_cache_dir, sha256_json
 
 __all__ = ["DATA_VERSION", "cache_key", "ensure_datasets", "find_lowlight_root", "find_phone2dslr_root"]
 
@@ -56,7 +58,6 @@ def find_lowlight_root(data_root: str | os.PathLike) -> Path:
 
 def cache_key(data_cfg, kind: str, seed: int) -> str:
     """First 12 hex digits of sha256 over the data-config fields that ``kind`` uses, the seed and DATA_VERSION."""
-    from rawdiff.utils import sha256_json
 
     fields = _PHONE_FIELDS if kind == "phone2dslr" else _LOWLIGHT_FIELDS
     cfg = dataclasses.asdict(data_cfg) if dataclasses.is_dataclass(data_cfg) else dict(data_cfg)
@@ -92,10 +93,6 @@ def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | N
             return real_phone, real_low
         missing = "phone2dslr (ZRR)" if real_phone is None else "low-light (LOL)"
         print(f"ensure_datasets: no {missing} dataset under {data_root}; using the synthetic one instead")
-
-    from rawdiff.data.scenes import SceneBank
-    from rawdiff.data.synth import synth_lowlight, synth_phone2dslr
-    from rawdiff.utils import default_cache_dir
 
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     base = base / "data"

@@ -24,8 +24,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
 from rawdiff.camera.bayer import pack
+from rawdiff.camera.phone import check_meta_record, stack_meta
+from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE, read_raw_file
 from rawdiff.data.io import read_bayer_png, read_image_tensor
 from rawdiff.errors import DataError
 
@@ -93,7 +94,6 @@ def read_raw(path: str | os.PathLike, *, normalize: bool = True) -> dict:
     :class:`~rawdiff.camera.rawfile.RawInfo` (white balance, colour matrix, orientation, ...).  ZRR-style
     16-bit PNGs use black 63 / white 1020.  ``normalize=False`` returns the digital numbers instead.
     """
-    from rawdiff.camera.rawfile import read_raw_file
 
     packed, info = read_raw_file(path, normalize=normalize)
     meta = {"path": info.path, "format": info.source, "cfa": info.cfa, "crop": list(info.crop),
@@ -125,7 +125,6 @@ class ZRRDataset:
         self._meta = self._read_meta(self.root / split / "meta.json")
 
     def _read_meta(self, path: Path) -> dict | None:
-        from rawdiff.camera.phone import check_meta_record
 
         if not path.is_file():
             return None
@@ -165,7 +164,6 @@ class ZRRDataset:
     def tensors(self, device=None, limit: int | None = None) -> dict:
         """``dict(raw = N x 4 x S/2 x S/2, rgb = N x 3 x S x S, meta)`` of the first ``limit`` (default all)
         items; ``meta`` is batched (:func:`rawdiff.camera.phone.stack_meta`) or ``None`` without ground truth."""
-        from rawdiff.camera.phone import stack_meta
 
         n = len(self) if limit is None else min(int(limit), len(self))
         items = [self[i] for i in range(n)]

@@ -30,8 +30,13 @@ from pathlib import Path
 
 import torch
 
-from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
 from rawdiff.camera.bayer import normalize_levels, pack, to_digital
+from rawdiff.camera.noise import dark_srgb
+from rawdiff.camera.phone import META_KEYS, meta_record, phone_dslr_pair
+from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
+from rawdiff.data.io import encode_image, encode_png16, to_uint8
+from rawdiff.data.scenes import SceneBank, cpu_generator, random_scene, random_scenes
+from rawdiff.data.text import text_scene
 from rawdiff.errors import DataError
 from rawdiff.utils import atomic_dir, derive_seed, make_generator, sha256_file
 
@@ -64,8 +69,6 @@ def encode_target_jpeg(rgb: torch.Tensor, quality: int = TARGET_JPEG_QUALITY) ->
 
     from PIL import Image
 
-    from rawdiff.data.io import to_uint8
-
     buf = io.BytesIO()
     Image.fromarray(to_uint8(rgb)).save(buf, format="JPEG", quality=int(quality), subsampling=0)
     return buf.getvalue()
@@ -79,7 +82,6 @@ def _check_args(n_train: int, n_test: int, size: int, what: str) -> None:
 
 
 def _load_bank(bank):
-    from rawdiff.data.scenes import SceneBank
 
     return SceneBank.load() if bank is None else bank
 
@@ -88,8 +90,6 @@ def _load_bank(bank):
 def phone2dslr_item(size: int, generator: torch.Generator, bank=None) -> dict:
     """One pair: ``raw`` ``H x W`` int32 digital numbers (RGGB mosaic, [63, 1020]), ``rgb`` ``3 x H x W`` and
     ``meta`` (:func:`rawdiff.camera.phone.meta_record`: the pair's warp and colour transform)."""
-    from rawdiff.camera.phone import meta_record, phone_dslr_pair
-    from rawdiff.data.scenes import random_scene
 
     scene = random_scene(size, generator, bank)[None]
     pair = phone_dslr_pair(scene, generator)
@@ -111,9 +111,6 @@ def lowlight_item(size: int, generator: torch.Generator, bank=None, text_fractio
     With probability ``text_fraction`` the scene carries 1–4 rendered words, on a plain procedural backdrop
     or (half the time) on a random scene.
     """
-    from rawdiff.camera.noise import dark_srgb
-    from rawdiff.data.scenes import random_scene
-    from rawdiff.data.text import text_scene
 
     g = generator
     has_text = float(torch.rand((), generator=g)) < float(text_fraction)
@@ -182,7 +179,6 @@ def synth_phone2dslr(out: str | os.PathLike, *, n_train: int, n_test: int, size:
 
     ``bank``: a :class:`rawdiff.data.scenes.SceneBank` (default: every offline photo, loaded once here).
     """
-    from rawdiff.data.io import encode_png16
 
     _check_args(n_train, n_test, size, "synth_phone2dslr")
     bank = _load_bank(bank)
@@ -207,7 +203,6 @@ def synth_lowlight(out: str | os.PathLike, *, n_train: int, n_test: int, size: i
 
     ``gain``: range of the ISP's digital gain on the short exposure (:data:`LOWLIGHT_GAIN`, see there).
     """
-    from rawdiff.data.io import encode_image, encode_png16
 
     _check_args(n_train, n_test, size, "synth_lowlight")
     if not 0.0 <= float(text_fraction) <= 1.0:
@@ -253,8 +248,6 @@ def phone2dslr_batch(n: int, size: int, generator: torch.Generator, device=None,
     Scenes are drawn on CPU (``bank=None``: dead leaves only; pass ``SceneBank.load()`` for photos), the camera
     simulation runs on ``device`` (default: the generator's).
     """
-    from rawdiff.camera.phone import META_KEYS, phone_dslr_pair
-    from rawdiff.data.scenes import random_scenes
 
     _check_args(n, 0, size, "phone2dslr_batch")
     g, dev = _device_generator(generator, device)
@@ -273,9 +266,6 @@ def lowlight_batch(n: int, size: int, generator: torch.Generator, device=None, b
     ``raw_low`` is the dark packed RAW in [0, 1] (14-bit, before any 10-bit storage).  ``text_fraction`` > 0
     puts rendered words on that fraction of scenes (``labels``: list of word lists is then added).
     """
-    from rawdiff.camera.noise import dark_srgb
-    from rawdiff.data.scenes import cpu_generator, random_scenes
-    from rawdiff.data.text import text_scene
 
     _check_args(n, 0, size, "lowlight_batch")
     g, dev = _device_generator(generator, device)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rawdiff.errors import DataError
+
 __all__ = ["load_words", "available_fonts", "render_text", "text_scene"]
 
 _WORDS_FILE = Path(__file__).with_name("words.txt")
@@ -24,7 +26,6 @@ _WORDS_FILE = Path(__file__).with_name("words.txt")
 
 @functools.lru_cache(maxsize=1)
 def _words_cached() -> tuple[str, ...]:
-    from rawdiff.errors import DataError
 
     try:
         lines = _WORDS_FILE.read_text(encoding="utf-8").splitlines()
@@ -71,7 +72,6 @@ def _resolve_font(font: str | Path | None) -> Path:
     for cand in available_fonts():  # allow "DejaVuSerif" / "DejaVuSerif.ttf"
         if cand.name == p.name or cand.stem == p.name:
             return cand
-    from rawdiff.errors import DataError
 
     raise DataError(f"{font}: expected a TrueType font file or one of {[f.stem for f in available_fonts()]}")
 

@@ -24,6 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from rawdiff.data import text as T
+from rawdiff.data.scenes import photo_crop
 from rawdiff.data.text import luma
 
 __all__ = ["BACKGROUNDS", "CROP_SIZE", "make_word_crop"]
@@ -91,7 +93,6 @@ def _warp(img: torch.Tensor, g: torch.Generator, amount: float) -> torch.Tensor:
 
 def _photo_band(bank, h: int, w: int, g: torch.Generator) -> torch.Tensor:
     """An ``h x w`` band of a random bank photo (rawdiff.data.scenes.photo_crop), contrast x U(0.5, 1)."""
-    from rawdiff.data.scenes import photo_crop
 
     sq = photo_crop(bank, w, g)
     y = int(torch.randint(0, w - h + 1, (1,), generator=g))
@@ -133,7 +134,6 @@ def make_word_crop(generator: torch.Generator, word: str | None = None, *, size:
     ``bank``: a rawdiff.data.scenes.SceneBank for ``photo`` backgrounds; without one (or an empty one) the
     random background kind is drawn from the other three (an explicit ``background="photo"`` loads the bank).
     """
-    from rawdiff.data import text as T
 
     g = generator
     hh, ww = int(size[0]), int(size[1])

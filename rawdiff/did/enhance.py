@@ -17,15 +17,28 @@ import numpy as np
 import torch
 
 from rawdiff.camera.isp import simple_isp
-from rawdiff.camera.rawfile import (RAW_SUFFIXES, check_input_file, orient, read_raw_file, reference_camera,
-                                    to_reference_camera)
+from rawdiff.camera.rawfile import (
+    RAW_SUFFIXES,
+    check_input_file,
+    orient,
+    read_raw_file,
+    reference_camera,
+    to_reference_camera,
+)
 from rawdiff.checkpoint_io import config_errors
-from rawdiff.config import DiDConfig, DiDSampler, EDMConfig, Preset, UNetConfig, from_dict
+from rawdiff.config import (
+    DiDConfig,
+    DiDSampler,
+    EDMConfig,
+    Preset,
+    UNetConfig,
+    from_dict,
+)
 from rawdiff.data.io import read_image_tensor
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample
-from rawdiff.diffusion.edm import truncated_sigmas
-from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas
+from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas, truncated_sigmas
 from rawdiff.errors import DataError, RawdiffError
+from rawdiff.nn.unet import UNet
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
 from rawdiff.runs.store import run_config
 from rawdiff.train import load_run
@@ -70,7 +83,6 @@ def fit_normalizers(dark: Iterable[torch.Tensor], bright: Iterable[torch.Tensor]
 
 def build_denoiser(unet: UNetConfig, edm: EDMConfig, seed: int = 0) -> EDMPrecond:
     """EDM-preconditioned conditional UNet (12 input channels: noisy x + c_x + c_y1 + c_y2); init from ``seed``."""
-    from rawdiff.nn.unet import UNet
 
     if unet.in_channels != 12 or unet.out_channels != 3:
         raise ValueError(f"DiD needs a UNet with 12 input (x + 3 conditions) and 3 output channels, got "

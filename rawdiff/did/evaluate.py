@@ -18,9 +18,13 @@ from typing import Mapping, Sequence
 
 import torch
 
-from rawdiff.diffusion.cascade import CascadeResult
+from rawdiff.did import textbench as TB
 from rawdiff.did.enhance import DiDModel, enhance
-from rawdiff.metrics.image import psnr, ssim
+from rawdiff.did.textbench import PROTOCOLS
+from rawdiff.diffusion.cascade import CascadeResult
+from rawdiff.figures import image_grid
+from rawdiff.metrics.detail import seam_visibility
+from rawdiff.metrics.image import MetricSuite, psnr, ssim
 from rawdiff.stats import paired_bootstrap
 from rawdiff.utils import Timer
 
@@ -40,7 +44,6 @@ def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[st
     paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
     cascade over its words; ``raw`` adds 9-12 of the 52-56 min notebooks 05 + 06 took on 2 CPU cores, and study's
     budget for them is 45 min (docs/reproducing.md)."""
-    from rawdiff.did.textbench import PROTOCOLS
 
     if isinstance(protocols, str):  # -p protocols=raw
         protocols = [protocols]
@@ -67,8 +70,6 @@ def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], 
     ``rows``: :func:`rawdiff.did.train.evaluate_settings`'s rows for the same ``settings`` on the test images
     (notebook 05 reuses its ILVR ablation's row of the same cascade and seed for the paper setting).
     """
-    from rawdiff.did import textbench as TB
-    from rawdiff.did.enhance import enhance
 
     word_model = dataclasses.replace(model, did=dataclasses.replace(model.did, scales=tuple(word_scales)))
     dark = torch.stack([s.dark for s in words]).to(model.device)
@@ -94,7 +95,6 @@ def few_step_table(model, settings: Sequence[Mapping], rows: Sequence[Mapping], 
 def tile_table(bright: torch.Tensor, paper_row: Mapping, overlap_row: Mapping, *, scale: str) -> list[dict]:
     """Notebook 05's tiling ablation: PSNR and seam measure of the paper's non-overlapping tiles and of blended
     overlapping tiles, and the seam measure of the ground truth on the same 32-px grid (its natural level)."""
-    from rawdiff.metrics.detail import seam_visibility
 
     gt_seam = float(seam_visibility(bright, list(range(32, bright.shape[-2], 32)),
                                     list(range(32, bright.shape[-1], 32))).mean())
@@ -140,7 +140,6 @@ def ocr_examples_figure(samples: Sequence, per_word: Sequence[Mapping], images: 
                         protocol: str, scale: str, n_show: int, columns: Sequence[str]):
     """Notebook 06: the first crop of each darkening level (up to ``n_show``) under every method of ``columns``,
     each labelled with what ``engine`` read (green right, red wrong).  ``images[method](i)`` gives crop ``i``."""
-    from rawdiff.figures import image_grid
 
     levels = list(dict.fromkeys(s.level for s in samples))
     shown = [next(i for i, s in enumerate(samples) if s.level == lv) for lv in levels][:n_show]
@@ -178,7 +177,6 @@ def evaluate_settings(model: DiDModel, dark: torch.Tensor, bright: torch.Tensor,
     Level 0 is sampled once for all settings that share it (``level0_cache``; e.g. every ILVR or few-step setting),
     so a later setting's seconds exclude it while its network evaluations per image still count it.
     """
-    from rawdiff.metrics.image import MetricSuite
 
     suite = suite or MetricSuite(metrics, device=model.device)
     rows, results, level0 = [], {}, {}

@@ -33,18 +33,18 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from rawdiff.config import RegressConfig
-from rawdiff.config import Preset, TrainConfig, UNetConfig, from_dict
-from rawdiff.presets import get_preset
-from rawdiff.tiling import pad_reflect, resize
-from rawdiff.errors import DataError, RawdiffError
-from rawdiff.norm import normalizer_from_dict
+from rawdiff.checkpoint_io import config_errors
+from rawdiff.config import Preset, RegressConfig, TrainConfig, UNetConfig, from_dict
 from rawdiff.did.enhance import fit_normalizers
 from rawdiff.did.train import load_lowlight
+from rawdiff.errors import DataError, RawdiffError
+from rawdiff.nn.unet import UNet
+from rawdiff.norm import normalizer_from_dict
+from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import Trained, cache_key, run_config, train_config
+from rawdiff.tiling import pad_reflect, resize
 from rawdiff.train import load_run, train
-from rawdiff.checkpoint_io import config_errors
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
 __all__ = [
@@ -69,7 +69,6 @@ def build_regressor(unet: UNetConfig, seed: int = 0) -> torch.nn.Module:
     The UNet initialises from torch's default generator; we fork it (the caller's global RNG state is left
     untouched) and seed the fork, so the same seed always gives the same initial weights.
     """
-    from rawdiff.nn.unet import UNet
 
     with seeded_init(seed, "regress-unet"):
         return UNet(unet)
@@ -211,7 +210,6 @@ def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_di
 def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True,
                  **_opts) -> RegressModel:
     """Load a trained regression run (EMA weights by default) with its saved normalisers."""
-    from rawdiff.nn.unet import UNet
 
     run = Path(run_dir)
     found = run_config(run, (META_FILE,))

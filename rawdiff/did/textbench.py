@@ -43,8 +43,13 @@ from typing import Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from rawdiff.camera.noise import dark_srgb, sample_noise_params
+from rawdiff.data.io import read_image_tensor
+from rawdiff.data.synth import LOWLIGHT_GAIN, sample_gains
 from rawdiff.data.wordcrops import BACKGROUNDS, CROP_SIZE, make_word_crop
+from rawdiff.did.ocr import get_engine
 from rawdiff.errors import DataError
+from rawdiff.metrics.text import normalize_text, text_metrics
 
 __all__ = [
     "TextSample", "DID_FACTORS", "DID_NOISE", "RAW_RATIOS", "PROTOCOLS", "default_levels", "make_word_crop",
@@ -131,7 +136,6 @@ def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator,
     edge-padded to even for the Bayer mosaic and cropped back.  Randomness comes from ``generator`` only
     (drawn on the CPU; the result is moved to ``img``'s device).
     """
-    from rawdiff.camera.noise import dark_srgb, sample_noise_params
 
     x = img[None] if img.dim() == 3 else img
     if x.dim() != 4 or x.shape[1] != 3:
@@ -146,7 +150,6 @@ def darken_raw(img: torch.Tensor, ratio: float, generator: torch.Generator,
 
         gen = make_generator(int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device)))
     noise = sample_noise_params(xc.shape[0], gen, **noise_kwargs) if noise_kwargs else None
-    from rawdiff.data.synth import LOWLIGHT_GAIN, sample_gains
 
     k = sample_gains(xc.shape[0], gen, LOWLIGHT_GAIN if gain is None else gain)
     out = dark_srgb(xc, gen, ratio=float(ratio), noise=noise, brighten=k)["low"][:, :, :h, :w].clamp(0, 1)
@@ -264,7 +267,6 @@ def _read_utf8(path: Path) -> str:
 
 
 def _load_image(path: Path) -> torch.Tensor:
-    from rawdiff.data.io import read_image_tensor
 
     return read_image_tensor(path)  # the one image reader: one-line DataError naming the file
 
@@ -328,8 +330,6 @@ def evaluate(methods: Mapping[str, Callable[[torch.Tensor], torch.Tensor] | Sequ
     method x engine: ``{method, protocol, level, engine, item, label, pred, correct, source}`` (``item`` =
     the sample's index in ``samples``) — the ``06_ocr_per_word.csv`` contract of :mod:`rawdiff.claims`.
     """
-    from rawdiff.did.ocr import get_engine
-    from rawdiff.metrics.text import normalize_text, text_metrics
 
     engines = [get_engine(e) if isinstance(e, str) else e for e in engines]
     sub = dict(engine_subsample or {})

@@ -46,19 +46,25 @@ from typing import Mapping, Sequence
 import torch
 
 from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig
-from rawdiff.presets import get_preset
+from rawdiff.data.loaders import LowLightDataset
+from rawdiff.did.enhance import (
+    META_FILE,
+    DiDModel,
+    build_denoiser,
+    fit_normalizers,
+    load_did,
+)
 from rawdiff.diffusion.cascade import check_scales
-from rawdiff.tiling import resize
 from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas
-from rawdiff.did.enhance import META_FILE, DiDModel, build_denoiser, fit_normalizers, load_did
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
 from rawdiff.norm import normalizer_from_dict
+from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import Trained, cache_key, run_config, train_config
+from rawdiff.tiling import resize
 from rawdiff.train import train
 from rawdiff.utils import resolve_device, to_inference
-
 
 
 # ----------------------------------------------------------------------------------------------- batches
@@ -153,7 +159,6 @@ def load_lowlight(root: str | os.PathLike, split: str = "train"
                   ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
     """``(dark images, bright images, names)`` of a low-light dataset (rawdiff.data.loaders.LowLightDataset:
     our synthetic layout or LOL our485/eval15)."""
-    from rawdiff.data.loaders import LowLightDataset
 
     ds = LowLightDataset(root, split)
     dark, bright, names = [], [], []

@@ -13,7 +13,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from rawdiff.camera.isp import visualize_raw
 from rawdiff.config import Preset
+from rawdiff.data.datasets import ensure_datasets
+from rawdiff.data.loaders import ZRRDataset
 from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import coord_grid
 from rawdiff.runs.store import data_digest
@@ -50,7 +53,6 @@ class PhoneData:
 
 def load_phone(root: str | os.PathLike, split: str = "train", device: str | torch.device = "cpu") -> PhoneData:
     """Load a ZRR-layout folder (synthetic from notebook 01 or the real ZRR) through rawdiff.data.loaders."""
-    from rawdiff.data.loaders import ZRRDataset
 
     ds = ZRRDataset(root, split)
     t = ds.tensors(device)
@@ -76,7 +78,6 @@ def prepare_data(preset: Preset, *, seed: int = 0, data_root: str | os.PathLike 
                  device: str | torch.device = "cpu") -> Prepared:
     """The phone2dslr pairs: ``data_root`` (ZRR layout) when given, else notebook 01's synthetic set
     (rawdiff.data.datasets.ensure_datasets makes it if missing, so every notebook runs alone)."""
-    from rawdiff.data.datasets import ensure_datasets
 
     phone, _ = ensure_datasets(preset.data, seed=seed, data_root=data_root, cache_dir=cache_dir)
     root = Path(phone)
@@ -114,7 +115,6 @@ def make_cond(w: torch.Tensor, c: torch.Tensor, condition: str = "raw+c") -> tor
 def visualise_raw(w: torch.Tensor) -> torch.Tensor:
     """Packed RGGB RAW -> displayable RGB at output (2x) resolution: rawdiff.camera.isp.visualize_raw (the one
     RAW visualisation: R, mean G, B, 99th-percentile scaled, gamma 1/2.2) upsampled to the DSLR grid."""
-    from rawdiff.camera.isp import visualize_raw
 
     return raw_to_output_res(visualize_raw(w))
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
 from rawdiff.camera.rawfile import RawInfo, orient, read_raw_file, to_reference_camera
+from rawdiff.diffraw.sample import develop_dtdm
 from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
@@ -49,7 +51,6 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
     ``tile``/``overlap`` in packed pixels; ``batch`` tiles go through the nets together (same seed and batch
     -> same output).  ``progress`` shows a tqdm bar over tiles.
     """
-    from rawdiff.diffraw.sample import develop_dtdm
 
     if packed.ndim != 4 or packed.shape[:2] != (1, 4):
         raise DataError(f"develop: expected a 1 x 4 x h x w packed RAW, got {tuple(packed.shape)}")
@@ -98,7 +99,6 @@ def develop_read(packed: torch.Tensor, info: RawInfo, isp, unet, cfg, *, canonic
                  colour: str = "auto", **kw) -> Developed:
     """:func:`develop_file` on a RAW already read (``read_raw_file``'s ``(packed, info)``; the CLI reads first to
     report the file before loading the networks)."""
-    from rawdiff.camera.colour_guide import guide_colour, uses_metadata_colour
 
     use_meta = uses_metadata_colour(colour, info)
     if canonical:

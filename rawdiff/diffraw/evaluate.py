@@ -27,13 +27,26 @@ from typing import Sequence
 
 import torch
 
-from rawdiff.config import DegradeConfig
 from rawdiff.camera.degrade import degrade
-from rawdiff.config import DTDMConfig
-from rawdiff.diffraw.sample import develop_baseline, develop_dtdm, plug_and_play, recolour, simple_isp_output
+from rawdiff.config import DegradeConfig, DTDMConfig
+from rawdiff.diffraw.sample import (
+    develop_baseline,
+    develop_dtdm,
+    plug_and_play,
+    recolour,
+    simple_isp_output,
+)
+from rawdiff.metrics.aligned import (
+    ALIGNED_METRICS,
+    align_target,
+    aligned_metrics,
+    crop_border,
+    default_border,
+)
 from rawdiff.metrics.colour import mean_color_distance
-from rawdiff.metrics.aligned import ALIGNED_METRICS, align_target, aligned_metrics, crop_border, default_border
 from rawdiff.metrics.detail import sharpness_ratio, spectrum_distance
+from rawdiff.metrics.image import MetricSuite
+from rawdiff.stats import bootstrap_geomean, bootstrap_mean, paired_bootstrap
 from rawdiff.utils import Timer, make_generator, resolve_device
 
 __all__ = ["PER_IMAGE_METRICS", "SAMPLERS", "aligned_reference", "score", "evaluate_per_image", "gate_rows",
@@ -108,7 +121,6 @@ def evaluate_per_image(methods: Sequence, test, *, c_test: torch.Tensor, nets: d
     judge (default ``cfg.s``).  Each seed uses one generator per method seeded by that seed, so every method
     sees the same seeds.  Returns ``rows`` or ``(rows, outputs)`` (first seed's output per method).
     """
-    from rawdiff.metrics.image import MetricSuite
 
     dev = resolve_device(device)
     test = test.to(dev)
@@ -161,7 +173,6 @@ def summarise(rows: Sequence[dict], metrics: Sequence[str] | None = None, seed: 
     """One row per (method, s, steps): nfe, n, sec_per_image and ``<metric>`` mean with ``<metric>_lo`` /
     ``<metric>_hi`` (seeded bootstrap 95% interval over images; geometric mean for :data:`RATIO_METRICS`).
     Non-numeric metrics are copied as text."""
-    from rawdiff.stats import bootstrap_geomean, bootstrap_mean
 
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -237,7 +248,6 @@ def d2_calibration(test, c_test: torch.Tensor, aligned: torch.Tensor, scales: Se
 
 
 def _interval_cols(values, col: str, seed: int) -> dict:
-    from rawdiff.stats import bootstrap_mean
 
     iv = bootstrap_mean(values, seed=seed)
     return {col: round(iv.mean, 4), f"{col}_lo": round(iv.lo, 4), f"{col}_hi": round(iv.hi, 4)}
@@ -250,7 +260,6 @@ def condition_ablation(nets: dict, test, c_test: torch.Tensor, cfg: DTDMConfig, 
     ``psnr``/``ssim``, ``color_error`` (CIEDE2000), ``cc_psnr`` with intervals, seeds averaged per image; ``raw``
     is compared (paired) with ``none`` on SSIM, ``raw+c`` with ``raw`` on colour error (rawdiff.claims' 03
     rules read ``compared_with``/``diff``/``lo``/``hi``/``verdict``).  Returns (rows, first-seed outputs)."""
-    from rawdiff.stats import paired_bootstrap
 
     sc, outs = {}, {}
     for cond, net in nets.items():
@@ -283,7 +292,6 @@ def plug_and_play_rows(unet, test, c_test: torch.Tensor, cfg: DTDMConfig, aligne
     """Colour plug-and-play: per style, mean-Lab CIEDE2000 of the output to the new c and to the scene's aligned
     target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict).
     Returns (rows, {style: (c, first-seed output)})."""
-    from rawdiff.stats import paired_bootstrap
 
     rows, outs = [], {}
     for v in styles:

@@ -12,10 +12,14 @@ from pathlib import Path
 
 import torch
 
-from rawdiff.config import DTDMConfig
+from rawdiff.checkpoint_io import config_errors
+from rawdiff.config import DTDMConfig, ISPNetConfig, UNetConfig, from_dict
+from rawdiff.diffraw.develop import develop_packed
 from rawdiff.errors import DataError, RawdiffError
-from rawdiff.runs.store import read_meta, run_config, write_meta
 from rawdiff.nn.ispnet import ISPNet
+from rawdiff.nn.unet import UNet
+from rawdiff.runs.store import read_meta, run_config, write_meta
+from rawdiff.train import load_run
 from rawdiff.utils import to_inference
 
 
@@ -69,10 +73,6 @@ def _configs(run_dir: Path) -> tuple[dict, Path]:
 
 def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torch.nn.Module, DTDMConfig, dict]:
     """ISPNet + DTDM UNet (EMA weights), the DTDM config and the UNet's run config of a DiffRAW run."""
-    from rawdiff.config import ISPNetConfig, UNetConfig, from_dict
-    from rawdiff.nn.unet import UNet
-    from rawdiff.checkpoint_io import config_errors
-    from rawdiff.train import load_run
 
     isp_dir, dif_dir = diffraw_parts(run_dir)
     (isp_conf, isp_path), (dif_conf, dif_path) = _configs(isp_dir), _configs(dif_dir)
@@ -93,7 +93,6 @@ def develop_raw(isp: ISPNet, unet, cfg: DTDMConfig, packed: torch.Tensor, *, ste
                 progress: bool = False) -> torch.Tensor:
     """Develop one packed RAW (1 x 4 x h x w, [0, 1]) of any size: ISPNet then DTDM on overlapping tiles blended
     with linear ramps — :func:`rawdiff.diffraw.develop.develop_packed` (the one tiled development, rawdiff.tiling)."""
-    from rawdiff.diffraw.develop import develop_packed
 
     return develop_packed(isp, unet, cfg, packed, steps=steps, tile=tile, overlap=overlap, seed=seed,
                           condition=condition, batch=1, progress=progress)

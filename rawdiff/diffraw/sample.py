@@ -17,12 +17,14 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from rawdiff.camera.isp import simple_isp
 from rawdiff.config import DTDMConfig, DTDMSampler
+from rawdiff.diffraw.data import PhoneData, from_pm1, make_cond, to_pm1
 from rawdiff.diffusion import ddpm as ddpm_mod
 from rawdiff.diffusion import dtdm as dtdm_mod
 from rawdiff.diffusion.schedules import abar_from_config, timesteps
+from rawdiff.metrics.image import MetricSuite
 from rawdiff.nn.ispnet import ISPNet
-from rawdiff.diffraw.data import PhoneData, from_pm1, make_cond, to_pm1
 from rawdiff.utils import Timer, make_generator, resolve_device
 
 # (y_t, t as a float tensor (N,) holding the integer timestep, condition or None) -> estimate of y_0 in [-1, 1]
@@ -154,7 +156,6 @@ class Method:
 
 def simple_isp_output(w: torch.Tensor) -> torch.Tensor:
     """The hand-written ISP baseline (rawdiff.camera.isp.simple_isp), at full output resolution."""
-    from rawdiff.camera.isp import simple_isp
 
     out = simple_isp(w)
     if out.shape[-1] != 2 * w.shape[-1]:
@@ -172,7 +173,6 @@ def evaluate(methods: Sequence[Method], test: PhoneData, *, c_test: torch.Tensor
     ``n_images``: per-kind cap (e.g. {"ddpm": 4} — DDPM-1000 is slow on CPU).  Every method gets the same
     per-image noise (one generator per method seeded by ``seed``).  Unavailable metrics stay strings.
     """
-    from rawdiff.metrics.image import MetricSuite
 
     dev = resolve_device(device)
     suite = MetricSuite(metric_names, device=dev)

@@ -15,19 +15,36 @@ from typing import Callable
 
 import torch
 
-from rawdiff.config import DegradeConfig
 from rawdiff.camera.degrade import degrade
-from rawdiff.config import DTDMConfig, Preset, TrainConfig
-from rawdiff.errors import DataError
+from rawdiff.checkpoint_io import config_errors
+from rawdiff.config import (
+    DegradeConfig,
+    DTDMConfig,
+    ISPNetConfig,
+    Preset,
+    TrainConfig,
+    UNetConfig,
+    from_dict,
+)
+from rawdiff.diffraw.data import (
+    CONDITIONS,
+    MODES,
+    PhoneData,
+    from_pm1,
+    load_phone,
+    make_cond,
+    random_crops,
+    to_pm1,
+)
 from rawdiff.diffusion import dtdm as dtdm_mod
+from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import ISPNet
-from rawdiff.diffraw.data import (CONDITIONS, MODES, PhoneData, random_crops, from_pm1, load_phone,
-                                            make_cond, to_pm1)
+from rawdiff.nn.unet import UNet
+from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import cache_key, run_config, train_config
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
-
 
 
 # =============================================================================================== ISPNet
@@ -68,7 +85,6 @@ def train_ispnet(preset: Preset, data_root_phone: str | os.PathLike | PhoneData,
 # =============================================================================================== DiffRAW
 def build_unet(preset: Preset, seed: int = 0):
     """DiffRAW UNet of the preset, initial weights from ``seed`` only."""
-    from rawdiff.nn.unet import UNet
 
     with seeded_init(seed, "diffraw-unet"):
         return UNet(preset.diffraw_unet)
@@ -135,8 +151,6 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
 # =============================================================================================== run kinds
 def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
     def load(run_dir: Path, device="auto", preset: Preset | None = None, **opts) -> torch.nn.Module:
-        from rawdiff.checkpoint_io import config_errors
-        from rawdiff.config import from_dict
 
         if preset is None:  # a run found on disk: rebuild the network from the configs in its run.json
             found = run_config(run_dir)
@@ -151,8 +165,6 @@ def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
 
 
 def _preset_from_run_config(cfg: dict, source: Path, from_dict) -> Preset:
-    from rawdiff.config import ISPNetConfig, UNetConfig
-    from rawdiff.presets import get_preset
 
     base = get_preset("smoke")
     if "isp_net" in cfg:

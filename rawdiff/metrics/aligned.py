@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import torch
 
+from rawdiff.camera.align import estimate_shift
+from rawdiff.camera.phone import phone_geometry, warp
+from rawdiff.metrics.image import psnr, ssim
+
 __all__ = ["align_target", "affine_colour_fit", "crop_border", "default_border", "aligned_metrics", "ALIGNED_METRICS"]
 
 ALIGNED_METRICS = ("aligned_psnr", "aligned_ssim", "cc_psnr", "ciede2000")
@@ -40,13 +44,11 @@ def align_target(target: torch.Tensor, meta: dict | None = None, ref: torch.Tens
     the known warp.  Without ``meta``: estimate one global shift per image by phase correlation between
     ``ref`` (an image in the RAW's geometry, e.g. ISPNet(w)) and the target, and apply it.
     """
-    from rawdiff.camera.phone import phone_geometry, warp
 
     if meta is not None:
         return phone_geometry(target, meta)
     if ref is None:
         raise ValueError("align_target: without ground-truth meta a reference image in the RAW's geometry is needed")
-    from rawdiff.camera.align import estimate_shift
 
     shifts = torch.stack([estimate_shift(r.detach().cpu(), t.detach().cpu()) for r, t in zip(ref, target)])
     n = target.shape[0]
@@ -83,7 +85,6 @@ def aligned_metrics(pred: torch.Tensor, target: torch.Tensor, meta: dict | None 
     Pass ``aligned`` (from :func:`align_target`) to reuse one alignment for many methods; else the target is
     aligned here with ``meta`` or, without it, against ``ref`` (default: ``pred`` itself).
     """
-    from rawdiff.metrics.image import psnr, ssim
 
     pred = pred.float()
     if aligned is None:

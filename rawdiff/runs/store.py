@@ -25,9 +25,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from rawdiff.checkpoint_io import read_json
 from rawdiff.config import TrainConfig
 from rawdiff.errors import DataError, RawdiffError
-from rawdiff.utils import atomic_dir, atomic_write_text, default_cache_dir, repo_root, sha256_file, sha256_json
+from rawdiff.reproduce import git_commit
+from rawdiff.utils import (
+    atomic_dir,
+    atomic_write_text,
+    default_cache_dir,
+    repo_root,
+    sha256_file,
+    sha256_json,
+)
 
 CODE_VERSION = 2      # bump when training code changes what a cached checkpoint means (was 1 in every pipeline)
 RUN_FILE = "run.json"
@@ -79,7 +88,6 @@ def train_config(cfg: TrainConfig, seed: int | None = None, steps: int | None = 
 # ----------------------------------------------------------------------------------------------- run.json
 def write_meta(run_dir: str | os.PathLike, **info) -> dict:
     """Merge ``info`` into ``run_dir/run.json`` (atomically); adds ``format``, ``date`` and ``git_commit``."""
-    from rawdiff.reproduce import git_commit
 
     p = Path(run_dir) / RUN_FILE
     old = read_meta(run_dir) or {}
@@ -164,7 +172,6 @@ def run_config(run_dir: str | os.PathLike, legacy: Sequence[str] = ("config.json
     (rawdiff.train writes it with every checkpoint), else — runs saved before run.json held them — the first of
     ``legacy`` that exists (``config.json``, ``did.json``, ``regress.json``); None when there is none.  Malformed
     JSON raises a one-line DataError naming the file (rawdiff.checkpoint_io.read_json)."""
-    from rawdiff.checkpoint_io import read_json
 
     run_dir = Path(run_dir)
     if (run_dir / RUN_FILE).exists():
