@@ -361,7 +361,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     card = _maybe_scorecard(out) if scorecard else None
     extra = {}
     if isinstance(card, (str, os.PathLike)) and Path(card).is_file() and Path(card).resolve().parent == out:
-        extra[Path(card).name] = "rawdiff.claims.write_scorecard"
+        extra[Path(card).name] = "rawdiff.claims.scorecard.write_scorecard"
     manifest = write_manifest(out, runs, commit, scale=scale, extra_files=extra, machine=machine)
     if stale and log:
         log(f"warning: {len(stale)} file(s) in {out} were not rewritten by this run (stale?): {', '.join(stale)}")

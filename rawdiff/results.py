@@ -4,7 +4,7 @@ and compare a new run with it (``rawdiff reproduce --check results/study``).
 A snapshot is a small, self-contained copy of one reproduce run's output folder, in the spirit of
 showyourwork's / Quarto manuscripts' "figures with provenance":
 
-* ``claims.md`` and every CSV table (the claims are re-derivable from them: :func:`rawdiff.claims.evaluate_claims`
+* ``claims.md`` and every CSV table (the claims are re-derivable from them: :func:`rawdiff.claims.scorecard.evaluate_claims`
   reads the same CSVs), the Markdown tables except the long per-image/per-word ones (their CSV is kept);
 * at most :data:`MAX_FIGURES` key figures (:data:`KEY_FIGURES`), downscaled to :data:`FIGURE_MAX_SIDE` px;
 * ``MANIFEST.json``: per file the notebook that wrote it, its parameters, the commit, sha256 and size (and the

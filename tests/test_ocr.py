@@ -9,42 +9,43 @@ import torch
 
 import rawdiff  # noqa: F401
 from rawdiff.did import ocr
+from rawdiff.metrics import text
 from rawdiff.errors import UnavailableError
 
 
 # ------------------------------------------------------------------------------------------ metrics
 def test_normalize_text_36_char_set():
-    assert ocr.normalize_text("Hello, World-42!") == "helloworld42"
-    assert ocr.normalize_text("CAMERA") == "camera"
-    assert ocr.normalize_text("Café au lait") == "cafaulait"
-    assert ocr.normalize_text("") == "" and ocr.normalize_text("  .,;") == ""
-    assert set(ocr.CHARSET) == set("0123456789abcdefghijklmnopqrstuvwxyz") and len(ocr.CHARSET) == 36
+    assert text.normalize_text("Hello, World-42!") == "helloworld42"
+    assert text.normalize_text("CAMERA") == "camera"
+    assert text.normalize_text("Café au lait") == "cafaulait"
+    assert text.normalize_text("") == "" and text.normalize_text("  .,;") == ""
+    assert set(text.CHARSET) == set("0123456789abcdefghijklmnopqrstuvwxyz") and len(text.CHARSET) == 36
 
 
 @pytest.mark.parametrize("a,b,d", [("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3), ("", "", 0),
                                    ("flaw", "lawn", 2), ("camera", "camera", 0), ("ab", "ba", 2),
                                    ("intention", "execution", 5)])
 def test_levenshtein_closed_forms(a, b, d):
-    assert ocr.levenshtein(a, b) == d
-    assert ocr.levenshtein(b, a) == d
+    assert text.levenshtein(a, b) == d
+    assert text.levenshtein(b, a) == d
 
 
 def test_word_accuracy_ned_cer():
     preds = ["Camera", "l1ght", "", "dark!"]
     gts = ["camera", "light", "text", "DARK"]
-    assert ocr.word_accuracy(preds, gts) == pytest.approx(2 / 4)
+    assert text.word_accuracy(preds, gts) == pytest.approx(2 / 4)
     # 1-NED: camera 1, l1ght 1-1/5, "" vs text 0, dark 1
-    assert ocr.one_minus_ned(preds, gts) == pytest.approx((1 + 0.8 + 0 + 1) / 4)
+    assert text.one_minus_ned(preds, gts) == pytest.approx((1 + 0.8 + 0 + 1) / 4)
     # CER: edits 0 + 1 + 4 + 0 over 6 + 5 + 4 + 4 chars
-    assert ocr.cer(preds, gts) == pytest.approx(5 / 19)
-    assert ocr.one_minus_ned([""], [""]) == 1.0          # empty vs empty counts as a match
-    assert ocr.one_minus_ned(["!!"], ["??"]) == 1.0       # both normalise to empty
-    assert ocr.cer([""], [""]) == 0.0 and ocr.cer(["a"], [""]) == math.inf
-    assert math.isnan(ocr.word_accuracy([], []))
-    m = ocr.text_metrics(preds, gts)
+    assert text.cer(preds, gts) == pytest.approx(5 / 19)
+    assert text.one_minus_ned([""], [""]) == 1.0          # empty vs empty counts as a match
+    assert text.one_minus_ned(["!!"], ["??"]) == 1.0       # both normalise to empty
+    assert text.cer([""], [""]) == 0.0 and text.cer(["a"], [""]) == math.inf
+    assert math.isnan(text.word_accuracy([], []))
+    m = text.text_metrics(preds, gts)
     assert m["n"] == 4 and m["word_acc"] == pytest.approx(0.5)
     with pytest.raises(ValueError):
-        ocr.word_accuracy(["a"], ["a", "b"])
+        text.word_accuracy(["a"], ["a", "b"])
 
 
 def test_to_uint8_rgb_accepts_tensors_and_arrays():
@@ -100,7 +101,7 @@ def test_easyocr_loads_offline_from_the_package():
     eng = ocr.get_engine("easyocr")
     assert eng.model_dir.resolve() == __import__("pathlib").Path(easyocr_en_models.model_dir()).resolve()
     img = render_text("camera", height=40, fg=(0.0, 0.0, 0.0), bg=(1.0, 1.0, 1.0), margin=12)
-    assert ocr.normalize_text(eng.recognize(img)) == "camera"
+    assert text.normalize_text(eng.recognize(img)) == "camera"
     assert eng.recognize_batch([img, img]) == [eng.recognize(img)] * 2
 
 
@@ -137,10 +138,10 @@ def _word(text="camera", height=32):
 def test_rapidocr_recognises_clean_word(rapid):
     crop = _word("camera")
     assert rapid.name == "rapidocr"
-    assert ocr.normalize_text(rapid.recognize(crop)) == "camera"
-    assert ocr.normalize_text(rapid.recognize(ocr.to_uint8_rgb(crop))) == "camera"
+    assert text.normalize_text(rapid.recognize(crop)) == "camera"
+    assert text.normalize_text(rapid.recognize(ocr.to_uint8_rgb(crop))) == "camera"
     batch = torch.stack([_word("camera", 28)[:, :, :100], _word("camera", 28)[:, :, :100]])
-    assert [ocr.normalize_text(s) for s in rapid.recognize_batch(batch)] == ["camera", "camera"]
+    assert [text.normalize_text(s) for s in rapid.recognize_batch(batch)] == ["camera", "camera"]
 
 
 def test_rapidocr_read_pads_and_maps_boxes(rapid):
@@ -150,7 +151,7 @@ def test_rapidocr_read_pads_and_maps_boxes(rapid):
     dets = rapid.read(img)
     assert dets, "no text detected"
     best = max(dets, key=lambda d: d.score)
-    assert ocr.normalize_text(best.text) == "camera"
+    assert text.normalize_text(best.text) == "camera"
     x0, y0, x1, y1 = best.box
     assert 40 <= x0 < x1 <= 50 + crop.shape[2] + 10 and 20 <= y0 < y1 <= 30 + crop.shape[1] + 10
     assert rapid.read(torch.ones(3, 64, 64)) == []  # blank image: nothing
@@ -183,8 +184,8 @@ def test_easyocr_reads_the_detected_word_not_the_clutter():
     crops = [make_word_crop(g, p_clutter=1.0, p_blur=0.0) for _ in range(12)]
     eng = ocr.get_engine("easyocr")
     words = [w for _, w in crops]
-    detected = ocr.word_accuracy(eng.recognize_batch([c for c, _ in crops]), words)
-    whole = ocr.word_accuracy(eng.recognize_batch([c for c, _ in crops], detect=False), words)
+    detected = text.word_accuracy(eng.recognize_batch([c for c, _ in crops]), words)
+    whole = text.word_accuracy(eng.recognize_batch([c for c, _ in crops], detect=False), words)
     assert detected >= 0.7 and detected > whole + 0.3, (detected, whole)
     box = eng.word_box(np.full((96, 224), 255, np.uint8))             # nothing to detect: the whole crop
     assert box == [0, 224, 0, 96]
@@ -211,4 +212,4 @@ def test_easyocr_reads_the_centre_word_on_a_real_photo():
     paste("harbour", 40, (96 - main.shape[1]) // 2, (256 - main.shape[2]) // 2)
     paste("exit", 16, 2, 236)                                      # cut off at the right edge, above the centre
     eng = ocr.get_engine("easyocr")
-    assert ocr.normalize_text(eng.recognize(img)) == "harbour"
+    assert text.normalize_text(eng.recognize(img)) == "harbour"

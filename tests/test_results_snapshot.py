@@ -69,7 +69,7 @@ def _fake_run(out: Path, swapped_to_c: float = 2.0, raw_ssim: float = 0.8) -> Pa
     nb = ROOT / "notebooks" / "03_diffraw_training.ipynb"
     files = tuple(sorted(p.name for p in out.iterdir() if p.name.startswith("03_")))
     write_manifest(out, [NotebookRun(nb.stem, nb, out / "x.ipynb", 12.5, {"scale": "smoke"}, files)], "abc123",
-                   scale="smoke", extra_files={"claims.md": "rawdiff.claims.write_scorecard"},
+                   scale="smoke", extra_files={"claims.md": "rawdiff.claims.scorecard.write_scorecard"},
                    machine={"device": "cpu (test)", "date": "2026-01-01T00:00:00Z"})
     return out
 

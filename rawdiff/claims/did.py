@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, combine_verdicts, require_finite, mean_of, to_float, one_row, paired_values, select_rows, Unmeasurable  # noqa: F401
+from rawdiff.claims.common import combine_verdicts, mean_of, to_float, paired_values, select_rows, Unmeasurable
 
 
 def _paired_items(rows: list[dict], col: str, a: str, b: str, metric: str, key=("image",)):

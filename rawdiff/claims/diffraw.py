@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rawdiff.claims.common import FAILS, HOLDS, combine_verdicts, require_finite, geomean_of, mean_of, to_float, one_row, paired_values, select_rows, Unmeasurable  # noqa: F401
+from rawdiff.claims.common import HOLDS, combine_verdicts, require_finite, geomean_of, mean_of, to_float, one_row, paired_values, select_rows, Unmeasurable
 
 
 def _paired(row: dict, other: str | None = None):

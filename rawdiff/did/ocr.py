@@ -33,12 +33,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from rawdiff.errors import UnavailableError
-from rawdiff.metrics.text import CHARSET, cer, levenshtein, normalize_text, one_minus_ned, text_metrics, word_accuracy
 
 __all__ = [
     "ENGINES", "Detection", "OCREngine", "RapidOCREngine", "EasyOCREngine", "TesseractEngine",
-    "get_engine", "engine_availability", "to_uint8_rgb", "normalize_text", "levenshtein",
-    "word_accuracy", "one_minus_ned", "cer", "text_metrics", "CHARSET",
+    "get_engine", "engine_availability", "to_uint8_rgb",
 ]
 
 ENGINES = ("rapidocr", "easyocr", "tesseract")

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from rawdiff.config import ISPNetConfig
-from rawdiff.nn.unet import count_parameters  # noqa: F401  (re-exported)
 
 
 def coord_grid(n: int, h: int, w: int, *, top: int = 0, left: int = 0, full: tuple[int, int] | None = None,
