@@ -1,0 +1,118 @@
+"""One life for every trained network: a :class:`ModelKind` says how a kind is keyed, trained and loaded, and
+:func:`get_or_train` reuses or trains any kind the same way, returning one :class:`~rawdiff.runs.store.Trained`.
+
+The kinds themselves are defined beside their paper's trainer — ``ISP`` and ``DIFFRAW`` in rawdiff.diffraw.train,
+``DID`` in rawdiff.did.train, ``REGRESS`` in rawdiff.did.regress — and gathered by name in rawdiff.runs.kinds
+(``rawdiff train`` / ``rawdiff runs`` / :func:`rawdiff.runs.kinds.load`).  A run's folder is
+``cache_dir[/group]/<folder>-<key>/`` whoever trained it: the notebooks through :func:`get_or_train`, or
+``rawdiff train KIND --cache`` (the same key, so each finds the other's run).
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from rawdiff.config import Preset, TrainConfig
+from rawdiff.presets import get_preset
+from rawdiff.errors import DataError
+from rawdiff.runs.store import Trained, cache_path, data_digest, read_meta, train_config, write_meta
+from rawdiff.train import read_history, run_is_complete
+from rawdiff.utils import atomic_dir
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How one kind of network lives (keyed, trained, loaded); every callable takes the kind's options ``**opts``.
+
+    * ``train_cfg(preset)`` — the preset's training config for this kind (seed / steps overridden by callers);
+    * ``key(preset, tcfg, digest, **opts)`` — 16-hex rawdiff.runs.store.cache_key over what changes the weights;
+    * ``train(preset, data, out_dir, *, tcfg, device, resume, progress, **opts)`` -> :class:`Trained`;
+    * ``load(run_dir, device, preset=None, **opts)`` -> the model (``preset`` gives the caller's sampler settings);
+    * ``folder(**opts)`` — cache folder prefix; ``group`` — cache sub-folder (or None);
+    * ``meta(preset, tcfg, digest, **opts)`` — extra ``run.json`` entries (default none).
+    """
+
+    name: str
+    train_cfg: Callable[[Preset], TrainConfig]
+    key: Callable[..., str]
+    train: Callable[..., Trained]
+    load: Callable[..., Any]
+    folder: Callable[..., str]
+    group: str | None = None
+    meta: Callable[..., dict] | None = None
+
+    def run_dir(self, preset: Preset, digest: str, *, cache_dir: str | os.PathLike | None = None,
+                seed: int | None = None, steps: int | None = None, **opts) -> Path:
+        """Where :func:`get_or_train` keeps this kind's run for (preset, data digest, seed, steps, options)."""
+        tcfg = train_config(self.train_cfg(preset), seed, steps)
+        return cache_path(cache_dir, self.folder(**opts), self.key(preset, tcfg, digest, **opts), self.group)
+
+
+def data_label(data: Any, digest: str, data_root: str | os.PathLike | None = None) -> str:
+    """What ``run.json`` names as the data: the folder (resolved) when there is one, else the digest."""
+    root = data_root if data_root is not None else (data if isinstance(data, (str, os.PathLike)) else None)
+    return str(Path(root).resolve()) if root is not None else f"sha256:{digest[:12]}"
+
+
+def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str | None = None, *,
+                 cache_dir: str | os.PathLike | None = None, device="auto", seed: int | None = None,
+                 steps: int | None = None, progress: bool = True, data_root: str | os.PathLike | None = None,
+                 **opts) -> Trained:
+    """Load the complete cached run of ``kind`` for (preset, data, seed, steps, options), else train it.
+
+    ``data`` is what ``kind.train`` reads (a dataset folder, or in-memory data with its ``digest``); ``digest``
+    defaults to rawdiff.runs.store.data_digest of the folder.  A partial run is resumed; a corrupt cache entry is
+    reported with a warning and trained again in a fresh folder that replaces it only once training succeeded
+    (rawdiff.utils.atomic_dir).  ``run.json`` records kind, scale, seed, steps, key, data and the wall time.
+    """
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    if digest is None:
+        digest = data_digest(data)
+    tcfg = train_config(kind.train_cfg(preset), seed, steps)
+    key = kind.key(preset, tcfg, digest, **opts)
+    run_dir = cache_path(cache_dir, kind.folder(**opts), key, kind.group)
+    meta = {"kind": kind.name, "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
+            "data": data_label(data, digest, data_root), "data_digest": digest,
+            **(kind.meta(preset, tcfg, digest, **opts) if kind.meta else {})}
+
+    def train_into(d: Path, resume: bool) -> None:
+        kind.train(preset, data, d, tcfg=tcfg, device=device, resume=resume, progress=progress, **opts)
+
+    def finish(reused: bool, seconds: float) -> Trained:
+        model = kind.load(run_dir, device, preset=preset, **opts)
+        return Trained(model, run_dir, read_history(run_dir), reused, seconds, tcfg.steps)
+
+    try:
+        if run_is_complete(run_dir, tcfg.steps) and read_meta(run_dir) is not None:
+            return finish(True, 0.0)
+        corrupt = None
+    except DataError as err:
+        corrupt = err
+    t0 = time.perf_counter()
+    if corrupt is None:
+        try:
+            train_into(run_dir, run_dir.exists())
+        except DataError as err:  # a partial run whose checkpoint cannot be resumed
+            corrupt = err
+    if corrupt is not None:
+        warnings.warn(f"{run_dir}: cached run is unreadable ({corrupt}); training it again", stacklevel=2)
+        with atomic_dir(run_dir, overwrite=True) as tmp:
+            train_into(tmp, False)
+            write_meta(tmp, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
+    else:
+        write_meta(run_dir, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
+    return finish(False, time.perf_counter() - t0)
+
+
+def record(run_dir: str | os.PathLike, kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str,
+           data: Any, seconds: float, **opts) -> dict:
+    """``run.json`` of a run trained outside :func:`get_or_train` (``rawdiff train --out``): the same entries."""
+    key = kind.key(preset, tcfg, digest, **opts)
+    extra: Mapping = kind.meta(preset, tcfg, digest, **opts) if kind.meta else {}
+    return write_meta(run_dir, kind=kind.name, scale=preset.name, seed=tcfg.seed, steps=tcfg.steps, key=key,
+                      data=data_label(data, digest), data_digest=digest, wall_seconds=round(float(seconds), 3),
+                      **extra)
