@@ -410,7 +410,7 @@ def diffraw_run(tmp_path_factory):
 
 
 def _bayer_png(path: Path, size=16) -> Path:
-    from rawdiff.data.io import write_png16
+    from rawdiff.data.write import write_png16
 
     write_png16(path, (np.random.default_rng(0).random((size, size)) * 900 + 63).astype(np.uint16))
     return path

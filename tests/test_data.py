@@ -12,13 +12,8 @@ from PIL import Image
 from rawdiff.config import DataConfig
 from rawdiff.data.datasets import ensure_datasets
 from rawdiff.data.check import check_dataset, inspect_dataset
-from rawdiff.data.io import (
-    png_header,
-    read_bayer_png,
-    read_png16,
-    read_rgb,
-    write_png16,
-)
+from rawdiff.data.io import png_header, read_bayer_png, read_png16, read_rgb
+from rawdiff.data.write import write_png16
 from rawdiff.data.loaders import LowLightDataset, SIDSonyDataset, ZRRDataset, read_raw
 from rawdiff.data.scenes import SceneBank, dead_leaves, random_scene, random_scenes
 from rawdiff.data.synth import (

@@ -128,7 +128,7 @@ def test_canonical_is_banded_exactly_and_zrr_passes_through(tmp_path):
     lin = scene(40, 60, seed=3)
     packed, info = read_raw_file(camera_dng(tmp_path / "c.dng", lin, CAMERAS["old-grbg"]))
     assert torch.equal(to_reference_camera(packed, info, band=3), to_reference_camera(packed, info, band=1000))
-    from rawdiff.data.io import write_png16
+    from rawdiff.data.write import write_png16
 
     zrr = np.random.default_rng(0).integers(63, 1021, (32, 48)).astype(np.uint16)
     write_png16(tmp_path / "0.png", zrr)

@@ -41,7 +41,7 @@ def read_packed(path: Path):
 
 def run(args) -> int:
     from rawdiff.camera.colour_guide import uses_metadata_colour
-    from rawdiff.data.io import OUTPUT_FORMATS, write_image
+    from rawdiff.data.write import OUTPUT_FORMATS, write_image
     from rawdiff.diffraw.develop import develop_read
     from rawdiff.diffraw.rundir import developable, load_run_dir
     from rawdiff.runs.store import resolve_run

@@ -11,7 +11,7 @@ from rawdiff.errors import DataError
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff.errors import RawdiffError
-    from rawdiff.data.io import OUTPUT_FORMATS, write_image
+    from rawdiff.data.write import OUTPUT_FORMATS, write_image
     from rawdiff.did.enhance import enhance, load_did, read_input
     from rawdiff.utils import Timer
 

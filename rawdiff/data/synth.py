@@ -34,7 +34,7 @@ from rawdiff.camera.bayer import normalize_levels, pack, to_digital
 from rawdiff.camera.noise import dark_srgb
 from rawdiff.camera.phone import META_KEYS, meta_record, phone_dslr_pair
 from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE
-from rawdiff.data.io import encode_image, encode_png16, to_uint8
+from rawdiff.data.write import encode_image, encode_png16, to_uint8
 from rawdiff.data.scenes import SceneBank, cpu_generator, random_scene, random_scenes
 from rawdiff.data.text import text_scene
 from rawdiff.errors import DataError

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -30,7 +29,6 @@ from rawdiff.config import TrainConfig
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.reproduce import git_commit
 from rawdiff.utils import (
-    atomic_dir,
     atomic_write_text,
     default_cache_dir,
     repo_root,
