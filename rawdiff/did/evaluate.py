@@ -18,11 +18,14 @@ from typing import Mapping, Sequence
 
 import torch
 
+from rawdiff.data.loaders import LowLightDataset
 from rawdiff.did import textbench as TB
 from rawdiff.did.enhance import DiDModel, enhance
 from rawdiff.did.textbench import PROTOCOLS
-from rawdiff.diffusion.cascade import CascadeResult
-from rawdiff.figures import image_grid
+from rawdiff.claims.did import did_ocr_comparisons
+from rawdiff.diffusion.cascade import CascadeResult, cascade_cost
+from rawdiff.diffusion.edm import karras_sigmas
+from rawdiff.figures import image_grid, save_table
 from rawdiff.metrics.detail import seam_visibility
 from rawdiff.metrics.image import MetricSuite, psnr, ssim
 from rawdiff.stats import paired_bootstrap
@@ -37,6 +40,16 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
     h, w = x.shape[-2:]
     s = min(size or h, h, w)
     return x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+
+
+def eval_crops(root, n: int, crop: int | None, device) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The first ``n`` test pairs of a low-light dataset (rawdiff.data.loaders.LowLightDataset), centre-cropped to
+    ``crop`` px: ``(dark, bright, names)`` on ``device``."""
+    test = LowLightDataset(root, "test")
+    items = [test[i] for i in range(min(n, len(test)))]
+    dark = torch.stack([center_crop(it["low"], crop) for it in items]).float().to(device)
+    bright = torch.stack([center_crop(it["high"], crop) for it in items]).float().to(device)
+    return dark, bright, [str(it.get("name", i)) for i, it in enumerate(items)]
 
 
 def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[str]:
@@ -204,3 +217,31 @@ def few_step_settings(pairs: Sequence[tuple[float, int]], num_steps: int = 18) -
     out += [{"setting": f"sigma_start={s:g}, {k} steps", "sigma_start": float(s), "upper_steps": int(k)}
             for s, k in pairs]
     return out
+
+
+# ----------------------------------------------------------------------------------------------- notebook 06
+def cascade_cost_line(model: DiDModel, size: tuple[int, int]) -> str:
+    """What the cascade costs on one ``size`` crop: scales, padded size, tiles per level, 32x32 network evaluations
+    (rawdiff.diffusion.cascade.cascade_cost with the model's sampler)."""
+    e = model.sampler
+    cost = cascade_cost(*size, model.did.scales, karras_sigmas(e.num_steps, e.sigma_min, e.sigma_max, e.rho))
+    return (f"DiD cascade per {tuple(size)} crop: scales {model.did.scales}, padded to {cost['padded']}, tiles per "
+            f"level {cost['tiles_per_scale']}, {cost['tile_nfe']} 32x32 network evaluations")
+
+
+def save_ocr_tables(rows: Sequence[Mapping], per_word: Sequence[Mapping], reasons: Mapping, out_dir, *, scale: str,
+                    n_words: int) -> tuple[list[dict], list[dict]]:
+    """Notebook 06's tables: per level and method (``06_ocr_accuracy``, with a row per unavailable engine), per
+    darkened word (``06_ocr_per_word``, the claim's input), means over levels (``06_ocr_summary``) and DiD minus
+    each method, paired per word (``06_ocr_comparisons``, rawdiff.claims.did.did_ocr_comparisons).
+    Returns ``(summary, comparisons)``."""
+    rows = [{**r, "scale": scale} for r in list(rows) + TB.unavailable_rows(reasons)]
+    save_table(rows, out_dir, "06_ocr_accuracy", title=f"OCR on dark word crops ({scale}, {n_words} words per level)")
+    save_table([{**{k: w[k] for k in ("method", "protocol", "level", "engine", "item", "label", "pred", "correct")},
+                 "scale": scale} for w in per_word], out_dir, "06_ocr_per_word")
+    summary = [{**r, "scale": scale} for r in TB.level_means(rows)]
+    save_table(summary, out_dir, "06_ocr_summary", title=f"OCR means over levels ({scale})")
+    comps = [{**c, "scale": scale} for c in did_ocr_comparisons(per_word)] if per_word else []
+    save_table(comps, out_dir, "06_ocr_comparisons",
+               title=f"DiD minus each method, word accuracy, paired bootstrap 95% ({scale})")
+    return summary, comps

@@ -307,3 +307,25 @@ def plug_and_play_rows(unet, test, c_test: torch.Tensor, cfg: DTDMConfig, aligne
                      "verdict": cmp.verdict,
                      "c_dist_to_source": round(float(mean_color_distance(c_v, aligned).mean()), 4)})
     return rows, outs
+
+
+def distortion_detail_figure(summary: Sequence[dict]):
+    """Notebook 04's main figure: left, every method and K in the (detail, cc-PSNR) plane
+    (:func:`plot_distortion_detail`; the gate rows left out); right, cc-PSNR against network evaluations per
+    sampler family, ISPNet and the simple ISP as horizontal lines."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    plot_distortion_detail([r for r in summary if r["method"] not in ("d2", "dtdm_d2")], ax=axes[0])
+    axes[0].set_title("one point per method and K (bars: 95% intervals over images)", fontsize=9)
+    for fam in dict.fromkeys((r["method"], r["s"]) for r in summary if r["nfe"]):
+        rr = [r for r in summary if (r["method"], r["s"]) == fam and r["nfe"]]
+        axes[1].plot([r["nfe"] for r in rr], [r["cc_psnr"] for r in rr], "o-", ms=3,
+                     label=fam[0] + (f" s={fam[1]}" if fam[1] else ""))
+    for r in summary:
+        if r["method"] in ("ispnet", "simple_isp"):
+            axes[1].axhline(r["cc_psnr"], ls="--", lw=1, color="k" if r["method"] == "ispnet" else "grey",
+                            label=r["method"])
+    axes[1].set(xscale="log", xlabel="network evaluations (NFE)", ylabel="cc_psnr (dB)")
+    axes[1].legend(fontsize=7)
+    return fig
