@@ -37,10 +37,10 @@ from rawdiff.config import (
 from rawdiff.data.io import read_image_tensor
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas, truncated_sigmas
-from rawdiff.errors import DataError, RawdiffError
+from rawdiff.errors import DataError
 from rawdiff.nn.unet import UNet
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
-from rawdiff.runs.store import run_config
+from rawdiff.runs.store import kind_config
 from rawdiff.train import load_run
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
@@ -101,12 +101,7 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     had its own config kept its fields in ``did`` / ``edm``; those are read), else the default.
     """
     run = Path(run_dir)
-    found = run_config(run, (META_FILE, "config.json"))
-    if found is None:
-        raise RawdiffError(f"{run}: not a DiD run (no run.json); train one with `rawdiff train did`")
-    meta, meta_path = found
-    if meta.get("kind") != "did":
-        raise RawdiffError(f"{run}: holds a {meta.get('kind', 'non-DiD')!r} run, not a DiD run")
+    meta, meta_path = kind_config(run, "did", "DiD", (META_FILE, "config.json"))
     with config_errors(meta_path):
         unet, did, edm = (from_dict(UNetConfig, meta["unet"], source=meta_path),
                           from_dict(DiDConfig, meta["did"], source=meta_path),

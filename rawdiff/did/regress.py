@@ -37,12 +37,12 @@ from rawdiff.checkpoint_io import config_errors
 from rawdiff.config import Preset, RegressConfig, TrainConfig, UNetConfig, from_dict
 from rawdiff.did.enhance import fit_normalizers
 from rawdiff.did.train import load_lowlight
-from rawdiff.errors import DataError, RawdiffError
+from rawdiff.errors import DataError
 from rawdiff.nn.unet import UNet
 from rawdiff.norm import normalizer_from_dict
 from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import Trained, cache_key, run_config, train_config
+from rawdiff.runs.store import Trained, cache_key, kind_config, run_config, train_config
 from rawdiff.tiling import pad_reflect, resize
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
@@ -212,12 +212,7 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     """Load a trained regression run (EMA weights by default) with its saved normalisers."""
 
     run = Path(run_dir)
-    found = run_config(run, (META_FILE,))
-    if found is None:
-        raise RawdiffError(f"{run}: not a regression-UNet run (no run.json)")
-    meta, source = found
-    if meta.get("kind") != "regress":
-        raise RawdiffError(f"{run}: holds a {meta.get('kind')!r} run, not a regression-UNet run")
+    meta, source = kind_config(run, "regress", "regression-UNet", (META_FILE,))
     with config_errors(source):
         unet = from_dict(UNetConfig, meta["unet"], source=source)
         cfg = from_dict(RegressConfig, meta["regress"], source=source)

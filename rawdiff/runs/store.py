@@ -182,6 +182,17 @@ def run_config(run_dir: str | os.PathLike, legacy: Sequence[str] = ("config.json
     return None
 
 
+def kind_config(run_dir: str | os.PathLike, kind: str, what: str, legacy: Sequence[str] = ()) -> tuple[dict, Path]:
+    """:func:`run_config` of a run that must hold ``kind`` (``what`` names it in messages), else a one-line
+    RawdiffError: no configs found, or the run holds another kind."""
+    found = run_config(run_dir, legacy)
+    if found is None:
+        raise RawdiffError(f"{run_dir}: not a {what} run (no run.json); train one with `rawdiff train {kind}`")
+    if found[0].get("kind") != kind:
+        raise RawdiffError(f"{run_dir}: holds a {found[0].get('kind', 'unnamed')!r} run, not a {what} run")
+    return found
+
+
 def legacy_meta(d: Path) -> dict | None:
     """Kind/scale/steps of a run whose run.json does not name them, from the configs it was trained with."""
     try:
