@@ -138,7 +138,7 @@ def test_cached_checkpoint_is_reused_without_retraining(tmp_path, monkeypatch):
     dark, bright = _images(2, size=32)
     root = tmp_path / "lowlight"
     root.mkdir()
-    (root / "marker.txt").write_text("v1")   # data_hash covers every file under the root
+    (root / "marker.txt").write_text("v1")   # the data digest covers every file under the root
     calls = []
 
     def fake_load(r, split="train"):

@@ -30,7 +30,7 @@ UNet                        DDPM++ (song-unet)                          rawdiff.
 Resizing is bilinear and antialiased on [0, 1] images; normalisation is applied afterwards: DiD's tail
 normalisation (rawdiff.norm.PairedTailNorm: dark statistics for dark images, bright statistics for targets
 and the ``c_y`` slots that carry bright content), fitted once on the training set and saved beside the
-checkpoint (``did.json``), or ``normalization="linear"`` (``2x - 1``) for the ablation.  The loss is
+checkpoint (in the run.json), or ``normalization="linear"`` (``2x - 1``) for the ablation.  The loss is
 rawdiff.diffusion.edm.EDMLoss (EDM-weighted L2 + 5 x LPIPS when its weights exist).
 
 Inference is rawdiff.diffusion.cascade.cascade_sample (any image size).
@@ -228,9 +228,9 @@ def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: s
               normalization: str = "tail", device: str | torch.device = "auto", resume: bool = False,
               progress: bool = True, lpips: str | None = "auto", steps: int | None = None,
               seed: int | None = None) -> Trained:
-    """Train DiD on the ``train`` split of a low-light dataset; checkpoints + ``did.json`` go to ``out_dir``.
+    """Train DiD on the ``train`` split of a low-light dataset; checkpoints and run.json go to ``out_dir``.
 
-    The normaliser statistics are fitted on that training split (dataset level) and saved in ``did.json`` and
+    The normaliser statistics are fitted on that training split (dataset level) and saved in the run.json (``config``) and
     in the checkpoint's ``config.json``; ``resume=True`` continues an interrupted run with the same statistics.
     ``steps``/``seed`` override ``preset.did_train``.
     """
