@@ -57,7 +57,7 @@ def _phone_data(args):
         raise DataError(f"{data}: cannot read the training pairs ({err})") from None
 
 
-def _record(args, run_dir: Path, kind, preset, res, steps: int | None = -1, **opts) -> None:
+def _record(args, run_dir: Path, kind, preset, res, steps: int | None, extra: dict | None = None, **opts) -> None:
     """run.json of a CLI run: the entries of a notebook cache entry (rawdiff.runs.lifecycle.record, same key)."""
     from rawdiff.runs.lifecycle import record
     from rawdiff.runs.store import data_digest, train_config
@@ -65,8 +65,8 @@ def _record(args, run_dir: Path, kind, preset, res, steps: int | None = -1, **op
 
     if dist_info()[0]:
         return  # under torchrun only rank 0 writes
-    tcfg = train_config(kind.train_cfg(preset), args.seed, args.steps if steps == -1 else steps)
-    record(run_dir, kind, preset, tcfg, data_digest(args.data), Path(args.data), res.seconds, **opts)
+    tcfg = train_config(kind.train_cfg(preset), args.seed, steps)
+    record(run_dir, kind, preset, tcfg, data_digest(args.data), Path(args.data), res.seconds, extra, **opts)
 
 
 def _run_isp(args, preset, data, run_dir: Path) -> None:
@@ -85,18 +85,17 @@ def _run_isp(args, preset, data, run_dir: Path) -> None:
 
 
 def train_isp(args) -> int:
-    from rawdiff.diffraw.rundir import write_run_info
+    from rawdiff.runs.store import write_meta
 
     preset, run_dir = _preset(args), Path(args.out)
     data = _phone_data(args)
     _run_isp(args, preset, data, run_dir)
-    write_run_info(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
+    write_meta(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
     return 0
 
 
 def train_diffraw(args) -> int:
     from rawdiff.diffraw.train import DIFFRAW, train_diffraw as _train
-    from rawdiff.diffraw.rundir import write_run_info
     from rawdiff.runs.store import write_meta
 
     preset, run_dir = _preset(args), Path(args.out)
@@ -105,10 +104,8 @@ def train_diffraw(args) -> int:
     opts = _kind_options(args)
     res = _train(preset, data, run_dir / "diffraw", args.device, args.resume, not args.no_progress,
                  seed=args.seed, steps=args.steps, **opts)
-    _record(args, run_dir / "diffraw", DIFFRAW, preset, res, **opts)
-    if not _rank():
-        write_meta(run_dir / "diffraw", isp_run="../isp")
-    write_run_info(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
+    _record(args, run_dir / "diffraw", DIFFRAW, preset, res, args.steps, {"isp_run": "../isp"}, **opts)
+    write_meta(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
     print(f"DiffRAW ({opts['mode']}, {opts['condition']}, s={opts['s'] or preset.dtdm.s}): {res.step} steps in "
           f"{res.seconds:.1f} s -> {run_dir / 'diffraw'}")
     return 0
@@ -121,7 +118,7 @@ def train_did(args) -> int:
     preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
     res = _train(preset, data, run_dir, device=args.device, resume=args.resume, progress=not args.no_progress,
                  steps=args.steps, seed=args.seed, normalization=args.normalization)
-    _record(args, run_dir, DID, preset, res, normalization=args.normalization)
+    _record(args, run_dir, DID, preset, res, args.steps, normalization=args.normalization)
     print(f"DiD ({args.normalization} normalisation): {res.step} steps in {res.seconds:.1f} s -> {run_dir}  "
           f"(use: rawdiff enhance --run {run_dir} IN OUT.png)")
     return 0
@@ -136,7 +133,7 @@ def train_regress(args) -> int:
     cfg = RegressConfig(normalization=args.normalization)
     res = _train(preset, data, run_dir, cfg=cfg, device=args.device, resume=args.resume,
                  progress=not args.no_progress, steps=args.steps, seed=args.seed)
-    _record(args, run_dir, REGRESS, preset, res, cfg=cfg)
+    _record(args, run_dir, REGRESS, preset, res, args.steps, cfg=cfg)
     print(f"regression UNet ({args.normalization}): {res.step} steps in {res.seconds:.1f} s -> {run_dir}")
     return 0
 
@@ -147,12 +144,6 @@ def _lowlight_root(args) -> Path:
         raise DataError(f"{data}: not a directory (expected a low-light dataset: rawdiff's synthetic layout or "
                         f"LOL our485/eval15)")
     return data
-
-
-def _rank() -> int:
-    from rawdiff.train import dist_info
-
-    return dist_info()[0]
 
 
 def _kind_options(args) -> dict:
@@ -172,11 +163,10 @@ def train_cached(args) -> int:
     """``--cache``: train (or find) the run under the notebooks' cache key (rawdiff.runs.lifecycle.get_or_train)."""
     from rawdiff.runs.kinds import KINDS
     from rawdiff.runs.lifecycle import get_or_train
+    from rawdiff.runs.store import data_digest
 
     preset, kind = _preset(args), KINDS[args.model]
     data = _phone_data(args) if args.model in ("isp", "diffraw") else _lowlight_root(args)
-    from rawdiff.runs.store import data_digest
-
     res = get_or_train(kind, preset, data, data_digest(args.data), cache_dir=args.cache or None, device=args.device,
                        seed=args.seed, steps=args.steps, progress=not args.no_progress, data_root=args.data,
                        **_kind_options(args))

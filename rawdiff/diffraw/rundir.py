@@ -13,20 +13,12 @@ from pathlib import Path
 import torch
 
 from rawdiff.checkpoint_io import config_errors
-from rawdiff.config import DTDMConfig, ISPNetConfig, UNetConfig, from_dict
+from rawdiff.config import DTDMConfig, from_dict
 from rawdiff.diffraw.develop import develop_packed
-from rawdiff.errors import DataError, RawdiffError
+from rawdiff.errors import RawdiffError
 from rawdiff.nn.ispnet import ISPNet
-from rawdiff.nn.unet import UNet
-from rawdiff.runs.store import read_meta, run_config, write_meta
-from rawdiff.train import load_run
-from rawdiff.utils import to_inference
-
-
-def write_run_info(run_dir: str | os.PathLike, **info) -> None:
-    """Merge ``info`` into ``run_dir/run.json`` (rawdiff.runs.store.write_meta)."""
-
-    write_meta(run_dir, **info)
+from rawdiff.diffraw.train import load_diffraw_unet, load_ispnet
+from rawdiff.runs.store import kind_config, read_meta
 
 
 def diffraw_parts(run_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -64,28 +56,14 @@ def developable(info) -> Path | None:
     return None
 
 
-def _configs(run_dir: Path) -> tuple[dict, Path]:
-    found = run_config(run_dir)
-    if found is None:
-        raise DataError(f"{run_dir}: no run.json with the configs the network was trained with")
-    return found
-
-
 def load_run_dir(run_dir: str | os.PathLike, device="cpu") -> tuple[ISPNet, torch.nn.Module, DTDMConfig, dict]:
-    """ISPNet + DTDM UNet (EMA weights), the DTDM config and the UNet's run config of a DiffRAW run."""
-
+    """ISPNet + DTDM UNet (EMA weights, rawdiff.diffraw.train.load_ispnet / load_diffraw_unet), the DTDM config and
+    the UNet's run config of a DiffRAW run."""
     isp_dir, dif_dir = diffraw_parts(run_dir)
-    (isp_conf, isp_path), (dif_conf, dif_path) = _configs(isp_dir), _configs(dif_dir)
-    if dif_conf.get("kind") != "diffraw":
-        raise RawdiffError(f"{dif_dir}: holds a {dif_conf.get('kind')!r} run, not a DiffRAW UNet")
-    with config_errors(isp_path):
-        isp = ISPNet(from_dict(ISPNetConfig, isp_conf["isp_net"], source=isp_path))
+    dif_conf, dif_path = kind_config(dif_dir, "diffraw", "DiffRAW UNet", ("config.json",))
     with config_errors(dif_path):
-        unet = UNet(from_dict(UNetConfig, dif_conf["unet"], source=dif_path))
         cfg = from_dict(DTDMConfig, dif_conf["dtdm"], source=dif_path)
-    load_run(isp_dir, isp, ema=True)
-    load_run(dif_dir, unet, ema=True)
-    return to_inference(isp, device), to_inference(unet, device), cfg, dif_conf
+    return load_ispnet(isp_dir, device), load_diffraw_unet(dif_dir, device), cfg, dif_conf
 
 
 def develop_raw(isp: ISPNet, unet, cfg: DTDMConfig, packed: torch.Tensor, *, steps: int | None = None,

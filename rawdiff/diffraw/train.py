@@ -37,12 +37,10 @@ from rawdiff.diffraw.data import (
     to_pm1,
 )
 from rawdiff.diffusion import dtdm as dtdm_mod
-from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import ISPNet
 from rawdiff.nn.unet import UNet
-from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
-from rawdiff.runs.store import cache_key, run_config, train_config
+from rawdiff.runs.store import cache_key, kind_config, train_config
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
 
@@ -149,27 +147,30 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
 
 
 # =============================================================================================== run kinds
-def _load_net(build: Callable[[Preset], torch.nn.Module]) -> Callable:
-    def load(run_dir: Path, device="auto", preset: Preset | None = None, **opts) -> torch.nn.Module:
-
-        if preset is None:  # a run found on disk: rebuild the network from the configs in its run.json
-            found = run_config(run_dir)
-            if found is None:
-                raise DataError(f"{run_dir}: no run.json with the configs the network was trained with")
-            with config_errors(found[1]):
-                preset = _preset_from_run_config(found[0], found[1], from_dict)
-        model = build(preset)
-        load_run(run_dir, model, ema=True, device="cpu")
-        return to_inference(model, resolve_device(device))
-    return load
+def _net_config(run_dir: Path, kind: str, what: str, section: str, cls):
+    """The network config a run of ``kind`` was trained with (its run.json; older runs: config.json)."""
+    conf, source = kind_config(run_dir, kind, what, ("config.json",))
+    with config_errors(source):
+        return from_dict(cls, conf[section], source=source)
 
 
-def _preset_from_run_config(cfg: dict, source: Path, from_dict) -> Preset:
+def _ema_weights(model: torch.nn.Module, run_dir: Path, device) -> torch.nn.Module:
+    load_run(run_dir, model, ema=True, device="cpu")
+    return to_inference(model, resolve_device(device))
 
-    base = get_preset("smoke")
-    if "isp_net" in cfg:
-        return replace(base, isp_net=from_dict(ISPNetConfig, cfg["isp_net"], source=source))
-    return replace(base, diffraw_unet=from_dict(UNetConfig, cfg["unet"], source=source))
+
+def load_ispnet(run_dir: str | os.PathLike, device="auto", preset: Preset | None = None, **_opts) -> ISPNet:
+    """An ISPNet run's EMA network, built from ``preset`` (a cache entry of that preset) or the run's own config."""
+    cfg = preset.isp_net if preset is not None else _net_config(Path(run_dir), "isp", "ISPNet", "isp_net", ISPNetConfig)
+    return _ema_weights(ISPNet(cfg), Path(run_dir), device)
+
+
+def load_diffraw_unet(run_dir: str | os.PathLike, device="auto", preset: Preset | None = None,
+                      **_opts) -> torch.nn.Module:
+    """A DiffRAW UNet run's EMA network, built from ``preset`` or the run's own config."""
+    cfg = (preset.diffraw_unet if preset is not None
+           else _net_config(Path(run_dir), "diffraw", "DiffRAW UNet", "unet", UNetConfig))
+    return _ema_weights(UNet(cfg), Path(run_dir), device)
 
 
 def ispnet_key(preset: Preset, tcfg: TrainConfig, digest: str) -> str:
@@ -203,11 +204,11 @@ ISP = ModelKind(
     name="isp", train_cfg=lambda preset: preset.isp_train, key=ispnet_key, group="diffraw",
     train=lambda preset, data, out, *, tcfg, **kw: train_ispnet(preset, data, out, seed=tcfg.seed,
                                                                 steps=tcfg.steps, **kw),
-    load=_load_net(build_ispnet), folder=lambda: "isp")
+    load=load_ispnet, folder=lambda: "isp")
 DIFFRAW = ModelKind(
     name="diffraw", train_cfg=lambda preset: preset.diffraw_train, key=diffraw_key, group="diffraw",
     train=lambda preset, data, out, *, tcfg, **kw: train_diffraw(preset, data, out, seed=tcfg.seed,
                                                                  steps=tcfg.steps, **kw),
-    load=lambda run_dir, device="auto", preset=None, **opts: _load_net(build_unet)(run_dir, device, preset),
+    load=load_diffraw_unet,
     folder=lambda condition="raw+c", mode="dtdm", s=None: f"{mode}-{condition.replace('+', '')}",
     meta=_diffraw_meta)

@@ -45,17 +45,20 @@ class ModelKind:
     group: str | None = None
     meta: Callable[..., dict] | None = None
 
-    def run_dir(self, preset: Preset, digest: str, *, cache_dir: str | os.PathLike | None = None,
-                seed: int | None = None, steps: int | None = None, **opts) -> Path:
-        """Where :func:`get_or_train` keeps this kind's run for (preset, data digest, seed, steps, options)."""
-        tcfg = train_config(self.train_cfg(preset), seed, steps)
-        return cache_path(cache_dir, self.folder(**opts), self.key(preset, tcfg, digest, **opts), self.group)
-
 
 def data_label(data: Any, digest: str, data_root: str | os.PathLike | None = None) -> str:
     """What ``run.json`` names as the data: the folder (resolved) when there is one, else the digest."""
     root = data_root if data_root is not None else (data if isinstance(data, (str, os.PathLike)) else None)
     return str(Path(root).resolve()) if root is not None else f"sha256:{digest[:12]}"
+
+
+def run_entries(kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str, data: Any,
+                data_root: str | os.PathLike | None = None, **opts) -> dict:
+    """The ``run.json`` entries of a run of ``kind``, whoever trains it: kind, scale, seed, steps, cache key, data
+    and its digest, and the kind's own entries (``kind.meta``)."""
+    return {"kind": kind.name, "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps,
+            "key": kind.key(preset, tcfg, digest, **opts), "data": data_label(data, digest, data_root),
+            "data_digest": digest, **(kind.meta(preset, tcfg, digest, **opts) if kind.meta else {})}
 
 
 def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str | None = None, *,
@@ -73,11 +76,8 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
     if digest is None:
         digest = data_digest(data)
     tcfg = train_config(kind.train_cfg(preset), seed, steps)
-    key = kind.key(preset, tcfg, digest, **opts)
-    run_dir = cache_path(cache_dir, kind.folder(**opts), key, kind.group)
-    meta = {"kind": kind.name, "scale": preset.name, "seed": tcfg.seed, "steps": tcfg.steps, "key": key,
-            "data": data_label(data, digest, data_root), "data_digest": digest,
-            **(kind.meta(preset, tcfg, digest, **opts) if kind.meta else {})}
+    meta = run_entries(kind, preset, tcfg, digest, data, data_root, **opts)
+    run_dir = cache_path(cache_dir, kind.folder(**opts), meta["key"], kind.group)
 
     def train_into(d: Path, resume: bool) -> None:
         kind.train(preset, data, d, tcfg=tcfg, device=device, resume=resume, progress=progress, **opts)
@@ -109,10 +109,8 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
 
 
 def record(run_dir: str | os.PathLike, kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str,
-           data: Any, seconds: float, **opts) -> dict:
-    """``run.json`` of a run trained outside :func:`get_or_train` (``rawdiff train --out``): the same entries."""
-    key = kind.key(preset, tcfg, digest, **opts)
-    extra: Mapping = kind.meta(preset, tcfg, digest, **opts) if kind.meta else {}
-    return write_meta(run_dir, kind=kind.name, scale=preset.name, seed=tcfg.seed, steps=tcfg.steps, key=key,
-                      data=data_label(data, digest), data_digest=digest, wall_seconds=round(float(seconds), 3),
-                      **extra)
+           data: Any, seconds: float, extra: Mapping | None = None, **opts) -> dict:
+    """``run.json`` of a run trained outside :func:`get_or_train` (``rawdiff train --out``): the same entries
+    (:func:`run_entries`), then ``extra`` (e.g. where a ``--out`` folder keeps its ISPNet)."""
+    entries = {**run_entries(kind, preset, tcfg, digest, data, **opts), "wall_seconds": round(float(seconds), 3)}
+    return write_meta(run_dir, **{**entries, **(extra or {})})

@@ -90,8 +90,10 @@ def write_meta(run_dir: str | os.PathLike, **info) -> dict:
     p = Path(run_dir) / RUN_FILE
     old = read_meta(run_dir) or {}
     meta = {"format": 1, **old, **info}
-    meta.setdefault("date", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    meta.setdefault("git_commit", git_commit(repo_root()))
+    if "date" not in meta:
+        meta["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if "git_commit" not in meta:  # a subprocess: once per run, not at every checkpoint that rewrites run.json
+        meta["git_commit"] = git_commit(repo_root())
     atomic_write_text(p, json.dumps(meta, indent=1, sort_keys=True, default=str))
     return meta
 
