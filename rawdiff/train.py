@@ -44,12 +44,11 @@ from rawdiff.checkpoint_io import (
     save_optimizer,
 )
 from rawdiff.config import TrainConfig
+from rawdiff.data.stream import step_batches
 from rawdiff.errors import RawdiffError
 from rawdiff.runs.store import Trained, write_meta
 from rawdiff.utils import (
     atomic_write_text,
-    derive_seed,
-    make_generator,
     prefers_channels_last,
     resolve_device,
 )
@@ -80,22 +79,6 @@ def maybe_init_distributed(device: str | torch.device = "auto") -> torch.device:
     elif dev.type == "cuda" and torch.distributed.is_initialized():
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return dev
-
-
-def _local_slice(batch: Any, rank: int, world: int) -> Any:
-    if world == 1:
-        return batch
-    if isinstance(batch, torch.Tensor):
-        n = batch.shape[0]
-        if n % world:
-            raise RawdiffError(f"global batch size {n} is not divisible by the number of processes {world}")
-        k = n // world
-        return batch[rank * k:(rank + 1) * k]
-    if isinstance(batch, dict):
-        return {key: _local_slice(v, rank, world) for key, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_local_slice(v, rank, world) for v in batch)
-    return batch
 
 
 def _to_channels_last(batch: Any) -> Any:
@@ -252,7 +235,7 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
                    mininterval=float(os.environ.get("TQDM_MININTERVAL", 1.0)))
     t0 = time.perf_counter()
     model.train()
-    for step in range(start, cfg.steps):
+    for step, batch in step_batches(batch_fn, cfg, start, rank, world, dev):
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
         if cfg.lr_schedule == "cosine":   # cosine decay to lr_min_ratio x lr over the run (Loshchilov & Hutter 2017)
             lr *= cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
@@ -260,8 +243,6 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
             raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected 'constant' or 'cosine'")
         for g in opt.param_groups:
             g["lr"] = lr
-        gen = make_generator(derive_seed(cfg.seed, "batch", step), dev)
-        batch = _local_slice(batch_fn(step, gen), rank, world)
         if use_cl:
             batch = _to_channels_last(batch)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
