@@ -27,7 +27,7 @@ import torch
 from rawdiff.camera.bayer import pack
 from rawdiff.camera.phone import check_meta_record, stack_meta
 from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE, read_raw_file
-from rawdiff.data.io import read_bayer_png, read_image_tensor
+from rawdiff.data.io import describe_image, png_header, read_bayer_png, read_image_tensor
 from rawdiff.errors import DataError
 
 __all__ = [
@@ -160,6 +160,33 @@ class ZRRDataset:
             raise DataError(f"{rgb_p}: expected {2 * raw.shape[-2]}x{2 * raw.shape[-1]} to match {raw_p.name}, "
                             f"got {rgb.shape[-2]}x{rgb.shape[-1]}")
         return {"raw": raw, "rgb": rgb, "name": name, "meta": None if self._meta is None else self._meta[name]}
+
+    def meta_records(self, indices) -> list[dict] | None:
+        """The ground-truth meta records of items ``indices`` (``None`` without ground truth, e.g. real ZRR)."""
+        return None if self._meta is None else [self._meta[self._pairs[i][0]] for i in indices]
+
+    def pair_nbytes(self) -> int:
+        """Bytes of one pair as float32 tensors (packed RAW + DSLR image), from the first RAW's PNG header
+        (nothing decoded); 0 for an empty split.  What :func:`rawdiff.diffraw.data.load_phone` sizes by."""
+        if not self._pairs:
+            return 0
+        h = png_header(self._pairs[0][1])
+        if h is None:
+            p = self._pairs[0][1]
+            raise DataError(f"{p}: expected a 16-bit single-channel PNG, got {describe_image(p)}")
+        return 4 * 4 * h["width"] * h["height"]   # float32: packed 4 x H/2 x W/2 + DSLR 3 x H x W = 4 H W values
+
+    def read_crop(self, i: int, top: int = 0, left: int = 0, crop: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(raw, rgb)`` of pair ``i`` cut to ``crop`` px at DSLR resolution from packed position ``(top, left)``
+        (the DSLR window starts at ``(2 top, 2 left)``); ``crop = 0``: whole pair.  Decoded, cut, then dropped:
+        only the crop stays in memory."""
+        item = self[i]
+        raw, rgb = item["raw"], item["rgb"]
+        if not crop:
+            return raw, rgb
+        pc = crop // 2
+        return (raw[:, top:top + pc, left:left + pc].clone(),
+                rgb[:, 2 * top:2 * top + crop, 2 * left:2 * left + crop].clone())
 
     def tensors(self, device=None, limit: int | None = None) -> dict:
         """``dict(raw = N x 4 x S/2 x S/2, rgb = N x 3 x S x S, meta)`` of the first ``limit`` (default all)
