@@ -115,3 +115,24 @@ def test_jpeg_roundtrip_close():
     y = _scenes(2, 32)
     out = D.jpeg(y, [95, 95])
     assert out.shape == y.shape and (out - y).abs().mean() < 0.05
+
+
+def test_rank_slices_degrade_like_the_whole_batch():
+    """Issue 23: a rank (or data worker) degrading rows a..b with offset=a gets exactly those rows of the batch."""
+    y = _scenes(6, 32, seed=4)
+    whole = D.degrade(y, torch.Generator().manual_seed(9))
+    for a, b in ((0, 3), (3, 6), (2, 4), (5, 6)):
+        part = D.degrade(y[a:b], torch.Generator().manual_seed(9), offset=a)
+        assert torch.equal(part, whole[a:b]), (a, b)
+    shifted = D.degrade(y[2:4], torch.Generator().manual_seed(9))       # offset 0: other per-image draws
+    assert not torch.equal(shifted, whole[2:4])
+
+
+def test_generator_consumption_does_not_depend_on_batch_size():
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    D.degrade(_scenes(1, 16), g1)
+    D.degrade(_scenes(5, 16), g2)
+    assert torch.equal(torch.rand(4, generator=g1), torch.rand(4, generator=g2))
+    shared = D.draw_shared(torch.Generator().manual_seed(8))
+    y = _scenes(3, 24)
+    assert torch.equal(D.degrade(y, shared=shared), D.degrade(y, torch.Generator().manual_seed(8)))

@@ -27,37 +27,77 @@ one for the 64-px images of the ``smoke``/``study`` presets (see rawdiff.config.
 Differences from Real-ESRGAN: scale is 1 (the output has the input's size; no down-scaling by 4), there is
 **no colour jitter**, and the whole second order is gated by p = 0.8 (DESIGN.md).  JPEG is a **real
 encode/decode with PIL** (libjpeg, 4:2:0 chroma subsampling, per image, on the CPU); it is not
-differentiable (D² only makes training inputs).  Every random choice comes from the injected
-``torch.Generator``; images are N x 3 x H x W in [0, 1] and come back clamped to [0, 1] and quantised to
-8 bit, like Real-ESRGAN.
+differentiable (D² only makes training inputs).  Images are N x 3 x H x W in [0, 1] and come back clamped to
+[0, 1] and quantised to 8 bit, like Real-ESRGAN.
+
+Randomness (issue 23: D² off the training hot path).  As in Real-ESRGAN's batched pipeline, the resize factors
+and modes, the order-2 gate and the order of the final stage are shared by the batch; blur kernels, noise kind /
+level and JPEG qualities are per image.  The shared values and one base seed come from the injected
+``torch.Generator`` (:func:`draw_shared`: a fixed number of draws, whatever the batch size); image ``i`` draws
+its own values from a CPU generator seeded with ``derive_seed(base, "d2", i)`` (no host-device round trips) and
+its noise from one on the image's device.  So each DDP rank or data worker degrades only its rows of the global
+batch (``offset``) and gets exactly the rows a single process would.  (Before issue 23 all draws came one scalar
+at a time from the step generator, interleaved across images: DiffRAW's training batches changed then.)
 """
 from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from rawdiff.config import DegradeConfig
+from rawdiff.utils import derive_seed, make_generator
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 
 
 class _Rng:
-    """Scalar draws from a torch.Generator (kept on the generator's device)."""
+    """Scalar draws from a CPU torch.Generator (per-sample parameters: no device round trips)."""
 
     def __init__(self, g: torch.Generator | None):
         self.g = g
-        self.dev = g.device if g is not None else torch.device("cpu")
 
     def u(self, lo: float = 0.0, hi: float = 1.0) -> float:
-        return lo + (hi - lo) * float(torch.rand((), generator=self.g, device=self.dev))
+        return lo + (hi - lo) * float(torch.rand((), generator=self.g))
 
     def choice(self, probs) -> int:
-        p = torch.tensor(probs, dtype=torch.float64, device=self.dev)
-        return int(torch.multinomial(p / p.sum(), 1, generator=self.g))
+        return _pick(self.u(), probs)
+
+
+def _pick(u: float, probs) -> int:
+    """Index ``i`` with probability ``probs[i] / sum(probs)`` for a uniform ``u`` in [0, 1)."""
+    total, acc = float(sum(probs)), 0.0
+    for i, p in enumerate(probs):
+        acc += float(p) / total
+        if u < acc:
+            return i
+    return len(probs) - 1
+
+
+@dataclass(frozen=True)
+class SharedDraw:
+    """The batch-shared part of one D² call: uniforms for the resize factors/modes, the order-2 gate and the
+    final-stage order, and the base of the per-sample seeds (sample ``i`` draws from a CPU generator seeded with
+    ``derive_seed(seed, "d2", i)``).  :func:`draw_shared` makes one from a step generator."""
+
+    u: tuple[float, ...]
+    seed: int
+
+
+N_SHARED = 9   # order-1 resize (kind, factor, mode), order-2 gate, order-2 resize (kind, factor, mode), final (mode, order)
+
+
+def draw_shared(generator: torch.Generator | None = None) -> SharedDraw:
+    """The batch-shared draws of D² from ``generator``: a fixed number of values whatever the batch size, so every
+    rank consumes the step generator alike (two host reads when the generator is on a GPU, none per sample)."""
+    dev = generator.device if generator is not None else torch.device("cpu")
+    u = torch.rand(N_SHARED, generator=generator, device=dev, dtype=torch.float64)
+    seed = torch.randint(0, 2 ** 62, (1,), generator=generator, device=dev)
+    return SharedDraw(tuple(u.cpu().tolist()), int(seed.cpu()))
 
 
 # ------------------------------------------------------------------------------------------- kernels
@@ -135,31 +175,35 @@ def _resize(img: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor
     return F.interpolate(img, size=size, mode=mode, align_corners=False)
 
 
-def _random_resize(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, rrange: tuple[float, float]) -> torch.Tensor:
-    which = rng.choice(cfg.resize_probs)
-    scale = rng.u(1.0, rrange[1]) if which == 0 else rng.u(rrange[0], 1.0) if which == 1 else 1.0
-    mode = ("area", "bilinear", "bicubic")[rng.choice([1.0, 1.0, 1.0])]
+MODES = ("area", "bilinear", "bicubic")
+
+
+def _random_resize(img: torch.Tensor, u: tuple[float, float, float], cfg: DegradeConfig,
+                   rrange: tuple[float, float]) -> torch.Tensor:
+    """Batch-shared up / down / keep resize (Real-ESRGAN's batched pipeline) from three shared uniforms."""
+    which = _pick(u[0], cfg.resize_probs)
+    scale = 1.0 + (rrange[1] - 1.0) * u[1] if which == 0 else rrange[0] + (1.0 - rrange[0]) * u[1] if which == 1 else 1.0
     h, w = img.shape[-2:]
     size = (max(4, int(round(h * scale))), max(4, int(round(w * scale))))
-    return _resize(img, size, mode)
+    return _resize(img, size, MODES[_pick(u[2], [1.0, 1.0, 1.0])])
 
 
-def _add_noise(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, nrange, prange,
-               generator: torch.Generator | None) -> torch.Tensor:
-    n = img.shape[0]
+def _add_noise(img: torch.Tensor, rngs: list[_Rng], gens: list[torch.Generator], cfg: DegradeConfig, nrange,
+               prange) -> torch.Tensor:
+    """Per image: Gaussian (p = gaussian_noise_prob) or Poisson noise, grey with p = gray_noise_prob."""
     out = []
-    for i in range(n):
+    for i, (rng, g) in enumerate(zip(rngs, gens)):
         im = img[i:i + 1]
         gray = rng.u() < cfg.gray_noise_prob
         shape = (1, 1, *im.shape[-2:]) if gray else im.shape
         if rng.u() < cfg.gaussian_noise_prob:
             sigma = rng.u(*nrange) / 255.0
-            noise = sigma * torch.randn(shape, generator=generator, device=im.device, dtype=im.dtype)
+            noise = sigma * torch.randn(shape, generator=g, device=im.device, dtype=im.dtype)
         else:
             scale = rng.u(*prange)
             base = im.mean(1, keepdim=True) if gray else im
             lam = (base.clamp(0, 1) * 255.0).round()
-            noise = scale * (torch.poisson(lam, generator=generator) - lam) / 255.0
+            noise = scale * (torch.poisson(lam, generator=g) - lam) / 255.0
         out.append((im + noise).clamp(0, 1))
     return torch.cat(out)
 
@@ -183,43 +227,46 @@ def _quantise(img: torch.Tensor) -> torch.Tensor:
     return (img.clamp(0, 1) * 255.0).round() / 255.0
 
 
-def _order(img: torch.Tensor, rng: _Rng, cfg: DegradeConfig, second: bool,
-           generator: torch.Generator | None) -> torch.Tensor:
+def _order(img: torch.Tensor, rngs: list[_Rng], gens: list[torch.Generator], u: tuple[float, float, float],
+           cfg: DegradeConfig, second: bool) -> torch.Tensor:
     sig = cfg.blur_sigma2 if second else cfg.blur_sigma
     sp = cfg.sinc_prob2 if second else cfg.sinc_prob
-    kernels = torch.stack([random_kernel(rng, cfg, sig, sp) for _ in range(img.shape[0])])
-    img = filter2d(img, kernels)
-    img = _random_resize(img, rng, cfg, cfg.resize_range2 if second else cfg.resize_range)
-    img = _add_noise(img, rng, cfg, cfg.noise_range2 if second else cfg.noise_range,
-                     cfg.poisson_scale_range2 if second else cfg.poisson_scale_range, generator)
+    img = filter2d(img, torch.stack([random_kernel(r, cfg, sig, sp) for r in rngs]))
+    img = _random_resize(img, u, cfg, cfg.resize_range2 if second else cfg.resize_range)
+    img = _add_noise(img, rngs, gens, cfg, cfg.noise_range2 if second else cfg.noise_range,
+                     cfg.poisson_scale_range2 if second else cfg.poisson_scale_range)
     if not second:  # order-2 JPEG happens in the final stage (as in Real-ESRGAN)
-        q = [rng.u(*cfg.jpeg_range) for _ in range(img.shape[0])]
-        img = jpeg(img, q)
+        img = jpeg(img, [r.u(*cfg.jpeg_range) for r in rngs])
     return img
 
 
-def degrade(y: torch.Tensor, generator: torch.Generator | None = None,
-            cfg: DegradeConfig = DegradeConfig()) -> torch.Tensor:
+def degrade(y: torch.Tensor, generator: torch.Generator | None = None, cfg: DegradeConfig = DegradeConfig(), *,
+            offset: int = 0, shared: SharedDraw | None = None) -> torch.Tensor:
     """D²(y): second-order Real-ESRGAN-style degradation at scale 1 (see the module docstring).
 
-    ``y``: N x 3 x H x W in [0, 1]; returns the same shape, dtype and device, in [0, 1].  One set of random
-    parameters (resize factor, order-2 gate, final-stage order) is shared by the batch, as in Real-ESRGAN's
-    batched pipeline; kernels, noise and JPEG qualities are drawn per image.  Same generator state -> same
-    output.
+    ``y``: N x 3 x H x W in [0, 1]; returns the same shape, dtype and device, in [0, 1].  The parameters shared
+    by the batch (resize factors and modes, the order-2 gate, the final-stage order; as in Real-ESRGAN's batched
+    pipeline) and a base seed come from ``generator`` (:func:`draw_shared`; or ``shared`` when already drawn);
+    kernels, noise and JPEG qualities are drawn per image from generators seeded by
+    ``derive_seed(base seed, "d2", offset + i)`` — the kernels and qualities on the CPU (no host syncs), the noise
+    on ``y``'s device.  So rows ``a..b`` of a batch are degraded alike by ``degrade(y, g)[a:b]`` and
+    ``degrade(y[a:b], g, offset=a)`` from the same generator state: a rank (or a data worker) degrades only its
+    own slice.  Same generator state -> same output.
     """
     if y.dim() != 4 or y.shape[1] != 3:
         raise ValueError(f"degrade expects N x 3 x H x W, got {tuple(y.shape)}")
-    rng = _Rng(generator)
+    sh = shared if shared is not None else draw_shared(generator)
+    rngs = [_Rng(make_generator(derive_seed(sh.seed, "d2", offset + i))) for i in range(y.shape[0])]
+    gens = [make_generator(derive_seed(sh.seed, "d2-noise", offset + i), y.device) for i in range(y.shape[0])]
     cfg = cfg.effective()
     h, w = y.shape[-2:]
-    img = _order(y.float(), rng, cfg, False, generator)
-    if rng.u() < cfg.second_order_prob:
-        img = _order(img, rng, cfg, True, generator)
-    mode = ("area", "bilinear", "bicubic")[rng.choice([1.0, 1.0, 1.0])]
-    n = img.shape[0]
-    sinc = torch.stack([_final_kernel(rng, cfg) for _ in range(n)])
-    q = [rng.u(*cfg.jpeg_range2) for _ in range(n)]
-    if rng.u() < 0.5:   # resize back + sinc, then JPEG
+    img = _order(y.float(), rngs, gens, sh.u[0:3], cfg, False)
+    if sh.u[3] < cfg.second_order_prob:
+        img = _order(img, rngs, gens, sh.u[4:7], cfg, True)
+    mode = MODES[_pick(sh.u[7], [1.0, 1.0, 1.0])]
+    sinc = torch.stack([_final_kernel(r, cfg) for r in rngs])
+    q = [r.u(*cfg.jpeg_range2) for r in rngs]
+    if sh.u[8] < 0.5:   # resize back + sinc, then JPEG
         img = filter2d(_resize(img, (h, w), mode), sinc)
         img = jpeg(img, q)
     else:               # JPEG, then resize back + sinc
