@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# make reproduce [SCALE=smoke|study|medium|paper] [DATA_ROOT=/data (ZRR + LOL)] [RUNS=runs/ (CLI-trained runs)]
 reproduce: install
-	$(VENV)/bin/rawdiff reproduce --scale $(SCALE)
+	$(VENV)/bin/rawdiff reproduce --scale $(SCALE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(if $(RUNS),--runs $(RUNS))
 
 # Re-run the `study` notebooks (reusing cached runs) and compare tables and verdicts with the committed snapshot.
 check-results: install

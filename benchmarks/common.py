@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from rawdiff.figures import to_markdown
-from rawdiff.reproduce import git_commit
+from rawdiff.utils import git_commit
 from rawdiff.utils import repo_root
 
 

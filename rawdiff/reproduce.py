@@ -23,7 +23,6 @@ import ast
 import json
 import os
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rawdiff import __version__
 from rawdiff.errors import RawdiffError
-from rawdiff.utils import atomic_write_text, repo_root, resolve_device, sha256_file
+from rawdiff.utils import atomic_write_text, git_commit, repo_root, resolve_device, sha256_file
 
 MANIFEST_NAME = "MANIFEST.json"
 _NB_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_\-]+\.ipynb$")
@@ -90,19 +89,6 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 def parse_params(items: Iterable[str] | None) -> dict[str, Any]:
     return dict(parse_param(t) for t in (items or ()))
-
-
-def git_commit(root: Path | None) -> str | None:
-    """HEAD commit of the checkout at ``root`` (``None`` outside git or when git is missing)."""
-    if root is None:
-        return None
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
 
 
 def find_notebooks(notebooks_dir: Path, only: str | Sequence[str] | None = None) -> list[Path]:
@@ -294,6 +280,7 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
               build_dir: str | os.PathLike | None = None, device: str = "auto", seed: int = 0,
               notebooks_dir: str | os.PathLike | None = None, kernel_name: str = "python3",
               progress: bool = True, scorecard: bool = True, html: bool = True,
+              runs: str | os.PathLike | Sequence[str | os.PathLike] | None = None, synthetic: bool = False,
               log: Callable[[str], None] | None = print) -> ReproduceResult:
     """Execute the notebooks in order and write ``MANIFEST.json`` (see the module docstring).
 
@@ -301,7 +288,16 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     defaults are ``<repo>/figures`` and ``<repo>/build/notebooks``.  ``html`` also writes each executed notebook as
     ``<build_dir>/NN_name.html`` (:func:`export_html`).  Raises :class:`NotebookFailed` at the
     first failing notebook (after recording the notebooks that did run in the manifest).
+    ``runs``: folders of runs trained with ``rawdiff train`` (e.g. under torchrun) that the notebooks use when the
+    key matches (notebook parameter ``runs``; rawdiff.runs.reuse).  ``scale="paper"`` needs ``data_root`` (the
+    real ZRR / LOL): synthesising the paper-size sets is refused unless ``synthetic=True``.
     """
+    from rawdiff.runs.reuse import as_roots
+
+    if scale == "paper" and data_root is None and not synthetic:
+        raise RawdiffError("--scale paper trains on the real datasets: pass --data-root DIR (ZRR and LOL layouts, "
+                           "data/README.md), or --synthetic to synthesise paper-size sets (~47k pairs at 448 px)")
+    run_roots = [str(r.resolve()) for r in as_roots(runs)]
     import papermill as pm
     from tqdm.auto import tqdm
 
@@ -321,6 +317,8 @@ def reproduce(*, scale: str = "smoke", only: str | Sequence[str] | None = None, 
     parameters: dict[str, Any] = {"scale": scale, "seed": int(seed), "device": device,
                                   "data_root": str(Path(data_root).resolve()) if data_root else None,
                                   "out_dir": str(out)}
+    if run_roots:
+        parameters["runs"] = ",".join(run_roots)
     parameters.update(params or {})
     out.mkdir(parents=True, exist_ok=True)
     build.mkdir(parents=True, exist_ok=True)

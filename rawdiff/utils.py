@@ -5,7 +5,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -195,3 +197,16 @@ def default_cache_dir() -> Path:
         return Path(env)
     root = repo_root()
     return (root / "build" / "cache") if root else Path.home() / ".cache" / "rawdiff"
+
+
+def git_commit(root: Path | None) -> str | None:
+    """HEAD commit of the checkout at ``root`` (``None`` outside git or when git is missing)."""
+    if root is None:
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None

@@ -16,6 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated notebook numbers or names to run (default: all, in order)")
     p.add_argument("--data-root", default=None, metavar="PATH",
                    help="real datasets (ZRR/LOL/SID layouts, see data/README.md); default: synthetic data")
+    p.add_argument("--runs", default=None, metavar="DIR[,DIR]",
+                   help="folders of runs trained with `rawdiff train` (e.g. under torchrun on GPUs): a notebook uses "
+                        "the one whose cache key matches (same network, training config, seed and data) instead of "
+                        "training, and says which")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --scale paper and no --data-root: synthesise the paper-size datasets (large)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="extra notebook parameter (value parsed as a Python literal, else a string); repeatable; "
                         "overrides the options above")
@@ -54,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                             f"run `rawdiff reproduce --scale {scale} --check {args.check}`")
     result = reproduce(scale=args.scale, only=args.only, data_root=args.data_root, params=parse_params(args.param),
                        out_dir=args.out_dir, build_dir=args.build_dir, device=args.device, seed=args.seed,
-                       notebooks_dir=args.notebooks_dir, progress=not args.no_progress, html=not args.no_html)
+                       notebooks_dir=args.notebooks_dir, progress=not args.no_progress, html=not args.no_html,
+                       runs=args.runs, synthetic=args.synthetic)
     total = sum(r.seconds for r in result.runs)
     n_files = sum(len(r.files) for r in result.runs)
     print(f"ran {len(result.runs)} notebook(s) in {total:.1f} s; {n_files} file(s) in {result.out_dir}")

@@ -14,11 +14,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from rawdiff.config import Preset, TrainConfig
 from rawdiff.presets import get_preset
 from rawdiff.errors import DataError
+from rawdiff.runs.reuse import as_roots, find_matching_run
 from rawdiff.runs.store import Trained, cache_path, data_digest, read_meta, train_config, write_meta
 from rawdiff.train import read_history, run_is_complete
 from rawdiff.utils import atomic_dir
@@ -64,13 +65,16 @@ def run_entries(kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str,
 def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str | None = None, *,
                  cache_dir: str | os.PathLike | None = None, device="auto", seed: int | None = None,
                  steps: int | None = None, progress: bool = True, data_root: str | os.PathLike | None = None,
-                 **opts) -> Trained:
+                 runs: str | os.PathLike | Sequence[str | os.PathLike] | None = None, **opts) -> Trained:
     """Load the complete cached run of ``kind`` for (preset, data, seed, steps, options), else train it.
 
     ``data`` is what ``kind.train`` reads (a dataset folder, or in-memory data with its ``digest``); ``digest``
     defaults to rawdiff.runs.store.data_digest of the folder.  A partial run is resumed; a corrupt cache entry is
     reported with a warning and trained again in a fresh folder that replaces it only once training succeeded
     (rawdiff.utils.atomic_dir).  ``run.json`` records kind, scale, seed, steps, key, data and the wall time.
+    ``runs`` (folders, e.g. ``rawdiff reproduce --runs DIR``): when the cache has no complete run, a complete run
+    with the same key found there (rawdiff.runs.reuse.find_matching_run: trained by ``rawdiff train``, e.g. under
+    torchrun) is used instead of training, and announced.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     if digest is None:
@@ -92,6 +96,12 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
         corrupt = None
     except DataError as err:
         corrupt = err
+    if runs:
+        found = find_matching_run(as_roots(runs), kind.name, meta["key"], tcfg.steps)
+        if found is not None:
+            print(f"{kind.name}: using the run at {found} (same key {meta['key']}: same network, training, seed, data)")
+            return Trained(kind.load(found, device, preset=preset, **opts), found, read_history(found), True, 0.0,
+                           tcfg.steps)
     t0 = time.perf_counter()
     if corrupt is None:
         try:

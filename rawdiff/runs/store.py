@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from rawdiff.checkpoint_io import read_json
 from rawdiff.config import TrainConfig
 from rawdiff.errors import DataError, RawdiffError
-from rawdiff.reproduce import git_commit
 from rawdiff.utils import (
     atomic_write_text,
     default_cache_dir,
+    git_commit,
     repo_root,
     sha256_file,
     sha256_json,
