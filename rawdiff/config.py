@@ -88,6 +88,14 @@ class DTDMConfig:
     RETIRED: ClassVar[tuple[str, ...]] = ("sample_steps", "eta")
 
 
+def check_sampler_fields(sampler) -> None:
+    """One-line DataError for a sampler config whose ``chunk`` or ``precision`` cannot be used."""
+    if not isinstance(sampler.chunk, int) or sampler.chunk < 1:
+        raise DataError(f"{type(sampler).__name__}.chunk must be a positive integer, got {sampler.chunk!r}")
+    if sampler.precision not in ("fp32", "bf16"):
+        raise DataError(f"{type(sampler).__name__}.precision must be 'fp32' or 'bf16', got {sampler.precision!r}")
+
+
 @dataclass(frozen=True)
 class DTDMSampler:
     """How DTDM samples (DiffRAW, DESIGN.md §3): K DDIM-style steps from the truncated start s; eta = 0 is
@@ -95,6 +103,15 @@ class DTDMSampler:
 
     sample_steps: int = 5
     eta: float = 0.0
+    # evaluation (issue 23): images per network call — memory is bounded by the chunk, not the test set; every
+    # image draws its noise from its own generator (rawdiff.diffusion.precision.image_generators), so results do
+    # not depend on the chunk.  8 keeps a 448-px smoke/study UNet call under ~1 GB on a CPU; raise it on a GPU.
+    chunk: int = 8
+    # "fp32" or "bf16": the denoiser under bf16 autocast (rawdiff.diffusion.precision; CUDA, and CPU for checks)
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        check_sampler_fields(self)
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,14 @@ class DiDSampler:
     ilvr_steps: int = 6
     ilvr_noised_reference: bool = False           # official code: False; ILVR paper: True
     tile_overlap: int = 0
+    # images per cascade call (tiles per network call stay rawdiff.utils.default_tile_batch); tiles draw their
+    # noise by image index in the set, so the chunk never changes the result.  Runs saved before these two fields
+    # existed load with the defaults (rawdiff.did.enhance.load_did).
+    chunk: int = 8
+    precision: str = "fp32"                       # "fp32" | "bf16" (denoiser under autocast)
+
+    def __post_init__(self):
+        check_sampler_fields(self)
 
 
 # ----------------------------------------------------------------------------------------------- D² (DiffRAW)

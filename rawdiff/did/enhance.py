@@ -37,6 +37,7 @@ from rawdiff.config import (
 from rawdiff.data.io import read_image_tensor
 from rawdiff.diffusion.cascade import CascadeResult, cascade_sample
 from rawdiff.diffusion.edm import EDMPrecond, karras_sigmas, truncated_sigmas
+from rawdiff.diffusion.precision import base_seed
 from rawdiff.errors import DataError
 from rawdiff.nn.unet import UNet
 from rawdiff.norm import LinearNorm, PairedTailNorm, normalizer_from_dict
@@ -115,9 +116,10 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
     else:
         saved = meta.get("sampler") or {k: v for part in ("edm", "did") for k, v in meta[part].items()
                                         if k in {f.name for f in fields(DiDSampler)}}
+        added = {"chunk": DiDSampler.chunk, "precision": DiDSampler.precision}   # fields newer than some runs
         with config_errors(meta_path):
-            sampler = replace(DiDSampler(), **saved) if "sampler" not in meta else from_dict(DiDSampler, saved,
-                                                                                               source=meta_path)
+            sampler = replace(DiDSampler(), **saved) if "sampler" not in meta else from_dict(
+                DiDSampler, {**added, **saved}, source=meta_path)
     return DiDModel(denoiser=to_inference(model, dev), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
                     did=did, edm=edm, normalization=meta["norm"].get("normalization", "tail"), sampler=sampler)
 
@@ -127,7 +129,8 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
             overlap: int | None = None, generator: torch.Generator | int | None = None,
             noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
             max_batch: int | None = None, sigma_start: float | None = None, upper_steps: int | None = None,
-            level0_cache: dict | None = None) -> CascadeResult:
+            level0_cache: dict | None = None, chunk: int | None = None, precision: str | None = None,
+            image_offset: int = 0) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
     Unset options come from the model's sampler (rawdiff.config.DiDSampler: ``ilvr_steps``, ``tile_overlap``,
@@ -135,7 +138,10 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
     seed (default 0).  Returns a :class:`rawdiff.diffusion.cascade.CascadeResult` (``.image``, ``.per_scale``).
     ``sigma_start``/``upper_steps``: few-step upper levels (rawdiff.diffusion.cascade.truncated_sigmas; unset =
     the paper's full schedule at every level).  ``level0_cache``: see rawdiff.diffusion.cascade.cascade_sample
-    (calls that differ only above level 0 share its samples).
+    (calls that differ only above level 0 share its samples).  ``chunk``: images per cascade call (default the
+    sampler's ``chunk``): the images go through the cascade ``chunk`` at a time, each drawing its noise by its
+    index in ``dark_image`` (+ ``image_offset``), so the result does not depend on ``chunk``.  ``precision``:
+    ``"fp32"``/``"bf16"`` (default the sampler's).
     """
     model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
@@ -148,14 +154,17 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
         upper = truncated_sigmas(e.sigma_max if sigma_start is None else sigma_start,
                                  upper_steps or num_steps or e.num_steps, sigma_min=e.sigma_min, rho=e.rho,
                                  device=model.device)
-    return cascade_sample(model.denoiser, x.to(model.device).float().clamp(0, 1), scales=d.scales,
-                          dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
-                          ilvr_steps=e.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
-                          noised_reference=e.ilvr_noised_reference if noised_reference is None else noised_reference,
-                          overlap=e.tile_overlap if overlap is None else int(overlap),
-                          s_churn=e.s_churn if s_churn is None else s_churn,
-                          generator=0 if generator is None else generator, max_batch=max_batch,
-                          upper_sigmas=upper, level0_cache=level0_cache)
+    base = base_seed(0 if generator is None else generator)   # one draw for the whole set, not one per chunk
+    step = max(1, int(chunk or e.chunk))
+    kw = dict(scales=d.scales, dark_norm=model.dark_norm, bright_norm=model.bright_norm, sigmas=sigmas, patch=d.patch,
+              ilvr_steps=e.ilvr_steps if ilvr_steps is None else int(ilvr_steps),
+              noised_reference=e.ilvr_noised_reference if noised_reference is None else noised_reference,
+              overlap=e.tile_overlap if overlap is None else int(overlap),
+              s_churn=e.s_churn if s_churn is None else s_churn, generator=base, max_batch=max_batch,
+              upper_sigmas=upper, level0_cache=level0_cache, precision=precision or e.precision)
+    parts = [cascade_sample(model.denoiser, x[a:a + step].to(model.device).float().clamp(0, 1),
+                            image_offset=image_offset + a, **kw) for a in range(0, x.shape[0], step)]
+    return parts[0] if len(parts) == 1 else CascadeResult.concat(parts)
 
 
 # ----------------------------------------------------------------------------------------------- inputs

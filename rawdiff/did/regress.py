@@ -246,7 +246,8 @@ def enhance_regress(model_or_run: RegressModel | str | os.PathLike, dark: torch.
 
     Fully convolutional: reflect-pad bottom/right to a multiple of the UNet's down-sampling factor, normalise
     (dark statistics), run the UNet with ``noise_level = 0``, invert the bright normalisation, crop back.
-    Deterministic.  Runs on the model's device; the result is returned on ``dark``'s device.
+    Deterministic.  Runs on the model's device ``max_batch`` images per call (the chunk: memory on the device is
+    bounded by it, each chunk's output goes back to ``dark``'s device at once); the result is on ``dark``'s device.
     """
     model = model_or_run if isinstance(model_or_run, RegressModel) else load_regress(model_or_run)
     x = dark[None] if dark.ndim == 3 else dark
@@ -260,6 +261,6 @@ def enhance_regress(model_or_run: RegressModel | str | os.PathLike, dark: torch.
     for a in range(0, n, max(1, int(max_batch))):
         xb = pad_reflect(x[a:a + max_batch].to(dev).float().clamp(0, 1), hp - h, wp - w)
         y = model.net(model.dark_norm.forward(xb), torch.zeros(xb.shape[0], device=dev))
-        outs.append(model.bright_norm.inverse(y)[:, :, :h, :w].clamp(0, 1))
-    out = torch.cat(outs).to(dark.device)
+        outs.append(model.bright_norm.inverse(y)[:, :, :h, :w].clamp(0, 1).to(dark.device))
+    out = torch.cat(outs)
     return out[0] if dark.ndim == 3 else out

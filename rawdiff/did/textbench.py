@@ -318,7 +318,9 @@ def evaluate(methods: Mapping[str, Callable[[torch.Tensor], torch.Tensor] | Sequ
     """OCR metrics for every method x level x engine.
 
     ``methods`` map a name to either ``f(dark batch N x 3 x H x W) -> enhanced batch`` (same shape, [0, 1];
-    samples are grouped by (level, crop shape) and sent in chunks of ``batch_size``) or to **precomputed
+    samples are grouped by (level, crop shape) and sent in chunks of ``batch_size`` — the chunk: one network
+    call never sees more, and each chunk's output is moved to the CPU at once; the methods here are deterministic,
+    so the chunk never changes a prediction) or to **precomputed
     outputs**: a list of ``3 x H x W`` tensors / an ``N x 3 x H x W`` tensor aligned with ``samples`` (e.g.
     DiD's cascade outputs computed once).  ``engines`` are :class:`rawdiff.did.ocr.OCREngine` objects or names.
     ``engine_subsample``: ``{engine name: k}`` reads only the first ``k`` samples of each level with that

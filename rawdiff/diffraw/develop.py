@@ -21,7 +21,7 @@ from rawdiff.diffraw.sample import develop_dtdm
 from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import coord_grid
 from rawdiff.tiling import Stitcher, TileGrid, extract
-from rawdiff.utils import make_generator
+from rawdiff.diffusion.precision import image_generators
 
 __all__ = ["Developed", "develop_file", "develop_packed", "develop_read", "tile_grid"]
 
@@ -48,8 +48,9 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
                    progress: bool = False) -> torch.Tensor:
     """Develop a packed RGGB RAW (``1 x 4 x h x w`` in [0, 1], reference-camera space) -> ``1 x 3 x 2h x 2w``.
 
-    ``tile``/``overlap`` in packed pixels; ``batch`` tiles go through the nets together (same seed and batch
-    -> same output).  ``progress`` shows a tqdm bar over tiles.
+    ``tile``/``overlap`` in packed pixels; ``batch`` tiles go through the nets together; tile k draws its noise
+    from its own generator (rawdiff.diffusion.precision.image_generators, tag ``develop-tile``), so the output
+    depends on the seed, not on ``batch``.  ``progress`` shows a tqdm bar over tiles.
     """
 
     if packed.ndim != 4 or packed.shape[:2] != (1, 4):
@@ -59,7 +60,6 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
     grid = tile_grid(unet, h, w, tile, overlap)
     size = grid.size
     stitch = Stitcher(grid, 3, scale=2)
-    gen = make_generator(seed, dev)
     tiles = list(grid)
     bar = None
     if progress:
@@ -71,7 +71,8 @@ def develop_packed(isp, unet, cfg, packed: torch.Tensor, *, steps: int | None = 
         win = torch.cat([extract(packed, t, size) for t in chunk]).to(dev)
         coords = torch.cat([coord_grid(1, *size, top=t.top, left=t.left, full=(h, w), device=dev) for t in chunk])
         c = isp.develop(win, coords)
-        y = develop_dtdm(unet, win, c, cfg, steps, condition=condition, generator=gen).float().cpu()
+        gens = image_generators(seed, range(i, i + len(chunk)), dev, tag="develop-tile")
+        y = develop_dtdm(unet, win, c, cfg, steps, condition=condition, generator=gens).float().cpu()
         for k, t in enumerate(chunk):
             stitch.add(y[k:k + 1], t)
         if bar is not None:

@@ -16,26 +16,24 @@ rawdiff.claims (``rule_dtdm``, ``rule_dtdm_equal_nfe``):
   (rawdiff.stats.bootstrap_mean); :func:`rawdiff.claims.dtdm_comparisons` gives the paired comparisons.
 * :func:`plot_distortion_detail` — distortion (colour-corrected aligned PSNR) vs detail (log-spectrum distance),
   one point per method and K (the perception–distortion view of Blau & Michaeli, CVPR-18).
+* memory: every function here reads the test set in chunks (rawdiff.diffraw.sample.phone_chunks; a split that
+  streams from disk is never held whole), keeps per-image metrics and only the first few outputs for figures;
+  image i under seed sd draws its noise from its own generator (rawdiff.diffusion.precision.image_generators), so
+  no result depends on the chunk size (tests/test_chunked_eval.py).
 * notebook 03's tables: :func:`d2_calibration` (training condition D²(y) vs test condition ISPNet(w)),
   :func:`condition_ablation` (DiffRAW Fig. 2) and :func:`plug_and_play_rows`, with n and paired intervals.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Sequence
 
 import torch
 
 from rawdiff.camera.degrade import degrade
-from rawdiff.config import DegradeConfig, DTDMConfig
-from rawdiff.diffraw.sample import (
-    develop_baseline,
-    develop_dtdm,
-    plug_and_play,
-    recolour,
-    simple_isp_output,
-)
+from rawdiff.config import DegradeConfig, DTDMConfig, DTDMSampler
+from rawdiff.diffraw.sample import develop_dtdm, method_output, phone_chunks, plug_and_play, recolour
+from rawdiff.diffusion.precision import image_generators
 from rawdiff.metrics.aligned import (
     ALIGNED_METRICS,
     align_target,
@@ -78,16 +76,33 @@ def score(out: torch.Tensor, aligned: torch.Tensor, suite=None) -> dict[str, lis
     return res
 
 
-def _run(m, test, c, nets: dict, cfg: DTDMConfig, gen, condition: str) -> torch.Tensor:
-    w = test.raw
-    if m.kind == "ispnet":
-        return c
-    if m.kind == "simple_isp":
-        return simple_isp_output(w)
-    if m.kind == "dtdm":
-        return develop_dtdm(nets["dtdm"][m.s or cfg.s], w, c, replace(cfg, s=m.s or cfg.s), m.steps,
-                              condition=condition, generator=gen)
-    return develop_baseline(nets["ddpm"], w, c, cfg, m.kind, m.steps, s=m.s, condition=condition, generator=gen)
+def _piece_inputs(piece, a: int, c_test, aligned, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """c and the aligned target of the test images ``a .. a + len(piece) - 1``: ``c_test`` is a tensor over the
+    set (sliced) or a function ``piece -> c`` (e.g. ISPNet per chunk); ``aligned`` a tensor over the set or None
+    (aligned here, per image)."""
+    n = len(piece)
+    c = (c_test(piece) if callable(c_test) else c_test[a:a + n]).to(dev)
+    ref = aligned[a:a + n].to(dev) if aligned is not None else aligned_reference(piece, c)
+    return c, ref
+
+
+def _extend(acc: dict, new: dict) -> None:
+    for k, v in new.items():
+        acc.setdefault(k, []).extend(v)
+
+
+def _keep(kept: list, out: torch.Tensor, keep: bool | int) -> None:
+    """Append the part of ``out`` still wanted for figures (all with ``True``, up to ``keep`` images with an int)."""
+    have = sum(k.shape[0] for k in kept)
+    want = out.shape[0] if keep is True else max(0, int(keep) - have)
+    if want:
+        kept.append(out[:want].cpu())
+
+
+def _d2(y: torch.Tensor, seed: int, start: int, cfg: DegradeConfig) -> torch.Tensor:
+    """D²(y) of the test images ``start ..``: the batch-shared draws from a fresh ``seed`` generator, the
+    per-image ones by set index (rawdiff.camera.degrade ``offset``), so the result does not depend on the chunk."""
+    return degrade(y.float(), make_generator(seed, y.device), cfg, offset=start)
 
 
 def _avg(vals: list[list]) -> list:
@@ -110,61 +125,86 @@ def _rows(name, steps, s, nfe, names, metrics: dict[str, list], seconds: float, 
 
 
 @torch.no_grad()
-def evaluate_per_image(methods: Sequence, test, *, c_test: torch.Tensor, nets: dict, cfg: DTDMConfig,
+def evaluate_per_image(methods: Sequence, test, *, c_test, nets: dict, cfg: DTDMConfig,
                        seeds: Sequence[int] = (0, 1, 2), suite_metrics: Sequence[str] = (), device="auto",
                        condition: str = "raw+c", main_s: int | None = None, aligned: torch.Tensor | None = None,
-                       keep_outputs: bool = False, progress: bool = False):
+                       keep_outputs: bool | int = False, progress: bool = False, chunk: int | None = None,
+                       precision: str = DTDMSampler.precision):
     """Per-image rows (method, steps, s, nfe, image, <PER_IMAGE_METRICS>, <suite metrics>, sec_per_image,
     n_seeds, main) for every method on every test image; sampler rows averaged over ``seeds``.
 
-    ``nets``: {"dtdm": {s: unet}, "ddpm": unet}; ``c_test`` = ISPNet(w); ``main_s``: the DTDM s the claims
-    judge (default ``cfg.s``).  Each seed uses one generator per method seeded by that seed, so every method
-    sees the same seeds.  Returns ``rows`` or ``(rows, outputs)`` (first seed's output per method).
+    ``nets``: {"dtdm": {s: unet}, "ddpm": unet}; ``c_test`` = ISPNet(w) (a tensor over the set, or a function
+    ``piece -> c`` computing it per chunk); ``main_s``: the DTDM s the claims judge (default ``cfg.s``).
+    The test set is read once, ``chunk`` images at a time (default rawdiff.config.DTDMSampler.chunk; a split
+    that streams from disk is never held whole), and only per-image metrics are kept: memory is bounded by the
+    chunk.  Image i under seed ``sd`` draws its noise from ``image_generators(sd, [i])`` — the same for every
+    method and every chunk size.  Returns ``rows`` or ``(rows, outputs)``: the first seed's outputs per method,
+    all of them with ``keep_outputs=True``, the first ``keep_outputs`` images with an int.
     """
 
     dev = resolve_device(device)
-    test = test.to(dev)
-    c = c_test.to(dev)
-    ref = (aligned if aligned is not None else aligned_reference(test, c)).to(dev)
     suite = MetricSuite(list(suite_metrics), device=dev) if suite_metrics else None
     main_s = cfg.s if main_s is None else main_s
+    step = max(1, int(chunk or DTDMSampler.chunk))
+    run_seeds = {m: (list(seeds) if m.kind in SAMPLERS else list(seeds)[:1]) for m in methods}
+    scores = {(i, sd): {} for i, m in enumerate(methods) for sd in run_seeds[m]}
+    secs = {key: 0.0 for key in scores}
+    kept: dict[int, list] = {i: [] for i in range(len(methods))}
+    names: list[str] = []
+    for a, piece in phone_chunks(test, step, dev):
+        names += list(piece.names)
+        c, ref = _piece_inputs(piece, a, c_test, aligned, dev)
+        for i, m in enumerate(methods):
+            for sd in run_seeds[m]:
+                gens = image_generators(sd, range(a, a + len(piece)), dev)
+                with Timer(dev) as tm:
+                    out = method_output(m, piece, c, nets, cfg, gens, condition=condition, chunk=step,
+                                        precision=precision)
+                secs[(i, sd)] += tm.seconds
+                _extend(scores[(i, sd)], score(out, ref, suite))
+                if keep_outputs and sd == run_seeds[m][0]:
+                    _keep(kept[i], out, keep_outputs)
     rows, outputs = [], {}
-    for m in methods:
-        run_seeds = list(seeds) if m.kind in SAMPLERS else list(seeds)[:1]
-        scores, secs = [], []
-        for sd in run_seeds:
-            gen = make_generator(sd, dev)
-            with Timer(dev) as tm:
-                out = _run(m, test, c, nets, cfg, gen, condition)
-            secs.append(tm.seconds / len(test))
-            scores.append(score(out, ref, suite))
-            if keep_outputs and sd == run_seeds[0]:
-                outputs[(m.name, m.s, m.steps)] = out.cpu()
-        metrics = {k: _avg([s_[k] for s_ in scores]) for k in scores[0]}
+    for i, m in enumerate(methods):
+        per_seed = [scores[(i, sd)] for sd in run_seeds[m]]
+        metrics = {k: _avg([s_[k] for s_ in per_seed]) for k in per_seed[0]}
+        sec = sum(secs[(i, sd)] for sd in run_seeds[m]) / len(run_seeds[m]) / len(names)
         steps = cfg.T if m.kind == "ddpm" else m.steps
-        rows += _rows(m.name, steps, m.s, m.nfe(cfg.T), test.names, metrics, sum(secs) / len(secs), len(run_seeds),
+        rows += _rows(m.name, steps, m.s, m.nfe(cfg.T), names, metrics, sec, len(run_seeds[m]),
                       m.kind == "dtdm" and (m.s or cfg.s) == main_s)
+        if keep_outputs:
+            outputs[(m.name, m.s, m.steps)] = torch.cat(kept[i])
         if progress:
-            print(f"{m.name:20s} s={m.s} K={steps}: cc_psnr {sum(metrics['cc_psnr']) / len(test):.2f} dB, "
-                  f"{sum(secs) / len(secs):.3f} s/image", flush=True)
+            print(f"{m.name:20s} s={m.s} K={steps}: cc_psnr {sum(metrics['cc_psnr']) / len(names):.2f} dB, "
+                  f"{sec:.3f} s/image", flush=True)
     return (rows, outputs) if keep_outputs else rows
 
 
 @torch.no_grad()
 def gate_rows(unet, test, cfg: DTDMConfig, *, seeds: Sequence[int] = (0, 1, 2), device="auto",
-              degrade_cfg: DegradeConfig = DegradeConfig(), condition: str = "raw+c", seed: int = 0) -> list[dict]:
+              degrade_cfg: DegradeConfig = DegradeConfig(), condition: str = "raw+c", seed: int = 0,
+              chunk: int | None = None, precision: str = DTDMSampler.precision) -> list[dict]:
     """Sanity-gate rows ``d2`` (D²(y_test), the training condition) and ``dtdm_d2`` (DTDM K = 1 given
     c = x = D²(y_test), averaged over ``seeds``), scored like :func:`evaluate_per_image` but against y_test in its
-    own geometry: D²(y) is in y's geometry, and so is what the net was trained to output from it."""
+    own geometry: D²(y) is in y's geometry, and so is what the net was trained to output from it.  Streams the
+    test set in chunks; D² and the sampler draw per image (results independent of ``chunk``)."""
 
     dev = resolve_device(device)
-    test = test.to(dev)
-    ref = test.rgb.float()
-    x = degrade(test.rgb.float(), make_generator(seed, dev), degrade_cfg)
-    rows = _rows("d2", None, None, 0, test.names, score(x, ref), 0.0, 1, False)
-    scores = [score(develop_dtdm(unet, test.raw, x, cfg, 1, condition=condition, generator=make_generator(sd, dev)),
-                    ref) for sd in seeds]
-    rows += _rows("dtdm_d2", 1, cfg.s, 1, test.names, {k: _avg([s_[k] for s_ in scores]) for k in scores[0]}, 0.0,
+    step = max(1, int(chunk or DTDMSampler.chunk))
+    d2_sc, dt_sc, names = {}, {sd: {} for sd in seeds}, []
+    for a, piece in phone_chunks(test, step, dev):
+        names += list(piece.names)
+        ref = piece.rgb.float()
+        x = _d2(ref, seed, a, degrade_cfg)
+        _extend(d2_sc, score(x, ref))
+        for sd in seeds:
+            gens = image_generators(sd, range(a, a + len(piece)), dev)
+            out = develop_dtdm(unet, piece.raw, x, cfg, 1, condition=condition, generator=gens, chunk=step,
+                               precision=precision)
+            _extend(dt_sc[sd], score(out, ref))
+    rows = _rows("d2", None, None, 0, names, d2_sc, 0.0, 1, False)
+    per_seed = [dt_sc[sd] for sd in seeds]
+    rows += _rows("dtdm_d2", 1, cfg.s, 1, names, {k: _avg([s_[k] for s_ in per_seed]) for k in per_seed[0]}, 0.0,
                   len(seeds), False)
     return rows
 
@@ -229,22 +269,25 @@ def _pct(v) -> str:
 
 
 @torch.no_grad()
-def d2_calibration(test, c_test: torch.Tensor, aligned: torch.Tensor, scales: Sequence[float] | None = None,
-                   seed: int = 0) -> list[dict]:
+def d2_calibration(test, c_test, aligned: torch.Tensor | None, scales: Sequence[float] | None = None,
+                   seed: int = 0, chunk: int | None = None) -> list[dict]:
     """D²(y) at length scales f (rawdiff.camera.degrade) vs ISPNet(w): 10th/50th/90th percentiles over the test
-    images of cc_psnr and sharpness ratio (D²(y) is scored against y, ISPNet(w) against the aligned target)."""
+    images of cc_psnr and sharpness ratio (D²(y) is scored against y, ISPNet(w) against the aligned target).
+    ``c_test``/``aligned`` as in :func:`evaluate_per_image`; the set is read in chunks, D² drawn per image."""
     scales = sorted(set(scales or (1.0, 64 / 448, DegradeConfig().scale)), reverse=True)
-    dev = test.rgb.device
-    cands = [("ISPNet(w) (test condition)", c_test, aligned)]
-    cands += [(f"D²(y), f = {f:.3g}{' (default)' if f == DegradeConfig().scale else ''}",
-               degrade(test.rgb.float(), make_generator(seed, dev), DegradeConfig(scale=f)), test.rgb) for f in scales]
-    rows = []
-    for name, img, ref in cands:
-        sc = score(img, ref)
-        rows.append({"condition": name, "n": len(test), "cc_psnr p10/p50/p90": _pct(sc["cc_psnr"]),
-                     "sharpness p10/p50/p90": _pct(sc["sharpness_ratio"]),
-                     "spectrum_distance p10/p50/p90": _pct(sc["spectrum_distance"])})
-    return rows
+    labels = ["ISPNet(w) (test condition)"] + [
+        f"D²(y), f = {f:.3g}{' (default)' if f == DegradeConfig().scale else ''}" for f in scales]
+    sc = {name: {} for name in labels}
+    n = 0
+    for a, piece in phone_chunks(test, max(1, int(chunk or DTDMSampler.chunk))):
+        n += len(piece)
+        c, ref = _piece_inputs(piece, a, c_test, aligned, piece.rgb.device)
+        _extend(sc[labels[0]], score(c, ref))
+        for name, f in zip(labels[1:], scales):
+            _extend(sc[name], score(_d2(piece.rgb.float(), seed, a, DegradeConfig(scale=f)), piece.rgb))
+    return [{"condition": name, "n": n, "cc_psnr p10/p50/p90": _pct(v["cc_psnr"]),
+             "sharpness p10/p50/p90": _pct(v["sharpness_ratio"]),
+             "spectrum_distance p10/p50/p90": _pct(v["spectrum_distance"])} for name, v in sc.items()]
 
 
 def _interval_cols(values, col: str, seed: int) -> dict:
@@ -254,24 +297,37 @@ def _interval_cols(values, col: str, seed: int) -> dict:
 
 
 @torch.no_grad()
-def condition_ablation(nets: dict, test, c_test: torch.Tensor, cfg: DTDMConfig, aligned: torch.Tensor, *,
-                       steps: int = 5, seeds: Sequence[int] = (0, 1, 2), seed: int = 0):
+def condition_ablation(nets: dict, test, c_test, cfg: DTDMConfig, aligned: torch.Tensor | None, *,
+                       steps: int = 5, seeds: Sequence[int] = (0, 1, 2), seed: int = 0, chunk: int | None = None,
+                       keep: int = 8, precision: str = DTDMSampler.precision):
     """DiffRAW Fig. 2 ablation on the aligned target: per condition (``nets``: {condition: unet}) n, aligned
     ``psnr``/``ssim``, ``color_error`` (CIEDE2000), ``cc_psnr`` with intervals, seeds averaged per image; ``raw``
     is compared (paired) with ``none`` on SSIM, ``raw+c`` with ``raw`` on colour error (rawdiff.claims' 03
-    rules read ``compared_with``/``diff``/``lo``/``hi``/``verdict``).  Returns (rows, first-seed outputs)."""
+    rules read ``compared_with``/``diff``/``lo``/``hi``/``verdict``).  Streams the set in chunks (per-image
+    noise, :func:`evaluate_per_image`).  Returns (rows, first-seed outputs of the first ``keep`` images)."""
 
-    sc, outs = {}, {}
-    for cond, net in nets.items():
-        o = [develop_dtdm(net, test.raw, c_test, cfg, steps, condition=cond, generator=make_generator(sd, c_test.device))
-             for sd in seeds]
-        outs[cond] = o[0]
-        sc[cond] = [score(x, aligned) for x in o]
-    sc["ispnet_only"] = [score(c_test, aligned)]
+    step = max(1, int(chunk or DTDMSampler.chunk))
+    sc = {cond: {sd: {} for sd in seeds} for cond in nets}
+    sc["ispnet_only"] = {0: {}}
+    kept = {cond: [] for cond in nets}
+    n = 0
+    for a, piece in phone_chunks(test, step):
+        n += len(piece)
+        c, ref = _piece_inputs(piece, a, c_test, aligned, piece.raw.device)
+        _extend(sc["ispnet_only"][0], score(c, ref))
+        for cond, net in nets.items():
+            for sd in seeds:
+                o = develop_dtdm(net, piece.raw, c, cfg, steps, condition=cond, chunk=step, precision=precision,
+                                 generator=image_generators(sd, range(a, a + len(piece)), c.device))
+                _extend(sc[cond][sd], score(o, ref))
+                if sd == seeds[0]:
+                    _keep(kept[cond], o, keep)
+    sc = {cond: list(v.values()) for cond, v in sc.items()}
+    outs = {cond: torch.cat(v) for cond, v in kept.items()}
     prev = {"raw": ("none", "aligned_ssim", True), "raw+c": ("raw", "ciede2000", False)}
     rows = []
     for cond, scores in sc.items():
-        row = {"condition": cond, "steps": 0 if cond == "ispnet_only" else steps, "n": len(test)}
+        row = {"condition": cond, "steps": 0 if cond == "ispnet_only" else steps, "n": n}
         for col, k in (("psnr", "aligned_psnr"), ("ssim", "aligned_ssim"), ("color_error", "ciede2000"),
                        ("cc_psnr", "cc_psnr")):
             row.update(_interval_cols(_avg([s_[k] for s_ in scores]), col, seed))
@@ -286,26 +342,36 @@ def condition_ablation(nets: dict, test, c_test: torch.Tensor, cfg: DTDMConfig, 
 
 
 @torch.no_grad()
-def plug_and_play_rows(unet, test, c_test: torch.Tensor, cfg: DTDMConfig, aligned: torch.Tensor, *,
+def plug_and_play_rows(unet, test, c_test, cfg: DTDMConfig, aligned: torch.Tensor | None, *,
                        styles: Sequence[str] = ("own", "warm", "cool", "sepia"), steps: int = 5,
-                       seeds: Sequence[int] = (0, 1, 2), seed: int = 0):
+                       seeds: Sequence[int] = (0, 1, 2), seed: int = 0, chunk: int | None = None, keep: int = 8,
+                       precision: str = DTDMSampler.precision):
     """Colour plug-and-play: per style, mean-Lab CIEDE2000 of the output to the new c and to the scene's aligned
-    target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict).
-    Returns (rows, {style: (c, first-seed output)})."""
+    target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict).  Streams the set in
+    chunks (per-image noise).  Returns (rows, {style: (c, first-seed output)}) for the first ``keep`` images."""
 
+    step = max(1, int(chunk or DTDMSampler.chunk))
+    to_c, to_src, c_src = ({v: [] for v in styles} for _ in range(3))
+    kept = {v: ([], []) for v in styles}
+    for a, piece in phone_chunks(test, step):
+        c, ref = _piece_inputs(piece, a, c_test, aligned, piece.raw.device)
+        for v in styles:
+            c_v = c if v == "own" else recolour(c, v)
+            o = [plug_and_play(unet, piece.raw, c_v, cfg, steps, chunk=step, precision=precision,
+                               generator=image_generators(sd, range(a, a + len(piece)), c.device)) for sd in seeds]
+            to_c[v] += torch.stack([mean_color_distance(x, c_v) for x in o]).mean(0).tolist()
+            to_src[v] += torch.stack([mean_color_distance(x, ref) for x in o]).mean(0).tolist()
+            c_src[v] += mean_color_distance(c_v, ref).tolist()
+            _keep(kept[v][0], c_v, keep)
+            _keep(kept[v][1], o[0], keep)
     rows, outs = [], {}
     for v in styles:
-        c_v = c_test if v == "own" else recolour(c_test, v)
-        o = [plug_and_play(unet, test.raw, c_v, cfg, steps, generator=make_generator(sd, c_test.device)) for sd in seeds]
-        outs[v] = (c_v, o[0])
-        to_c = torch.stack([mean_color_distance(x, c_v) for x in o]).mean(0).tolist()
-        to_src = torch.stack([mean_color_distance(x, aligned) for x in o]).mean(0).tolist()
-        cmp = paired_bootstrap(to_c, to_src, higher_is_better=False, seed=seed)
-        rows.append({"c_source": "own" if v == "own" else "swapped", "style": v, "n": len(test),
+        outs[v] = (torch.cat(kept[v][0]), torch.cat(kept[v][1]))
+        cmp = paired_bootstrap(to_c[v], to_src[v], higher_is_better=False, seed=seed)
+        rows.append({"c_source": "own" if v == "own" else "swapped", "style": v, "n": len(to_c[v]),
                      "color_dist_to_c": round(cmp.mean_a, 4), "color_dist_to_source": round(cmp.mean_b, 4),
                      "diff": round(cmp.diff, 4), "lo": round(cmp.lo, 4), "hi": round(cmp.hi, 4),
-                     "verdict": cmp.verdict,
-                     "c_dist_to_source": round(float(mean_color_distance(c_v, aligned).mean()), 4)})
+                     "verdict": cmp.verdict, "c_dist_to_source": round(sum(c_src[v]) / len(c_src[v]), 4)})
     return rows, outs
 
 

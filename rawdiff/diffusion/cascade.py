@@ -44,7 +44,10 @@ upper-level schedule                   full 18 Heun steps                   same
 =====================================  ===================================  =================================
 
 Each tile gets its own ``torch.Generator`` seeded from ``(base seed, image, level, tile)``, so the batched
-cascade equals sampling tile by tile (up to float round-off).  Resizing is bilinear and antialiased, done on
+cascade equals sampling tile by tile (up to float round-off); ``image`` is the image's index in the whole set
+(``image_offset`` + its row), so a set enhanced in chunks of images (rawdiff.did.enhance.enhance ``chunk``) draws
+the same noise as in one call.  ``precision="bf16"`` runs the denoiser under bf16 autocast
+(rawdiff.diffusion.precision).  Resizing is bilinear and antialiased, done on
 [0, 1] images (then normalised), as in training (rawdiff.did.train).
 """
 from __future__ import annotations
@@ -56,6 +59,7 @@ from typing import Callable, Sequence
 import torch
 
 from rawdiff.diffusion.edm import ILVRProjection, count_nfe, randn, sample_heun, truncated_sigmas
+from rawdiff.diffusion.precision import autocast_denoiser, base_seed
 from rawdiff.metrics.detail import seam_visibility
 from rawdiff.tiling import (blend_window, extract_tiles, level_sizes, pad_reflect, padded_size, resize, stitch_tiles,
                             tile_edges, tile_positions)
@@ -64,7 +68,7 @@ from rawdiff.utils import default_tile_batch, derive_seed, make_generator
 __all__ = [
     "CascadeResult", "cascade_sample", "resize", "pad_reflect", "padded_size", "level_sizes", "tile_positions",
     "extract_tiles", "stitch_tiles", "blend_window", "tile_edges", "seam_visibility", "check_scales",
-    "truncated_sigmas", "few_step_settings", "cascade_cost",
+    "truncated_sigmas", "cascade_cost",
 ]
 
 
@@ -116,6 +120,18 @@ class CascadeResult:
     patch: int = 32
     nfe_per_scale: list[int] = field(default_factory=list)   # network evaluations per tile at each level
 
+    @classmethod
+    def concat(cls, parts: Sequence["CascadeResult"]) -> "CascadeResult":
+        """The results of consecutive chunks of images as one result (images stacked; costs per image kept,
+        ``denoiser_calls`` summed)."""
+        first = parts[0]
+        return cls(image=torch.cat([p.image for p in parts]),
+                   per_scale=[torch.cat(z) for z in zip(*(p.per_scale for p in parts))],
+                   model_space=[torch.cat(z) for z in zip(*(p.model_space for p in parts))],
+                   tiles_per_scale=first.tiles_per_scale, tile_nfe=first.tile_nfe,
+                   denoiser_calls=sum(p.denoiser_calls for p in parts), positions=first.positions,
+                   padded=first.padded, patch=first.patch, nfe_per_scale=first.nfe_per_scale)
+
     def seam_visibility(self, grid: int | None = None) -> torch.Tensor:
         """:func:`seam_visibility` of ``image`` at the finest level's tile borders, or (``grid=g``) at every
         multiple of ``g`` px — e.g. ``grid=patch`` measures where the paper's non-overlapping seams fall."""
@@ -133,15 +149,16 @@ def _encode(norm, x01: torch.Tensor) -> torch.Tensor:
 
 
 def _level0_key(denoiser, base: int, sigmas: torch.Tensor, patch: int, overlap: int, s_churn: float, batch: int,
-                cond: torch.Tensor) -> tuple:
+                cond: torch.Tensor, offset: int = 0, precision: str = "fp32") -> tuple:
     """What level 0's output depends on (no ILVR there): the denoiser, seed, schedule, tiling, churn, tiles per
-    call (round-off) and the level-0 condition (a SHA-1 digest of its bytes, shape included)."""
+    call (round-off), the images' place in the set, the precision and the level-0 condition (a SHA-1 digest of
+    its bytes, shape included)."""
     import hashlib
 
     c = cond.detach().float().cpu().contiguous()
     digest = hashlib.sha1(c.numpy().tobytes()).hexdigest()
     return (id(denoiser), int(base), tuple(float(v) for v in sigmas), int(patch), int(overlap), float(s_churn),
-            int(batch), tuple(c.shape), digest)
+            int(batch), tuple(c.shape), digest, int(offset), precision)
 
 
 @torch.no_grad()
@@ -150,7 +167,8 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                    noised_reference: bool = False, overlap: int = 0, s_churn: float = 0.0,
                    generator: torch.Generator | int | None = None, max_batch: int | None = None,
                    callback: Callable[[dict], None] | None = None,
-                   upper_sigmas: torch.Tensor | None = None, level0_cache: dict | None = None) -> CascadeResult:
+                   upper_sigmas: torch.Tensor | None = None, level0_cache: dict | None = None,
+                   image_offset: int = 0, precision: str = "fp32") -> CascadeResult:
     """Run DiD's cascade on dark sRGB images ``dark`` (N x 3 x H x W in [0, 1], any H, W); see module docs.
 
     ``denoiser(x, sigma, cond)``: EDM denoiser (:class:`rawdiff.diffusion.edm.EDMPrecond`) in model space.
@@ -164,16 +182,16 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
     schedules): level 0 is sampled once and reused, bit for bit, by every later call whose level-0 inputs are the
     same (key: denoiser, seed, schedule, tiling and a digest of the level-0 condition).  ``tile_nfe`` still counts
     level 0 (the cost of the call on its own); ``denoiser_calls`` counts the calls actually made.
+    ``image_offset``: index of ``dark[0]`` in the whole set (the tiles' noise streams follow the set index, so
+    chunks of a set give the set's result).  ``precision``: ``"fp32"`` or ``"bf16"`` (denoiser under autocast).
     """
     if dark.ndim != 4 or dark.shape[1] != 3:
         raise ValueError(f"dark must be N x 3 x H x W, got shape {tuple(dark.shape)}")
     levels = check_scales(scales, patch)
     n, _, h, w = dark.shape
     dev = dark.device
-    if isinstance(generator, torch.Generator):
-        base = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
-    else:
-        base = int(generator or 0)
+    base = base_seed(generator if generator is not None else 0)
+    net = autocast_denoiser(denoiser, precision)
     hp, wp = padded_size(h, w, patch, levels)
     dark_p = pad_reflect(dark.float(), hp - h, wp - w)
     sizes = level_sizes(hp, wp, levels)
@@ -202,7 +220,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
         n_t = len(ys) * len(xs)
         tiles_per_scale.append(n_t)
         step = max(1, int(default_tile_batch(dev) if max_batch is None else max_batch))
-        key = (_level0_key(denoiser, base, sigmas, patch, overlap, s_churn, step, cond)
+        key = (_level0_key(denoiser, base, sigmas, patch, overlap, s_churn, step, cond, image_offset, precision)
                if lvl == 0 and level0_cache is not None else None)
         if key is not None and key in level0_cache:
             x_lvl = level0_cache[key]
@@ -210,7 +228,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
             cond_t = extract_tiles(cond, ys, xs, patch)
             ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
             mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
-            gens = [make_generator(derive_seed(base, "did-cascade", b, lvl, t), dev)
+            gens = [make_generator(derive_seed(base, "did-cascade", image_offset + b, lvl, t), dev)
                     for b in range(n) for t in range(n_t)]
             results = []
             for a in range(0, len(gens), step):
@@ -220,7 +238,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                 if mean_t is not None:  # few-step upper level: previous output + noise at sigma_start
                     x0 = x0 + mean_t[sl]
                 proj = ILVRProjection(ref_t[sl], noised_reference=noised_reference, generator=g) if k_ilvr else None
-                results.append(sample_heun(denoiser, x0, sig_l, cond=cond_t[sl], generator=g, s_churn=s_churn,
+                results.append(sample_heun(net, x0, sig_l, cond=cond_t[sl], generator=g, s_churn=s_churn,
                                            projection=proj, projection_steps=k_ilvr))
                 calls += nfe_tile
             tiles = torch.cat(results)

@@ -49,6 +49,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from rawdiff.diffusion.edm import GeneratorLike, randn
 from rawdiff.diffusion.schedules import abar_from_config
 
 # denoiser(y_t, t, cond) -> estimate of the clean y  (t: float tensor (N,) holding the integer timestep)
@@ -141,24 +142,28 @@ def make_denoiser(model: Callable, *, x: torch.Tensor, abar: torch.Tensor, gamma
     return denoise
 
 
-def dtdm_start(x: torch.Tensor, s: int, abar: torch.Tensor, *, generator: torch.Generator | None = None,
+def dtdm_start(x: torch.Tensor, s: int, abar: torch.Tensor, *, generator: GeneratorLike = None,
                noise: torch.Tensor | None = None) -> torch.Tensor:
-    """Truncated start y_s = sqrt(abar_s) x + sqrt(1 - abar_s) eps ((D2) at t = s)."""
+    """Truncated start y_s = sqrt(abar_s) x + sqrt(1 - abar_s) eps ((D2) at t = s); ``generator`` may be a list
+    with one generator per image (row i of eps drawn from generator i)."""
     if noise is None:
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    a = abar[s].item()
+        noise = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    a = float(abar[s])
     return a ** 0.5 * x + (1 - a) ** 0.5 * noise
 
 
 @torch.no_grad()
 def sample_dtdm(denoiser: Denoiser, x: torch.Tensor, steps: Sequence[int], *, abar: torch.Tensor,
-                gamma: torch.Tensor, cond: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                gamma: torch.Tensor, cond: torch.Tensor | None = None, generator: GeneratorLike = None,
                 eta: float = 0.0, init: torch.Tensor | None = None, callback: Callable | None = None) -> torch.Tensor:
     """DTDM reverse process (D4)-(D5) over the decreasing step list ``steps`` (tau_K = s, ..., tau_0 = 0).
 
     ``x``: low-quality domain image (N x C x H x W, [-1, 1]); ``init``: the state at ``steps[0]``
     (default: :func:`dtdm_start` with noise from ``generator``); ``cond``: passed to the denoiser untouched;
     ``callback(dict(i, t, t_next, y, yhat))`` after every jump.  Returns y_0 (= the last yhat).
+    ``generator``: one ``torch.Generator`` or a list with one per image (rawdiff.diffusion.edm.randn), so an
+    image's noise does not depend on its batch.  The schedule is read into Python floats once, before the loop:
+    the loop itself never reads a value back from the device.
     """
     steps = [int(t) for t in steps]
     if len(steps) < 2 or steps[-1] != 0 or any(a <= b for a, b in zip(steps, steps[1:])):
@@ -166,20 +171,20 @@ def sample_dtdm(denoiser: Denoiser, x: torch.Tensor, steps: Sequence[int], *, ab
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
     abar64 = abar.double().cpu()
-    g64 = gamma.double().cpu()
+    a_list, g_list = abar64.tolist(), gamma.double().cpu().tolist()
     y = init if init is not None else dtdm_start(x, steps[0], abar64, generator=generator)
     n = x.shape[0]
     yhat = y
     for i, (t, tn) in enumerate(zip(steps[:-1], steps[1:])):
         tt = torch.full((n,), t, device=x.device, dtype=torch.long)
         yhat = denoiser(y, tt, cond)
-        a, an = abar64[t].item(), abar64[tn].item()
-        g, gn = g64[t].item(), g64[tn].item()
+        a, an = a_list[t], a_list[tn]
+        g, gn = g_list[t], g_list[tn]
         eps_hat = (y - a ** 0.5 * ((1 - g) * yhat + g * x)) / (1 - a) ** 0.5                  # (D4)
         sigma = eta * ((1 - an) / (1 - a)) ** 0.5 * (1 - a / an) ** 0.5
         y = an ** 0.5 * ((1 - gn) * yhat + gn * x) + max(1 - an - sigma ** 2, 0.0) ** 0.5 * eps_hat  # (D5)
         if sigma > 0:
-            y = y + sigma * torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+            y = y + sigma * randn(y.shape, generator, device=y.device, dtype=y.dtype)
         if callback is not None:
             callback({"i": i, "t": t, "t_next": tn, "y": y, "yhat": yhat})
     return y

@@ -190,13 +190,15 @@ def sample_heun(denoiser: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: 
 
     ``projection(x_{i+1}, sigma_{i+1}, i)`` (e.g. :class:`ILVRProjection`) is applied after each of the first
     ``projection_steps`` steps.  ``callback`` receives ``{"i", "sigma", "sigma_hat", "x", "denoised"}``.
-    ``denoiser(x, sigma, cond)`` gets a sigma tensor of shape (N,).
+    ``denoiser(x, sigma, cond)`` gets a sigma tensor of shape (N,).  The schedule is read to the host once before
+    the loop (``projection`` gets ``sigma_{i+1}`` as a float), so no step waits on a device-to-host copy.
     """
-    n = len(sigmas) - 1
+    sig = [float(v) for v in torch.as_tensor(sigmas).tolist()]   # one read of the schedule, none per step
+    n = len(sig) - 1
     x = x.clone()
     batch = x.shape[0]
     for i in range(n):
-        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        sigma, sigma_next = sig[i], sig[i + 1]
         gamma = min(s_churn / n, math.sqrt(2.0) - 1.0) if (s_churn > 0 and s_tmin <= sigma <= s_tmax) else 0.0
         sigma_hat = sigma * (1.0 + gamma)
         if gamma > 0:
@@ -212,7 +214,7 @@ def sample_heun(denoiser: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: 
             x_next = x + (sigma_next - sigma_hat) * (0.5 * d + 0.5 * d2)
         x = x_next
         if projection is not None and i < projection_steps:
-            x = projection(x, sigmas[i + 1], i)
+            x = projection(x, sigma_next, i)
         if callback is not None:
             callback({"i": i, "sigma": sigma, "sigma_hat": sigma_hat, "x": x, "denoised": denoised})
     return x
