@@ -3,13 +3,18 @@
     rawdiff data synth phone2dslr --n N --size S --out DIR [--seed K] [--test-fraction 0.1] [--overwrite]
     rawdiff data synth lowlight   --n N --size S --out DIR [--seed K] [--text | --text-fraction F] [--gain LO HI]
                                   [--overwrite]
-    rawdiff data check DIR
+    rawdiff data check DIR [--sha256 FILE|-]
 
 ``synth`` writes ZRR's layout (phone2dslr) or our low-light layout (see rawdiff.data.synth); the output folder
 appears only when complete.  Low-light scenes carry rendered words with probability 0.5 by default (the
 ``DataConfig.text_fraction`` the notebooks use); ``--text`` puts words in every scene (an OCR test set),
-``--text-fraction 0`` in none.  ``check`` prints ``OK: <layout>, N pairs (...)`` and exits 0, or lists the
-problems and exits 1.  Bad input (missing folder, existing output without --overwrite) exits 2.
+``--text-fraction 0`` in none.  ``check`` prints ``OK: <layout>, N pairs (...)`` (and, for LOL, notes where
+the folder differs from the published 485 + 15 pairs of 600x400) and exits 0, or lists the problems and exits 1.
+It reads ZRR, our synthetic sets and LOL in the authors' (our485|eval15/low|high) or the GitHub mirror's
+([dataset/]train|test/low|normal) layout.  ``--sha256 FILE`` (``-``: standard output) also writes the sha256 of
+every image of a low-light folder's pairs, one ``<sha256>  <path>`` line each (``sha256sum -c FILE`` verifies it
+from the folder holding the splits; rawdiff.data.lol.lol_sha256 returns the same as a dict; with ``-`` the
+summary goes to standard error).  Bad input (missing folder, existing output without --overwrite) exits 2.
 """
 from __future__ import annotations
 
@@ -48,13 +53,33 @@ def _synth(args) -> int:
     return 0
 
 
+def _write_sha256(folder: str, dest: str) -> int:
+    from rawdiff.data.lol import lol_sha256, locate_lowlight
+    from rawdiff.utils import check_output_path
+
+    if locate_lowlight(folder) is None:
+        raise DataError(f"{folder}: --sha256 lists low-light / LOL folders only")
+    lines = "".join(f"{h}  {rel}\n" for rel, h in lol_sha256(folder).items())
+    if dest == "-":
+        sys.stdout.write(lines)
+    else:
+        out = check_output_path(dest)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(lines)
+        print(f"wrote {dest}: sha256 of {lines.count(chr(10))} files")
+    return 0
+
+
 def _check(args) -> int:
     from rawdiff.data.check import inspect_dataset
 
     report = inspect_dataset(args.dir)
     if report.ok:
-        print(report.summary())
-        return 0
+        to = sys.stderr if args.sha256 == "-" else sys.stdout    # keep '-' output a pure sha256sum list
+        print(report.summary(), file=to)
+        for note in report.notes:
+            print(f"  note: {note}", file=to)
+        return _write_sha256(args.dir, args.sha256) if args.sha256 else 0
     print(report.summary(), file=sys.stderr)
     for p in report.problems[:_MAX_LISTED]:
         print(f"  {p}", file=sys.stderr)
@@ -95,4 +120,6 @@ def register(sub) -> None:
 
     c = dsub.add_parser("check", help="check a dataset folder (ZRR, rawdiff low-light or LOL layout)")
     c.add_argument("dir", help="dataset folder")
+    c.add_argument("--sha256", metavar="FILE", help="low-light / LOL folders: write '<sha256>  <path>' of every "
+                   "image of the pairs to FILE ('-': standard output) when the check passes")
     c.set_defaults(func=_check)

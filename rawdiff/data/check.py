@@ -7,7 +7,9 @@
   (data version >= 3) also need ``train|test/meta.json`` with one valid ground-truth record per pair;
 * ``lowlight`` — ours: ``train|test/low|high/{i}.png`` (8-bit RGB, same size), ``raw_low/{i}.png``
   (16-bit Bayer, same size, [63, 1020]), ``labels.json`` (index -> list of words, one entry per pair);
-* ``lol`` — ``our485|eval15/low|high/*.png`` (8-bit RGB pairs of equal size).
+* ``lol`` — ``our485|eval15/low|high/*.png`` or the GitHub mirror's ``[dataset/]train|test/low|normal/*.png``
+  (rawdiff.data.lol): 8-bit RGB pairs of equal size, PNG files only; notes (not problems) when the sizes are not
+  LOL's 600x400 or the counts not its 485 + 15.
 
 When ``manifest.json`` is present every listed file must exist with the recorded size and sha256, and no other
 file may be there.  A path that does not exist or holds none of these layouts raises :class:`DataError`
@@ -24,7 +26,7 @@ import numpy as np
 
 from rawdiff.camera.phone import check_meta_record
 from rawdiff.data.io import read_bayer_png, read_rgb
-from rawdiff.data.loaders import natural_key
+from rawdiff.data.lol import LAYOUT_HELP, LOL_COUNTS, LOL_SIZE, locate_lowlight, natural_key, scan_pairs
 from rawdiff.errors import DataError
 from rawdiff.utils import sha256_file
 
@@ -42,6 +44,9 @@ class CheckReport:
     synthetic: bool
     counts: dict = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    where: str = ""                      # low-light layouts: e.g. "our485|eval15/low|high"
+    sizes: dict = field(default_factory=dict)   # low-light layouts: (width, height) -> number of images
+    notes: tuple[str, ...] = ()          # LOL: where it differs from the published set (not problems)
 
     @property
     def ok(self) -> bool:
@@ -51,6 +56,9 @@ class CheckReport:
         n = sum(self.counts.values())
         parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         what = f"{self.layout}{' (rawdiff synthetic)' if self.synthetic else ''}"
+        if self.layout == "lol":
+            what = f"lol ({self.where})"
+            parts += "; images (WxH) " + ", ".join(f"{w}x{h}" for w, h in sorted(self.sizes)) if self.sizes else ""
         if self.ok:
             return f"OK: {what}, {n} pairs ({parts})"
         return f"{len(self.problems)} problem(s) in {self.root} ({what}, {n} pairs: {parts})"
@@ -63,15 +71,13 @@ def detect_layout(root: str | os.PathLike) -> str:
         raise DataError(f"{root}: no such dataset folder")
     if not root.is_dir():
         raise DataError(f"{root}: expected a dataset folder, got a file")
-    splits = ("train", "test")
-    if any((root / s / "huawei_raw").is_dir() for s in splits):
+    if any((root / s / "huawei_raw").is_dir() for s in ("train", "test")):
         return "zrr"
-    if any((root / s / "low").is_dir() for s in splits):
-        return "lowlight"
-    if any((root / s / "low").is_dir() for s in ("our485", "eval15")):
-        return "lol"
+    found = locate_lowlight(root)
+    if found is not None:
+        return found.kind
     raise DataError(f"{root}: not a dataset rawdiff knows; expected train|test/huawei_raw + canon (ZRR), "
-                    f"train|test/low + high (rawdiff low-light) or our485|eval15/low + high (LOL)")
+                    f"{LAYOUT_HELP}")
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -158,6 +164,8 @@ def inspect_dataset(path: str | os.PathLike) -> CheckReport:
     if synthetic and kind not in (None, {"zrr": "phone2dslr", "lowlight": "lowlight"}.get(layout)):
         problems.append(f"{root / 'manifest.json'}: kind {kind!r} does not match the {layout} layout on disk")
     counts: dict[str, int] = {}
+    sizes: dict[tuple[int, int], int] = {}
+    where = ""
     if layout == "zrr":
         for split in ("train", "test"):
             if not (root / split).is_dir():
@@ -173,21 +181,21 @@ def inspect_dataset(path: str | os.PathLike) -> CheckReport:
             _check_phone_meta(root / split / "meta.json", [s for s, _, _ in pairs], problems,
                               required=synthetic and kind == "phone2dslr" and (manifest or {}).get("data_version", 0) >= 3)
     else:
-        splits = {"lowlight": (("train", "train"), ("test", "test")),
-                  "lol": (("train", "our485"), ("test", "eval15"))}[layout]
-        for split, folder in splits:
-            base = root / folder
-            if not base.is_dir():
-                continue
-            for d in (base / "low", base / "high"):
-                if not d.is_dir():
-                    problems.append(f"{d}: missing ({folder}/low/*.png needs {folder}/high/*.png)")
-            pairs = _pairs(base / "low", (".png",), base / "high", (".png",), problems)
+        found = locate_lowlight(root)
+        where = found.description + ("" if found.root == root else f" in {found.root.name}/")
+        for split in found.splits():
+            base = found.folder(split)
+            pairs, listed = scan_pairs(found, split)
+            problems += listed
             counts[split] = len(pairs)
             for _, low_p, high_p in pairs:
                 a, b = _rgb_shape(low_p, problems), _rgb_shape(high_p, problems)
+                for hw in (a, b):
+                    if hw:
+                        sizes[hw[::-1]] = sizes.get(hw[::-1], 0) + 1
                 if a and b and a != b:
-                    problems.append(f"{high_p}: expected {a[0]}x{a[1]} to match {low_p.name}, got {b[0]}x{b[1]}")
+                    problems.append(f"{high_p}: expected {a[1]}x{a[0]} (WxH) to match {low_p.name}, "
+                                    f"got {b[1]}x{b[0]}")
                 raw_p = base / "raw_low" / low_p.name
                 if layout == "lowlight" and (synthetic or (base / "raw_low").is_dir()):
                     if raw_p.is_file():
@@ -200,7 +208,20 @@ def inspect_dataset(path: str | os.PathLike) -> CheckReport:
         problems.append(f"{root}: no train/test split found")
     elif sum(counts.values()) == 0:
         problems.append(f"{root}: no image pairs found")
-    return CheckReport(root, layout, synthetic, counts, tuple(problems))
+    notes = _lol_notes(counts, sizes) if layout == "lol" else ()
+    return CheckReport(root, layout, synthetic, counts, tuple(problems), where, sizes, notes)
+
+
+def _lol_notes(counts: dict, sizes: dict) -> tuple[str, ...]:
+    """Where a LOL folder differs from the published set (485 + 15 pairs, all 600x400): notes, not problems (a
+    subset or a resized copy is a valid folder, but not the LOL whose numbers are published)."""
+    notes = [f"{split}: {n} pairs; LOL has {LOL_COUNTS[split]}" for split, n in counts.items()
+             if n != LOL_COUNTS[split]]
+    other = sorted(wh for wh in sizes if wh != LOL_SIZE[::-1])
+    if other:
+        notes.append(f"{sum(sizes[wh] for wh in other)} image(s) not LOL's {LOL_SIZE[1]}x{LOL_SIZE[0]} (WxH), e.g. "
+                     f"{other[0][0]}x{other[0][1]}")
+    return tuple(notes)
 
 
 def _check_labels(base: Path, stems: list[str], problems: list[str], required: bool) -> None:

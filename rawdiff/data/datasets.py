@@ -10,6 +10,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from rawdiff.data.lol import LAYOUT_HELP, locate_lowlight
 from rawdiff.data.scenes import SceneBank
 from rawdiff.data.synth import DATA_VERSION, synth_lowlight, synth_phone2dslr
 from rawdiff.errors import DataError
@@ -25,11 +26,6 @@ def _is_zrr(p: Path) -> bool:
     return (p / "train" / "huawei_raw").is_dir() or (p / "test" / "huawei_raw").is_dir()
 
 
-def _is_lowlight(p: Path) -> bool:
-    return (p / "our485").is_dir() or (p / "eval15").is_dir() or (p / "train" / "low").is_dir() \
-        or (p / "test" / "low").is_dir()
-
-
 def find_phone2dslr_root(data_root: str | os.PathLike) -> Path:
     """``data_root/zrr`` (or ``ZRR``), or ``data_root`` itself if it has ZRR's ``train|test/huawei_raw``."""
     root = Path(data_root)
@@ -43,17 +39,19 @@ def find_phone2dslr_root(data_root: str | os.PathLike) -> Path:
 
 
 def find_lowlight_root(data_root: str | os.PathLike) -> Path:
-    """``data_root/lol`` (or ``LOL``, ``LOL/LOLdataset``, ``lowlight``), or ``data_root`` itself if it has
-    LOL's ``our485|eval15/low|high`` or our ``train|test/low|high``."""
+    """The folder holding the splits of the low-light set at ``data_root/lol`` (or ``LOL``, ``LOL/LOLdataset``,
+    ``lowlight``) or at ``data_root`` itself: LOL's ``our485|eval15/low|high``, its GitHub mirror's
+    ``train|test/low|normal`` (also one ``dataset/`` folder down: the mirror's checkout root) or our
+    ``train|test/low|high`` (rawdiff.data.lol.locate_lowlight)."""
     root = Path(data_root)
     if not root.is_dir():
         raise DataError(f"{root}: data_root does not exist or is not a folder")
     for cand in (root / "lol", root / "LOL", root / "LOL" / "LOLdataset", root / "lol" / "LOLdataset",
                  root / "lowlight", root / "LOLdataset", root):
-        if cand.is_dir() and _is_lowlight(cand):
-            return cand
-    raise DataError(f"{root}: expected a low-light dataset at {root}/lol (or LOL) with our485|eval15/low|high/*.png "
-                    f"(LOL) or train|test/low|high/*.png (rawdiff synthetic)")
+        found = locate_lowlight(cand) if cand.is_dir() else None
+        if found is not None:
+            return found.root
+    raise DataError(f"{root}: expected a low-light dataset at {root}/lol (or LOL) or {root} with {LAYOUT_HELP}")
 
 
 def cache_key(data_cfg, kind: str, seed: int) -> str:

@@ -5,7 +5,8 @@ Layouts (DESIGN.md §3, data/README.md):
 * ZRR (Ignatov et al. 2020): ``<split>/huawei_raw/{i}.png`` — 16-bit single-channel Bayer RGGB, 10-bit, black
   63 / white 1020 (LiteISPNet's normalisation ``(x - 63) / (1020 - 63)``) — and ``<split>/canon/{i}.jpg``.
 * Low light: ours ``<split>/low|high/{i}.png`` (+ ``labels.json``, ``raw_low/``), or LOL (Wei et al., BMVC 2018)
-  ``our485|eval15/low|high/*.png`` (split ``"train"`` -> our485, ``"test"`` -> eval15).
+  ``our485|eval15/low|high/*.png`` (split ``"train"`` -> our485, ``"test"`` -> eval15) or its GitHub mirror's
+  ``[dataset/]train|test/low|normal/*.png`` (rawdiff.data.lol finds the layout).
 * SID Sony (Chen et al., CVPR 2018): ``Sony/short|long/*.ARW`` and ``Sony_{train,val,test}_list.txt`` whose
   lines are ``./Sony/short/X_00_0.1s.ARW ./Sony/long/X_00_10s.ARW ISO... F...``; the exposure ratio is
   ``min(long / short, 300)`` from the exposure times in the file names (SID's training code caps it at 300).
@@ -19,7 +20,6 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from rawdiff.camera.bayer import pack
 from rawdiff.camera.phone import check_meta_record, stack_meta
 from rawdiff.camera.rawfile import ZRR_BLACK, ZRR_WHITE, read_raw_file
 from rawdiff.data.io import describe_image, png_header, read_bayer_png, read_image_tensor
+from rawdiff.data.lol import LAYOUT_HELP, locate_lowlight, lowlight_pairs, natural_key
 from rawdiff.errors import DataError
 
 __all__ = [
@@ -40,11 +41,6 @@ __all__ = [
 ]
 
 _SPLITS = ("train", "test")
-
-
-def natural_key(name: str):
-    """Sort key that orders ``2`` before ``10`` (ZRR and LOL files are numbered)."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 def _check_split(split: str, allowed=_SPLITS) -> str:
@@ -207,26 +203,18 @@ class LowLightDataset:
     """Dark/well-lit pairs: items ``dict(low, high = 3 x H x W in [0, 1], label: str, name)``.
 
     Reads our synthetic layout (``<split>/low|high``, words from ``labels.json`` joined by a space, ``""`` when a
-    scene has none) and LOL (``our485`` for ``"train"``, ``eval15`` for ``"test"``; labels are ``""``).
+    scene has none) and LOL (``our485`` or the mirror's ``train`` for ``"train"``, ``eval15`` or ``test`` for
+    ``"test"``; labels are ``""``); rawdiff.data.lol.locate_lowlight tells them apart.
     """
-
-    LOL_SPLITS: ClassVar[dict[str, str]] = {"train": "our485", "test": "eval15"}
 
     def __init__(self, root: str | os.PathLike, split: str = "train"):
         self.root, self.split = Path(root), _check_split(split)
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: low-light dataset folder does not exist")
-        ours, lol = self.root / split, self.root / self.LOL_SPLITS[split]
-        if (ours / "low").is_dir():
-            self.layout, base = "rawdiff-lowlight", ours
-        elif (lol / "low").is_dir():
-            self.layout, base = "lol", lol
-        else:
-            raise DataError(f"{self.root}: expected {split}/low|high/*.png (rawdiff synthetic) or "
-                            f"{self.LOL_SPLITS[split]}/low|high/*.png (LOL)")
-        if not (base / "high").is_dir():
-            raise DataError(f"{base / 'high'}: missing; every low/ image needs a high/ image of the same name")
-        self._pairs = _pair_up(base / "low", (".png",), base / "high", (".png",))
+        found = locate_lowlight(self.root)    # rawdiff.data.lol: the three layouts, LOL's dataset/ folder
+        if found is None:
+            raise DataError(f"{self.root}: not a low-light dataset; expected {LAYOUT_HELP}")
+        self.layout = "lol" if found.kind == "lol" else "rawdiff-lowlight"
+        base = found.folder(split)
+        self._pairs = lowlight_pairs(found, split)
         self._labels = {s: "" for s, _, _ in self._pairs}
         lab = base / "labels.json"
         if lab.is_file():
