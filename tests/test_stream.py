@@ -44,3 +44,119 @@ def test_size_switch_and_chunks_match_in_memory(zrr):
         assert sum((p.names for p in pieces), []) == mem.names
     sub = lazy.subset(2)
     assert not sub.is_lazy and torch.equal(sub.rgb, mem.rgb[:2])
+
+
+# ------------------------------------------------------------------ step batches: ranks, workers, resume
+from dataclasses import replace  # noqa: E402
+
+from rawdiff.config import DTDMConfig, TrainConfig  # noqa: E402
+from rawdiff.data.stream import step_batches  # noqa: E402
+from rawdiff.did.enhance import fit_normalizers  # noqa: E402
+from rawdiff.did.regress import RandomCropBatches  # noqa: E402
+from rawdiff.did.train import DiskImages, MultiScalePatchBatches, fit_pair_normalizers, load_lowlight  # noqa: E402
+from rawdiff.diffraw.train import diffraw_batch_fn, ispnet_batch_fn  # noqa: E402
+from rawdiff.presets import get_preset  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def write_lowlight(root, n: int, h: int = 40, w: int = 56, seed: int = 0):
+    rs = np.random.default_rng(seed)
+    for side in ("low", "high"):
+        (root / "train" / side).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        for side in ("low", "high"):
+            Image.fromarray(rs.integers(0, 256, (h + i % 3 * 8, w, 3), dtype=np.uint8)).save(
+                root / "train" / side / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def low(tmp_path_factory):
+    return write_lowlight(tmp_path_factory.mktemp("low"), 5)
+
+
+def _collect(batch_fn, steps=3, start=0, world=1, workers=0, seed=4):
+    """The global batches of steps [start, steps): each rank's rows from step_batches, concatenated."""
+    cfg = TrainConfig(steps=steps, seed=seed)
+    per_rank = [list(step_batches(batch_fn, cfg, start, r, world, CPU, workers=workers)) for r in range(world)]
+    out = []
+    for rows in zip(*per_rank):
+        assert len({s for s, _ in rows}) == 1
+        out.append({k: torch.cat([b[k] for _, b in rows]) for k in rows[0][1]})
+    return out
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert torch.equal(x[k], y[k]), k
+
+
+def _phone_fns(data):
+    dtdm = DTDMConfig(train_crop=16)
+    return [ispnet_batch_fn(data, 4, crop=8), ispnet_batch_fn(data, 4, crop=0),
+            diffraw_batch_fn(data, 4, dtdm), diffraw_batch_fn(data, 4, dtdm, mode="ddpm")]
+
+
+def _low_fns(dark, bright):
+    s = get_preset("smoke")
+    did = replace(s.did, scales=(32, 64), crop=64, augment=True, eta_per_batch=True)
+    dn, bn = fit_normalizers(list(dark), list(bright), "tail")
+    return [MultiScalePatchBatches(dark, bright, did, s.edm, 4, dn, bn),
+            MultiScalePatchBatches(dark, bright, replace(did, augment=False, eta_per_batch=False), s.edm, 4, dn, bn),
+            RandomCropBatches(dark, bright, 16, 4, dn, bn)]
+
+
+def test_global_batch_same_for_any_world_size_workers_and_storage(zrr, low):
+    """Issue 23: the global batch of step k is the same for 1/2/4 ranks, 0/2 workers, in memory or streamed."""
+    mem, lazy = load_phone(zrr, "train"), load_phone(zrr, "train", max_bytes=0)
+    dark, bright, _ = load_lowlight(low, "train")
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    assert isinstance(dark, list) and isinstance(ldark, DiskImages)
+    for fm, fl in zip(_phone_fns(mem) + _low_fns(dark, bright), _phone_fns(lazy) + _low_fns(ldark, lbright)):
+        ref = _collect(fm)
+        _same(ref, [fm(k, torch.Generator().manual_seed(_seed(4, k))) for k in range(3)])   # = plain call
+        for world in (2, 4):
+            _same(ref, _collect(fm, world=world))
+            _same(ref, _collect(fl, world=world))
+        _same(ref, _collect(fl))
+
+
+def _seed(seed, step):
+    from rawdiff.utils import derive_seed
+    return derive_seed(seed, "batch", step)
+
+
+def test_workers_and_resume_draw_the_same_batches(zrr, low):
+    lazy = load_phone(zrr, "train", max_bytes=0)
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    for fn in (_phone_fns(lazy)[2], _low_fns(ldark, lbright)[0]):
+        ref = _collect(fn, steps=4)
+        _same(ref, _collect(fn, steps=4, workers=2))
+        _same(ref[2:], _collect(fn, steps=4, start=2))                    # a resumed run
+        _same(ref[1:], _collect(fn, steps=4, start=1, world=2, workers=2))
+
+
+def test_streamed_normaliser_fit_matches_in_memory(low, monkeypatch):
+    dark, bright, _ = load_lowlight(low, "train")
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    a, b = fit_pair_normalizers(dark, bright), fit_pair_normalizers(ldark, lbright)
+    assert a[0] == b[0] and a[1] == b[1]                    # all pairs when they are fewer than FIT_PAIRS
+    monkeypatch.setattr("rawdiff.did.train.FIT_PAIRS", 3)
+    c = fit_pair_normalizers(ldark, lbright)
+    assert c[0].count == c[1].count == (40 + 56 + 48) * 56   # pairs 0, 2, 4: a bounded, evenly spaced sample
+    assert c[0] != a[0]
+
+
+def test_bad_image_in_a_worker_is_one_line_data_error(tmp_path):
+    root = write_zrr(tmp_path, 4)
+    (root / "train" / "canon" / "2.jpg").write_bytes(b"not a jpeg")
+    data = load_phone(root, "train", max_bytes=0)
+    fn = ispnet_batch_fn(data, 4, crop=8)
+    for workers in (0, 2):
+        with pytest.raises(DataError) as err:
+            _collect(fn, steps=6, workers=workers)
+        assert "2.jpg" in str(err.value) and "\n" not in str(err.value)

@@ -46,17 +46,21 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def augment_pair(dark: torch.Tensor, bright: torch.Tensor, generator: torch.Generator,
-                 cfg: AugmentConfig = AugmentConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_pair(dark: torch.Tensor, bright: torch.Tensor, generator: torch.Generator | None,
+                 cfg: AugmentConfig = AugmentConfig(), *, u: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment aligned ``B x 3 x H x W`` batches: shared flips, photometric jitter on ``bright`` only.
 
-    Draws exactly ``9 x B`` uniforms from ``generator`` (on its device) whatever the outcomes.
+    Draws exactly ``9 x B`` uniforms from ``generator`` (on its device) whatever the outcomes, or uses ``u``
+    (``9 x B``, drawn earlier: a rank augmenting its rows of a global batch passes its columns).
     """
     if dark.shape != bright.shape or dark.ndim != 4 or dark.shape[1] != 3:
         raise ValueError(f"augment_pair needs two B x 3 x H x W batches of one shape, got {tuple(dark.shape)} "
                          f"and {tuple(bright.shape)}")
     b = dark.shape[0]
-    u = torch.rand((9, b), generator=generator, device=generator.device).to(dark.device, dark.dtype)
+    if u is None:
+        u = torch.rand((9, b), generator=generator, device=generator.device)
+    u = u.to(dark.device, dark.dtype)
 
     def col(v):
         return v.view(b, 1, 1, 1)

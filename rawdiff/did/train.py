@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import abc
 from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -47,6 +48,7 @@ import torch
 
 from rawdiff.config import DiDConfig, EDMConfig, Preset, TrainConfig, UNetConfig
 from rawdiff.data.loaders import LowLightDataset
+from rawdiff.data.stream import IN_MEMORY_BYTES, ShardedBatches, default_workers
 from rawdiff.did.enhance import (
     META_FILE,
     DiDModel,
@@ -58,7 +60,7 @@ from rawdiff.diffusion.cascade import check_scales
 from rawdiff.diffusion.edm import EDMLoss, randn, sample_training_sigmas
 from rawdiff.errors import DataError, RawdiffError
 from rawdiff.metrics.image import lpips_loss_or_none, metric_availability
-from rawdiff.norm import normalizer_from_dict
+from rawdiff.norm import TailNorm, normalizer_from_dict
 from rawdiff.presets import get_preset
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import Trained, cache_key, run_config, train_config
@@ -68,71 +70,110 @@ from rawdiff.utils import resolve_device, to_inference
 
 
 # ----------------------------------------------------------------------------------------------- batches
-class MultiScalePatchBatches:
+class DiskImages(abc.Sequence):
+    """One side (``"low"`` or ``"high"``) of a rawdiff.data.loaders.LowLightDataset as a sequence of ``3 x H x W``
+    [0, 1] float tensors read from disk on demand (what :func:`load_lowlight` returns for large splits)."""
+
+    def __init__(self, dataset: LowLightDataset, side: str):
+        self.dataset, self.side = dataset, side
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.dataset.read_side(int(k), self.side)
+
+
+def fit_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """A ``3 x H x W`` image as float32, up-sampled (bilinear, antialiased) so its short side is at least ``crop``."""
+    x = x.float()
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise DataError(f"expected 3 x H x W images, got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if min(h, w) < crop:
+        f = crop / min(h, w)
+        x = resize(x[None], (max(crop, round(h * f)), max(crop, round(w * f))))[0]
+    return x
+
+
+class PairRows:
+    """Training pairs for DiD and the regression baseline, each prepared by ``prepare(dark, bright)``: prepared once
+    and kept (in-memory lists, the pre-streaming behaviour) or read and prepared when a batch needs them
+    (:class:`DiskImages`).  Both give the same tensors."""
+
+    def __init__(self, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], prepare):
+        if len(dark) != len(bright) or not len(dark):
+            raise DataError(f"need matching non-empty dark/bright image lists, got {len(dark)} and {len(bright)}")
+        self.lazy = isinstance(dark, DiskImages) or isinstance(bright, DiskImages)
+        self.dark, self.bright, self.prepare = dark, bright, prepare
+        self.pairs = None if self.lazy else [prepare(d, b) for d, b in zip(dark, bright)]
+
+    def __len__(self) -> int:
+        return len(self.dark)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pairs[k] if self.pairs is not None else self.prepare(self.dark[k], self.bright[k])
+
+
+class MultiScalePatchBatches(ShardedBatches):
     """``batch_fn(step, generator)`` for rawdiff.train: DiD's multi-scale 32x32 patch batches (module docs).
 
-    ``dark``/``bright``: lists of ``3 x H x W`` [0, 1] tensors (pairs), each at least ``crop`` px per side
-    (smaller images are up-sampled at construction).  Every random number is drawn from ``generator`` in a
-    fixed order, so a batch depends on ``(seed, step)`` only.
+    ``dark``/``bright``: sequences of ``3 x H x W`` [0, 1] tensors (pairs) — lists (kept in memory) or
+    :class:`DiskImages` (read when a batch needs them); images smaller than ``crop`` are up-sampled.  Every random
+    number of the global batch is drawn from ``generator`` in a fixed order (:meth:`draw`), so a batch depends on
+    ``(seed, step)`` only; :meth:`rows` forms rows ``lo..hi`` (rawdiff.data.stream.ShardedBatches) on the CPU.
+    ``device`` is accepted for compatibility: batches are formed on the host and moved by the training loop.
     """
 
     def __init__(self, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], did: DiDConfig, edm: EDMConfig,
-                 batch_size: int, dark_norm, bright_norm, device: str | torch.device = "cpu"):
-        if len(dark) != len(bright) or not dark:
-            raise DataError(f"need matching non-empty dark/bright image lists, got {len(dark)} and {len(bright)}")
+                 batch_size: int, dark_norm, bright_norm, device: str | torch.device = "cpu", workers: int = 0):
         self.levels = check_scales(did.scales, did.patch)
         if did.crop != did.scales[-1]:
             raise ValueError(f"DiDConfig.crop ({did.crop}) must equal the largest scale ({did.scales[-1]})")
-        dev = resolve_device(device)
-        self.did, self.edm, self.batch_size = did, edm, int(batch_size)
+        self.did, self.edm, self.batch_size, self.workers = did, edm, int(batch_size), int(workers)
         self.dark_norm, self.bright_norm = dark_norm, bright_norm
-        self.pairs = [(self._fit(d, did.crop).to(dev), self._fit(b, did.crop).to(dev)) for d, b in zip(dark, bright)]
+        self.pairs = PairRows(dark, bright, lambda d, b: (fit_crop(d, did.crop), fit_crop(b, did.crop)))
 
-    @staticmethod
-    def _fit(x: torch.Tensor, crop: int) -> torch.Tensor:
-        x = x.float()
-        if x.ndim != 3 or x.shape[0] != 3:
-            raise DataError(f"expected 3 x H x W images, got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        if min(h, w) < crop:
-            f = crop / min(h, w)
-            x = resize(x[None], (max(crop, round(h * f)), max(crop, round(w * f))))[0]
-        return x
-
-    def __call__(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        g, B, did, p = generator, self.batch_size, self.did, self.did.patch
+    def draw(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        g, B, p = generator, self.batch_size, self.did.patch
         dev = g.device
 
         def u(*shape):
             return torch.rand(shape, generator=g, device=dev)
 
-        level = int(torch.randint(self.levels, (1,), generator=g, device=dev))
-        idx = torch.randint(len(self.pairs), (B,), generator=g, device=dev).tolist()
-        crop_u, patch_u, eta = u(B, 2), u(B, 2), u(B)
-        n_y1 = randn((B, 3, p, p), g, device=dev)
-        n_y2 = randn((B, 3, p, p), g, device=dev)
-        sigma = sample_training_sigmas(B, g, p_mean=self.edm.p_mean, p_std=self.edm.p_std, device=dev)
-        noise = randn((B, 3, p, p), g, device=dev)
+        d = {"level": torch.randint(self.levels, (1,), generator=g, device=dev),
+             "idx": torch.randint(len(self.pairs), (B,), generator=g, device=dev)}
+        d["crop_u"], d["patch_u"], d["eta"] = u(B, 2), u(B, 2), u(B)
+        d["n_y1"] = randn((B, 3, p, p), g, device=dev)
+        d["n_y2"] = randn((B, 3, p, p), g, device=dev)
+        d["sigma"] = sample_training_sigmas(B, g, p_mean=self.edm.p_mean, p_std=self.edm.p_std, device=dev)
+        d["noise"] = randn((B, 3, p, p), g, device=dev)
+        if self.did.augment:   # rawdiff.data.augment.augment_pair's 9 x B uniforms, drawn where it drew them
+            d["aug"] = torch.rand((9, B), generator=g, device=dev)
+        if self.did.eta_per_batch:  # official: one eta for the whole batch, one shared noise for both s=0 slots
+            d["eta"], d["n_y2"] = d["eta"][:1].expand(B), d["n_y1"]
+        return d
 
-        crop = did.crop
+    def rows(self, d: dict, lo: int, hi: int) -> dict[str, torch.Tensor]:
+        did, p, crop, n = self.did, self.did.patch, self.did.crop, hi - lo
+        d = {k: v.cpu() for k, v in d.items()}   # the draws live on the CPU (a no-op there): no per-row syncs
+        level = int(d["level"])
         darks, brights = [], []
-        for i, k in enumerate(idx):
-            d, b = self.pairs[k]
-            h, w = d.shape[-2:]
-            top = int(crop_u[i, 0] * (h - crop + 1))
-            left = int(crop_u[i, 1] * (w - crop + 1))
-            darks.append(d[:, top:top + crop, left:left + crop])
-            brights.append(b[:, top:top + crop, left:left + crop])
+        for i, k in zip(range(lo, hi), d["idx"][lo:hi].tolist()):
+            dk, bk = self.pairs[k]
+            h, w = dk.shape[-2:]
+            top = int(d["crop_u"][i, 0] * (h - crop + 1))
+            left = int(d["crop_u"][i, 1] * (w - crop + 1))
+            darks.append(dk[:, top:top + crop, left:left + crop])
+            brights.append(bk[:, top:top + crop, left:left + crop])
         dark, bright = torch.stack(darks), torch.stack(brights)
-        if did.augment:  # official: pair flips, bright-only jitter (drawn after the draws above)
+        if did.augment:  # official: pair flips, bright-only jitter
             from rawdiff.data.augment import augment_pair
 
-            dark, bright = augment_pair(dark, bright, g)
-        if did.eta_per_batch:  # official: one eta for the whole batch, one shared noise for both s=0 slots
-            eta = eta[:1].expand(B)
-            n_y2 = n_y1
+            dark, bright = augment_pair(dark, bright, None, u=d["aug"][:, lo:hi])
         res = did.scales[level]
-        e = eta.view(-1, 1, 1, 1)
+        e = d["eta"][lo:hi].reshape(-1, 1, 1, 1)
+        n_y1, n_y2 = d["n_y1"][lo:hi], d["n_y2"][lo:hi]
         if level == 0:
             c_x = self.dark_norm.forward(resize(dark, (p, p)))
             target = self.bright_norm.forward(resize(bright, (p, p)))
@@ -144,32 +185,51 @@ class MultiScalePatchBatches:
                 "c_y2": (self.bright_norm, resize(resize(bright, (p, p)), (res, res))),
                 "target": (self.bright_norm, resize(bright, (res, res))),
             }
-            ys = (patch_u[:, 0] * (res - p + 1)).long().tolist()
-            xs = (patch_u[:, 1] * (res - p + 1)).long().tolist()
-            cut = {k: n.forward(torch.stack([v[i, :, y:y + p, x:x + p] for i, (y, x) in enumerate(zip(ys, xs))]))
-                   for k, (n, v) in full.items()}
+            ys = (d["patch_u"][lo:hi, 0] * (res - p + 1)).long().tolist()
+            xs = (d["patch_u"][lo:hi, 1] * (res - p + 1)).long().tolist()
+            cut = {k: nm.forward(torch.stack([v[i, :, y:y + p, x:x + p] for i, (y, x) in enumerate(zip(ys, xs))]))
+                   for k, (nm, v) in full.items()}
             cond = torch.cat([cut["c_x"], cut["c_y1"] + e * n_y1, cut["c_y2"]], dim=1)
             target = cut["target"]
-        return {"target": target.contiguous(), "cond": cond.contiguous(), "sigma": sigma, "noise": noise,
-                "level": torch.full((B,), level, device=dev)}
+        return {"target": target.contiguous(), "cond": cond.contiguous(), "sigma": d["sigma"][lo:hi],
+                "noise": d["noise"][lo:hi], "level": torch.full((n,), level)}
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_lowlight(root: str | os.PathLike, split: str = "train"
-                  ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
-    """``(dark images, bright images, names)`` of a low-light dataset (rawdiff.data.loaders.LowLightDataset:
-    our synthetic layout or LOL our485/eval15)."""
+FIT_PAIRS = 256
+"""At most this many pairs (evenly spaced) feed the tail normaliser's statistics of a streamed split: bounded time
+and memory (one image at a time, rawdiff.norm.RunningStats).  In-memory splits (every ``study`` set) use all."""
+
+
+def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: int | None = None
+                  ) -> tuple[Sequence[torch.Tensor], Sequence[torch.Tensor], list[str]]:
+    """``(dark images, bright images, names)`` of a low-light dataset (rawdiff.data.loaders.LowLightDataset: our
+    synthetic layout or LOL): lists in memory when the split as float32 is at most ``max_bytes`` (default
+    rawdiff.data.stream.IN_MEMORY_BYTES), else :class:`DiskImages` read on demand."""
 
     ds = LowLightDataset(root, split)
+    if not len(ds):
+        raise DataError(f"{root}: the {split!r} split of the low-light dataset is empty")
+    limit = IN_MEMORY_BYTES if max_bytes is None else int(max_bytes)
+    if len(ds) * ds.pair_nbytes() > limit:
+        return DiskImages(ds, "low"), DiskImages(ds, "high"), [str(n) for n in ds.names]
     dark, bright, names = [], [], []
     for i in range(len(ds)):
         item = ds[i]
         dark.append(item["low"].float())
         bright.append(item["high"].float())
         names.append(str(item.get("name", i)))
-    if not dark:
-        raise DataError(f"{root}: the {split!r} split of the low-light dataset is empty")
     return dark, bright, names
+
+
+def fit_pair_normalizers(dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], normalization: str = "tail"):
+    """rawdiff.did.enhance.fit_normalizers in bounded memory: in-memory lists as before (all pairs); streamed
+    splits (:class:`DiskImages`) one image at a time over at most :data:`FIT_PAIRS` evenly spaced pairs."""
+    if normalization != "tail" or not (isinstance(dark, DiskImages) or isinstance(bright, DiskImages)):
+        return fit_normalizers(dark, bright, normalization)
+    n = len(dark)
+    idx = [round(i * (n - 1) / (FIT_PAIRS - 1)) for i in range(FIT_PAIRS)] if n > FIT_PAIRS else range(n)
+    return TailNorm.fit(dark[i] for i in idx), TailNorm.fit(bright[i] for i in idx)
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -183,8 +243,8 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
                       out_dir: str | os.PathLike | None, *, normalization: str = "tail",
                       device: str | torch.device = "auto", resume: bool = False, progress: bool = True,
                       lpips: str | None = "auto", train_cfg: TrainConfig | None = None,
-                      extra_config: Mapping | None = None) -> Trained:
-    """Train DiD on in-memory pairs (lists of 3 x H x W [0, 1] tensors); see :func:`train_did`.
+                      extra_config: Mapping | None = None, workers: int | None = None) -> Trained:
+    """Train DiD on pairs (lists of 3 x H x W [0, 1] tensors, or :class:`DiskImages`); see :func:`train_did`.
 
     ``lpips="auto"`` adds DiD's 5 x LPIPS term when the AlexNet weights are cached (else the loss reports once
     that it runs without it); ``lpips=None`` never uses it.  ``train_cfg`` overrides ``preset.did_train``.
@@ -200,7 +260,7 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
         dark_norm, bright_norm = (normalizer_from_dict(saved[0]["norm"]["dark"]),
                                   normalizer_from_dict(saved[0]["norm"]["bright"]))
     else:
-        dark_norm, bright_norm = fit_normalizers(dark, bright, normalization)
+        dark_norm, bright_norm = fit_pair_normalizers(dark, bright, normalization)
     norms = {"normalization": normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
     meta = {**_meta(preset.did_unet, preset.did, preset.edm, tcfg, norms, extra_config),
             "sampler": dataclasses.asdict(preset.did_sampler)}   # kept in run.json with each checkpoint
@@ -214,7 +274,7 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
     loss = EDMLoss(sigma_data=preset.edm.sigma_data, lpips=lp_module, lpips_reason=reason,
                    lpips_weight=preset.edm.lpips_weight if lpips else 0.0, to_image=to_image)
     batches = MultiScalePatchBatches(dark, bright, preset.did, preset.edm, tcfg.batch_size, dark_norm, bright_norm,
-                                     dev)
+                                     workers=default_workers(dev) if workers is None else workers)
     model = build_denoiser(preset.did_unet, preset.edm, tcfg.seed)
     res = train(model, loss, batches, tcfg, out, device=dev, resume=resume, run_config=meta, progress=progress,
                 desc=f"DiD ({normalization})")
@@ -227,18 +287,20 @@ def train_did_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright
 def train_did(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: str | os.PathLike, *,
               normalization: str = "tail", device: str | torch.device = "auto", resume: bool = False,
               progress: bool = True, lpips: str | None = "auto", steps: int | None = None,
-              seed: int | None = None) -> Trained:
+              seed: int | None = None, workers: int | None = None) -> Trained:
     """Train DiD on the ``train`` split of a low-light dataset; checkpoints and run.json go to ``out_dir``.
 
     The normaliser statistics are fitted on that training split (dataset level) and saved in the run.json (``config``) and
     in the checkpoint's ``config.json``; ``resume=True`` continues an interrupted run with the same statistics.
-    ``steps``/``seed`` override ``preset.did_train``.
+    ``steps``/``seed`` override ``preset.did_train``.  Splits over rawdiff.data.stream.IN_MEMORY_BYTES are read
+    from disk as batches need them (:func:`load_lowlight`), in ``workers`` DataLoader processes (default
+    rawdiff.data.stream.default_workers: 0 on the CPU); their statistics come from :data:`FIT_PAIRS` pairs.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     tcfg = train_config(preset.did_train, seed, steps)
     dark, bright, _ = load_lowlight(lowlight_root, "train")
     return train_did_tensors(preset, dark, bright, out_dir, normalization=normalization, device=device,
-                             resume=resume, progress=progress, lpips=lpips, train_cfg=tcfg,
+                             resume=resume, progress=progress, lpips=lpips, train_cfg=tcfg, workers=workers,
                              extra_config={"data_root": str(lowlight_root), "scale": preset.name})
 
 

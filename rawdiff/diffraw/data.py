@@ -19,18 +19,13 @@ from rawdiff.camera.phone import stack_meta
 from rawdiff.config import Preset
 from rawdiff.data.datasets import ensure_datasets
 from rawdiff.data.loaders import ZRRDataset
+from rawdiff.data.stream import IN_MEMORY_BYTES
 from rawdiff.errors import DataError
 from rawdiff.nn.ispnet import coord_grid
 from rawdiff.runs.store import data_digest
 
 CONDITIONS = ("raw+c", "raw", "none")
 MODES = ("dtdm", "ddpm")
-
-
-IN_MEMORY_BYTES = 256 << 20
-"""Splits up to this many bytes (as float32 tensors) are held in memory by :func:`load_phone`; larger ones are
-read from disk on demand (the switch is by size, not by preset: a ``study`` split is ~130 MB, one 448-px ZRR
-pair 3.2 MB, so ZRR train, 46,839 pairs ~150 GB, streams)."""
 
 
 class PhoneData:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from rawdiff.camera.degrade import degrade
+from rawdiff.camera.degrade import degrade, draw_shared
 from rawdiff.checkpoint_io import config_errors
 from rawdiff.config import (
     DegradeConfig,
@@ -33,16 +33,25 @@ from rawdiff.diffraw.data import (
     from_pm1,
     load_phone,
     make_cond,
-    random_crops,
     to_pm1,
 )
+from rawdiff.data.stream import ShardedBatches, default_workers
 from rawdiff.diffusion import dtdm as dtdm_mod
-from rawdiff.nn.ispnet import ISPNet
+from rawdiff.nn.ispnet import ISPNet, coord_grid
 from rawdiff.nn.unet import UNet
 from rawdiff.runs.lifecycle import ModelKind
 from rawdiff.runs.store import cache_key, kind_config, train_config
 from rawdiff.train import load_run, train
 from rawdiff.utils import resolve_device, seeded_init, to_inference
+
+
+def _host(data: PhoneData) -> PhoneData:
+    """Batches are cut on the host (crop before transfer); an in-memory PhoneData on a GPU comes back once."""
+    return data if data.is_lazy or data.device.type == "cpu" else data.to("cpu")
+
+
+def _workers(workers: int | None, dev: torch.device) -> int:
+    return default_workers(dev) if workers is None else int(workers)
 
 
 # =============================================================================================== ISPNet
@@ -52,13 +61,51 @@ def build_ispnet(preset: Preset, seed: int = 0) -> ISPNet:
         return ISPNet(preset.isp_net)
 
 
-def ispnet_batch_fn(data: PhoneData, batch_size: int, crop: int = 0) -> Callable[[int, torch.Generator], dict]:
-    """batch_fn for rawdiff.train: random images and even-aligned crops, all drawn from the step generator."""
-    def batch_fn(step: int, gen: torch.Generator) -> dict:
-        idx = torch.randint(0, len(data), (batch_size,), generator=gen, device=gen.device).to(data.raw.device)
-        raw, rgb, coords = random_crops(data, idx, crop, gen)
+class PhoneBatches(ShardedBatches):
+    """ISPNet's batches (rawdiff.data.stream.ShardedBatches): random pairs and even-aligned crops (``crop`` px at
+    DSLR resolution; 0 or >= the frame: whole pairs) with their full-frame coordinates.
+
+    :meth:`draw` makes the image indices and crop offsets of the global batch from the step generator, in the
+    order the pre-streaming code drew them (same batches on the CPU); :meth:`rows` reads only the rows asked for
+    (from memory, or from disk for a lazy :class:`PhoneData`) and crops them before anything is moved.
+    """
+
+    def __init__(self, data: PhoneData, batch_size: int, crop: int = 0, workers: int = 0):
+        self.data, self.batch_size, self.workers = data, int(batch_size), int(workers)
+        self.H, self.W = data.frame_size()
+        self.crop = int(crop) if crop and crop < min(self.H, self.W) else 0
+        if self.crop % 2:
+            raise ValueError(f"training crop must be even (Bayer 2x2 cells), got {crop}")
+
+    def draw(self, step: int, gen: torch.Generator) -> dict:
+        B, pc = self.batch_size, self.crop // 2
+        idx = torch.randint(0, len(self.data), (B,), generator=gen, device=gen.device)
+        if not self.crop:
+            return {"idx": idx, "top": torch.zeros_like(idx), "left": torch.zeros_like(idx)}
+        tops = torch.randint(0, self.H // 2 - pc + 1, (B,), generator=gen, device=gen.device)
+        lefts = torch.randint(0, self.W // 2 - pc + 1, (B,), generator=gen, device=gen.device)
+        return {"idx": idx, "top": tops, "left": lefts}
+
+    def crops(self, draws: dict, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows ``lo..hi``: packed RAW crops, DSLR crops and the crops' full-frame coordinates."""
+        idx, tops, lefts = (draws[k][lo:hi].tolist() for k in ("idx", "top", "left"))
+        raw, rgb = self.data.read_crops(idx, tops, lefts, self.crop)
+        h, w = self.H // 2, self.W // 2
+        if not self.crop:
+            return raw, rgb, coord_grid(len(idx), h, w, device=raw.device)
+        pc = self.crop // 2
+        coords = torch.stack([coord_grid(1, pc, pc, top=t, left=l, full=(h, w), device=raw.device)[0]
+                              for t, l in zip(tops, lefts)])
+        return raw, rgb, coords
+
+    def rows(self, draws: dict, lo: int, hi: int) -> dict:
+        raw, rgb, coords = self.crops(draws, lo, hi)
         return {"raw": raw, "rgb": rgb, "coords": coords}
-    return batch_fn
+
+
+def ispnet_batch_fn(data: PhoneData, batch_size: int, crop: int = 0, workers: int = 0) -> PhoneBatches:
+    """batch_fn for rawdiff.train: random images and even-aligned crops, all drawn from the step generator."""
+    return PhoneBatches(data, batch_size, crop, workers)
 
 
 def ispnet_loss(model, batch: dict) -> torch.Tensor:
@@ -68,15 +115,18 @@ def ispnet_loss(model, batch: dict) -> torch.Tensor:
 
 def train_ispnet(preset: Preset, data_root_phone: str | os.PathLike | PhoneData, out_dir: str | os.PathLike | None,
                  device: str | torch.device = "auto", resume: bool = False, progress: bool = True, *,
-                 seed: int | None = None, steps: int | None = None):
-    """Train ISPNet on the ``train`` split of a ZRR-layout folder (or a :class:`PhoneData`) -> rawdiff.runs.store.Trained."""
+                 seed: int | None = None, steps: int | None = None, workers: int | None = None):
+    """Train ISPNet on the ``train`` split of a ZRR-layout folder (or a :class:`PhoneData`) -> rawdiff.runs.store.Trained.
+
+    Batches are formed on the host and moved per step (large splits stream from disk: rawdiff.diffraw.data.load_phone);
+    ``workers``: DataLoader worker processes (default rawdiff.data.stream.default_workers: 0 on the CPU)."""
     dev = resolve_device(device)
     data = data_root_phone if isinstance(data_root_phone, PhoneData) else load_phone(data_root_phone, "train")
     tcfg = train_config(preset.isp_train, seed, steps)
     run_config = {"kind": "isp", "isp_net": asdict(preset.isp_net), "scale": preset.name}
-    return train(build_ispnet(preset, tcfg.seed), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
-                 preset.isp_net.train_crop), tcfg, out_dir, device=dev, resume=resume, run_config=run_config,
-                 progress=progress, desc="ispnet")
+    batches = ispnet_batch_fn(_host(data), tcfg.batch_size, preset.isp_net.train_crop, _workers(workers, dev))
+    return train(build_ispnet(preset, tcfg.seed), ispnet_loss, batches, tcfg, out_dir, device=dev, resume=resume,
+                 run_config=run_config, progress=progress, desc="ispnet")
 
 
 
@@ -88,23 +138,43 @@ def build_unet(preset: Preset, seed: int = 0):
         return UNet(preset.diffraw_unet)
 
 
+class DiffRAWBatches(PhoneBatches):
+    """DiffRAW's batches: :class:`PhoneBatches` crops, x = D²(y) (rawdiff.camera.degrade), t and eps.
+
+    :meth:`draw`: indices and offsets, then D²'s batch-shared values and seed (rawdiff.camera.degrade.draw_shared),
+    then t and eps of the global batch; :meth:`rows` reads and degrades only its rows (``offset=lo``: the
+    per-image D² draws of row i depend on i, not on which rank forms it).
+    """
+
+    def __init__(self, data: PhoneData, batch_size: int, cfg: DTDMConfig, *, mode: str = "dtdm",
+                 degrade_cfg: DegradeConfig = DegradeConfig(), workers: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+        super().__init__(data, batch_size, cfg.train_crop, workers)
+        self.t_max = cfg.s if mode == "dtdm" else cfg.T
+        self.degrade_cfg = degrade_cfg
+
+    def draw(self, step: int, gen: torch.Generator) -> dict:
+        d = super().draw(step, gen)
+        d["d2"] = draw_shared(gen)
+        size = (self.crop, self.crop) if self.crop else (self.H, self.W)
+        d["t"], d["eps"] = dtdm_mod.sample_training_inputs(self.batch_size, self.t_max, gen,
+                                                           (self.batch_size, 3, *size), device=gen.device)
+        return d
+
+    def rows(self, draws: dict, lo: int, hi: int) -> dict:
+        raw, rgb, _ = self.crops(draws, lo, hi)
+        x = degrade(rgb, cfg=self.degrade_cfg, offset=lo, shared=draws["d2"])
+        return {"y": to_pm1(rgb), "x": to_pm1(x), "w": raw, "t": draws["t"][lo:hi], "eps": draws["eps"][lo:hi]}
+
+
 def diffraw_batch_fn(data: PhoneData, batch_size: int, cfg: DTDMConfig, *, mode: str = "dtdm",
-                     degrade_cfg: DegradeConfig = DegradeConfig()) -> Callable[[int, torch.Generator], dict]:
+                     degrade_cfg: DegradeConfig = DegradeConfig(), workers: int = 0) -> DiffRAWBatches:
     """batch_fn: images, crops, x = D²(y), t and eps — all from the step generator (rawdiff.train contract).
 
     ``mode="dtdm"``: t ~ U{1..s}; ``"ddpm"``: t ~ U{1..T}.  Returns [-1, 1] tensors y, x, w (packed, [0, 1]).
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
-    t_max = cfg.s if mode == "dtdm" else cfg.T
-
-    def batch_fn(step: int, gen: torch.Generator) -> dict:
-        idx = torch.randint(0, len(data), (batch_size,), generator=gen, device=gen.device).to(data.raw.device)
-        raw, rgb, _ = random_crops(data, idx, cfg.train_crop, gen)
-        x = degrade(rgb, gen, degrade_cfg)
-        t, eps = dtdm_mod.sample_training_inputs(batch_size, t_max, gen, rgb.shape, device=rgb.device)
-        return {"y": to_pm1(rgb), "x": to_pm1(x), "w": raw, "t": t, "eps": eps}
-    return batch_fn
+    return DiffRAWBatches(data, batch_size, cfg, mode=mode, degrade_cfg=degrade_cfg, workers=workers)
 
 
 def diffraw_loss_fn(cfg: DTDMConfig, *, mode: str = "dtdm", condition: str = "raw+c") -> Callable:
@@ -130,8 +200,9 @@ def _tables(cfg: DTDMConfig, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
 def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData, out_dir: str | os.PathLike | None,
                   device: str | torch.device = "auto", resume: bool = False, progress: bool = True, *,
                   condition: str = "raw+c", mode: str = "dtdm", s: int | None = None, seed: int | None = None,
-                  steps: int | None = None):
-    """Train the DiffRAW UNet (DTDM, or the gamma = 0 DDPM baseline with ``mode="ddpm"``) -> Trained."""
+                  steps: int | None = None, workers: int | None = None):
+    """Train the DiffRAW UNet (DTDM, or the gamma = 0 DDPM baseline with ``mode="ddpm"``) -> Trained; data and
+    ``workers`` as in :func:`train_ispnet`."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
     dev = resolve_device(device)
@@ -141,7 +212,8 @@ def train_diffraw(preset: Preset, data_root_phone: str | os.PathLike | PhoneData
     run_config = {"kind": "diffraw", "mode": mode, "condition": condition, "dtdm": asdict(cfg),
                   "unet": asdict(preset.diffraw_unet), "scale": preset.name}
     return train(build_unet(preset, tcfg.seed), diffraw_loss_fn(cfg, mode=mode, condition=condition),
-                 diffraw_batch_fn(data.to(dev), tcfg.batch_size, cfg, mode=mode), tcfg, out_dir, device=dev,
+                 diffraw_batch_fn(_host(data), tcfg.batch_size, cfg, mode=mode, workers=_workers(workers, dev)),
+                 tcfg, out_dir, device=dev,
                  resume=resume, run_config=run_config, progress=progress, desc=f"diffraw-{mode}-{condition}")
 
 
