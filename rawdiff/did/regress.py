@@ -35,8 +35,8 @@ import torch
 
 from rawdiff.checkpoint_io import config_errors
 from rawdiff.config import Preset, RegressConfig, TrainConfig, UNetConfig, from_dict
-from rawdiff.did.enhance import fit_normalizers
-from rawdiff.did.train import load_lowlight
+from rawdiff.data.stream import ShardedBatches, default_workers
+from rawdiff.did.train import PairRows, fit_crop, fit_pair_normalizers, load_lowlight
 from rawdiff.errors import DataError
 from rawdiff.nn.unet import UNet
 from rawdiff.norm import normalizer_from_dict
@@ -94,44 +94,39 @@ class RegressModel:
 
 
 # ----------------------------------------------------------------------------------------------- batches
-class RandomCropBatches:
+class RandomCropBatches(ShardedBatches):
     """``batch_fn(step, generator)`` for rawdiff.train: random ``crop x crop`` windows of random training pairs.
 
-    The pairs are normalised once at construction (the normalisations are pointwise, so cropping after
-    normalising equals normalising the crop).  Images smaller than ``crop`` are up-sampled (bilinear,
-    antialiased) so their short side is ``crop``.  All randomness (image index, window position) comes from
-    ``generator``, so a batch depends on ``(seed, step)`` only.
+    ``dark``/``bright``: lists of ``3 x H x W`` [0, 1] tensors (normalised once here and kept) or
+    rawdiff.did.train.DiskImages (read and normalised when a batch needs them; the same tensors).  The
+    normalisations are pointwise, so cropping after normalising equals normalising the crop.  Images smaller than
+    ``crop`` are up-sampled (bilinear, antialiased) so their short side is ``crop``.  The image indices and window
+    positions of the global batch come from ``generator`` (:meth:`draw`); :meth:`rows` cuts rows ``lo..hi`` on the
+    CPU (rawdiff.data.stream.ShardedBatches).  ``device`` is accepted for compatibility: batches are formed on
+    the host and moved by the training loop.
     """
 
     def __init__(self, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], crop: int, batch_size: int,
-                 dark_norm, bright_norm, device: str | torch.device = "cpu"):
-        if len(dark) != len(bright) or not dark:
-            raise DataError(f"need matching non-empty dark/bright image lists, got {len(dark)} and {len(bright)}")
-        dev = resolve_device(device)
-        self.crop, self.batch_size = int(crop), int(batch_size)
-        self.pairs = []
-        for d, b in zip(dark, bright):
-            d, b = self._fit(d), self._fit(b)
-            if d.shape != b.shape:
-                raise DataError(f"dark/bright pair sizes differ: {tuple(d.shape)} vs {tuple(b.shape)}")
-            self.pairs.append((dark_norm.forward(d[None])[0].to(dev), bright_norm.forward(b[None])[0].to(dev)))
+                 dark_norm, bright_norm, device: str | torch.device = "cpu", workers: int = 0):
+        self.crop, self.batch_size, self.workers = int(crop), int(batch_size), int(workers)
+        self.dark_norm, self.bright_norm = dark_norm, bright_norm
+        self.pairs = PairRows(dark, bright, self._prepare)
 
-    def _fit(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
-        if x.ndim != 3 or x.shape[0] != 3:
-            raise DataError(f"expected 3 x H x W images, got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        if min(h, w) < self.crop:
-            f = self.crop / min(h, w)
-            x = resize(x[None], (max(self.crop, round(h * f)), max(self.crop, round(w * f))))[0]
-        return x
+    def _prepare(self, d: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d, b = fit_crop(d, self.crop), fit_crop(b, self.crop)
+        if d.shape != b.shape:
+            raise DataError(f"dark/bright pair sizes differ: {tuple(d.shape)} vs {tuple(b.shape)}")
+        return self.dark_norm.forward(d[None])[0], self.bright_norm.forward(b[None])[0]
 
-    def __call__(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        g, B, c = generator, self.batch_size, self.crop
-        idx = torch.randint(len(self.pairs), (B,), generator=g, device=g.device).tolist()
-        pos = torch.rand(B, 2, generator=g, device=g.device).tolist()
+    def draw(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        g, B = generator, self.batch_size
+        idx = torch.randint(len(self.pairs), (B,), generator=g, device=g.device)
+        return {"idx": idx, "pos": torch.rand(B, 2, generator=g, device=g.device)}
+
+    def rows(self, draws: dict, lo: int, hi: int) -> dict[str, torch.Tensor]:
+        c = self.crop
         xs, ys = [], []
-        for k, (u, v) in zip(idx, pos):
+        for k, (u, v) in zip(draws["idx"][lo:hi].tolist(), draws["pos"][lo:hi].tolist()):   # CPU draws: no syncs
             d, b = self.pairs[k]
             h, w = d.shape[-2:]
             top, left = int(u * (h - c + 1)), int(v * (w - c + 1))
@@ -164,9 +159,10 @@ def _meta(unet: UNetConfig, cfg: RegressConfig, tcfg: TrainConfig, norms: dict, 
 def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor],
                           out_dir: str | os.PathLike | None, *, cfg: RegressConfig = RegressConfig(),
                           train_cfg: TrainConfig | None = None, device: str | torch.device = "auto",
-                          resume: bool = False, progress: bool = True, extra_config: Mapping | None = None
-                          ) -> Trained:
-    """Train the regression UNet on in-memory pairs (lists of ``3 x H x W`` [0, 1] tensors).
+                          resume: bool = False, progress: bool = True, extra_config: Mapping | None = None,
+                          workers: int | None = None) -> Trained:
+    """Train the regression UNet on pairs (lists of ``3 x H x W`` [0, 1] tensors, or rawdiff.did.train.DiskImages
+    streamed from disk; ``workers``: DataLoader processes, default rawdiff.data.stream.default_workers).
 
     ``train_cfg`` overrides ``preset.regress_train`` (its ``seed`` seeds the initial weights and the batches).
     With ``out_dir``, the normaliser statistics and configs go to ``out_dir/run.json`` and checkpoints to
@@ -182,10 +178,11 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
         norm = saved[0]["norm"]
         dark_norm, bright_norm = normalizer_from_dict(norm["dark"]), normalizer_from_dict(norm["bright"])
     else:
-        dark_norm, bright_norm = fit_normalizers(dark, bright, cfg.normalization)
+        dark_norm, bright_norm = fit_pair_normalizers(dark, bright, cfg.normalization)
     norms = {"normalization": cfg.normalization, "dark": dark_norm.to_dict(), "bright": bright_norm.to_dict()}
     meta = _meta(unet, cfg, tcfg, norms, extra_config)   # kept in run.json with each checkpoint
-    batches = RandomCropBatches(dark, bright, cfg.crop, tcfg.batch_size, dark_norm, bright_norm, dev)
+    batches = RandomCropBatches(dark, bright, cfg.crop, tcfg.batch_size, dark_norm, bright_norm,
+                                workers=default_workers(dev) if workers is None else workers)
     net = build_regressor(unet, tcfg.seed)
     res = train(net, RegressLoss(cfg.loss), batches, tcfg, out, device=dev, resume=resume, run_config=meta,
                 progress=progress, desc=f"regression UNet ({cfg.loss}, {cfg.normalization})")
@@ -196,14 +193,15 @@ def train_regress_tensors(preset: Preset | str, dark: Sequence[torch.Tensor], br
 
 def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_dir: str | os.PathLike, *,
                   cfg: RegressConfig = RegressConfig(), device: str | torch.device = "auto", resume: bool = False,
-                  progress: bool = True, steps: int | None = None, seed: int | None = None) -> Trained:
+                  progress: bool = True, steps: int | None = None, seed: int | None = None,
+                  workers: int | None = None) -> Trained:
     """Train on the ``train`` split of a low-light dataset (the data DiD trains on); ``steps``/``seed`` override
     ``preset.regress_train``."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
     tcfg = train_config(preset.regress_train, seed, steps)
     dark, bright, _ = load_lowlight(lowlight_root, "train")
     return train_regress_tensors(preset, dark, bright, out_dir, cfg=cfg, train_cfg=tcfg, device=device,
-                                 resume=resume, progress=progress,
+                                 resume=resume, progress=progress, workers=workers,
                                  extra_config={"data_root": str(lowlight_root), "scale": preset.name})
 
 
