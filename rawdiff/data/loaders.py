@@ -248,6 +248,23 @@ class LowLightDataset:
                             f"got {high.shape[-2]}x{high.shape[-1]}")
         return {"low": low, "high": high, "label": self._labels[name], "name": name}
 
+    def read_side(self, i: int, side: str) -> torch.Tensor:
+        """One image of pair ``i`` (``side`` = ``"low"`` or ``"high"``) as ``3 x H x W`` float32 in [0, 1], without
+        reading its partner (streamed training reads each side where it is needed; sizes are checked in
+        :meth:`__getitem__` and by ``rawdiff data check``)."""
+        if side not in ("low", "high"):
+            raise ValueError(f"side must be 'low' or 'high', got {side!r}")
+        return read_image_tensor(self._pairs[i][1 if side == "low" else 2])
+
+    def pair_nbytes(self) -> int:
+        """Bytes of one pair as float32 tensors, from the first low image's PNG header (nothing decoded; 0 when
+        empty, or when the header is not a PNG's, then the image is decoded)."""
+        if not self._pairs:
+            return 0
+        h = png_header(self._pairs[0][1])
+        hw = h["width"] * h["height"] if h is not None else int(self.read_side(0, "low")[0].numel())
+        return 2 * 3 * 4 * hw
+
     def tensors(self, device=None, limit: int | None = None) -> dict:
         """``dict(low, high = N x 3 x H x W)`` of the first ``limit`` (default all) items (same size needed)."""
         n = len(self) if limit is None else min(int(limit), len(self))
