@@ -151,6 +151,8 @@ def test_a_test_set_read_from_disk_scores_like_one_in_memory(tmp_path, setup):
                              device="cpu")
     b = E.evaluate_per_image(methods, lazy, c_test=c_of, nets=nets, cfg=cfg, seeds=(0,), device="cpu", chunk=3)
     _rows_close(a, b)
+    shown, c, aligned = E.shown_images(lazy, c_of, 2)   # what the notebooks' figures hold in memory
+    assert not shown.is_lazy and torch.equal(shown.rgb, mem.rgb[:2]) and c.shape == aligned.shape == (2, 3, 32, 32)
 
 
 def _did_model(sampler: DiDSampler = DiDSampler(num_steps=3, ilvr_steps=1)) -> DiDModel:

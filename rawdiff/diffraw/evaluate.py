@@ -47,7 +47,7 @@ from rawdiff.metrics.image import MetricSuite
 from rawdiff.stats import bootstrap_geomean, bootstrap_mean, paired_bootstrap
 from rawdiff.utils import Timer, make_generator, resolve_device
 
-__all__ = ["PER_IMAGE_METRICS", "SAMPLERS", "aligned_reference", "score", "evaluate_per_image", "gate_rows",
+__all__ = ["PER_IMAGE_METRICS", "SAMPLERS", "aligned_reference", "shown_images", "score", "evaluate_per_image", "gate_rows",
            "summarise", "plot_distortion_detail", "d2_calibration", "condition_ablation", "plug_and_play_rows"]
 
 PER_IMAGE_METRICS = (*ALIGNED_METRICS, "spectrum_distance", "sharpness_ratio")
@@ -59,6 +59,14 @@ def aligned_reference(test, c_test: torch.Tensor) -> torch.Tensor:
     """The test targets in the RAW's geometry: known warp (``test.meta``) or shift estimated against c_test."""
     meta = getattr(test, "meta", None)
     return align_target(test.rgb.float(), meta, None if meta is not None else c_test.to(test.rgb.device))
+
+
+def shown_images(test, c_test, n: int):
+    """``(pairs, c, aligned target)`` of the first ``n`` test pairs, in memory — for figures and set-level
+    metrics (FID); ``c_test`` a tensor over the set or a function ``piece -> c`` (ISPNet per chunk)."""
+    shown = test.subset(min(int(n), len(test)))
+    c = c_test(shown) if callable(c_test) else c_test[:len(shown)].to(shown.rgb.device)
+    return shown, c, aligned_reference(shown, c)
 
 
 def score(out: torch.Tensor, aligned: torch.Tensor, suite=None) -> dict[str, list]:

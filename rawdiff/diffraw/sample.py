@@ -66,6 +66,14 @@ def run_ispnet(isp: ISPNet, w: torch.Tensor, coords: torch.Tensor | None = None,
     return torch.cat(outs)
 
 
+def ispnet_condition(isp: ISPNet) -> Callable[[PhoneData], torch.Tensor]:
+    """c_test = ISPNet(w) as a function of a piece of the test set — what the evaluation functions of
+    rawdiff.diffraw.evaluate take as ``c_test`` to compute it chunk by chunk instead of for the whole set."""
+    def c_of(piece: PhoneData) -> torch.Tensor:
+        return run_ispnet(isp, piece.raw)
+    return c_of
+
+
 def _net_fn(unet, precision: str = "fp32") -> Callable:
     def fn(y_t, t, cond):
         return unet(y_t, t, cond)
