@@ -13,7 +13,8 @@ from PIL import Image
 
 from rawdiff.cli import main
 from rawdiff.data.check import check_dataset, inspect_dataset
-from rawdiff.data.datasets import find_lowlight_root
+from rawdiff.config import DataConfig
+from rawdiff.data.datasets import ensure_datasets, find_lowlight_root
 from rawdiff.data.loaders import LowLightDataset
 from rawdiff.data.lol import lol_sha256, locate_lowlight
 from rawdiff.errors import DataError
@@ -111,6 +112,16 @@ def test_sha256_list_function_and_cli(tmp_path, capsys):
     assert dest.read_text() == cap.out and "sha256 of 10 files" in capsys.readouterr().out
     (lol / "eval15" / "high" / "1.png").write_bytes(b"changed")
     assert lol_sha256(lol, ["test"])["eval15/high/1.png"] == hashlib.sha256(b"changed").hexdigest()
+
+
+def test_ensure_datasets_only_lowlight_synthesises_no_phone_set(tmp_path, capsys):
+    data = _lol(tmp_path / "checkout" / "dataset", mirror=True)
+    cache = tmp_path / "cache"
+    assert ensure_datasets(DataConfig(), data_root=tmp_path / "checkout", cache_dir=cache, only="lowlight") == \
+        (None, data)
+    assert not cache.exists() and "synthetic" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="only must be"):
+        ensure_datasets(DataConfig(), data_root=data, only="lol")
 
 
 # ------------------------------------------------------------------------------------------ not LOL

@@ -64,7 +64,8 @@ def cache_key(data_cfg, kind: str, seed: int) -> str:
 
 
 def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | None = None,
-                    cache_dir: str | os.PathLike | None = None, progress: bool = True) -> tuple[Path, Path]:
+                    cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                    only: str | None = None) -> tuple[Path | None, Path | None]:
     """``(phone2dslr_root, lowlight_root)`` for a :class:`rawdiff.config.DataConfig`.
 
     With ``data_root``: the real datasets found there (:func:`find_phone2dslr_root`, :func:`find_lowlight_root`);
@@ -72,8 +73,12 @@ def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | N
     :class:`DataError` says what was expected.  Otherwise: synthetic datasets under
     ``(cache_dir or default_cache_dir())/data/phone2dslr-<key>`` and ``lowlight-<key>`` (key:
     :func:`cache_key`), written by :func:`rawdiff.data.synth.synth_phone2dslr` / ``synth_lowlight`` if their
-    ``manifest.json`` is not there yet, else reused untouched.
+    ``manifest.json`` is not there yet, else reused untouched.  ``only="lowlight"`` (or ``"phone2dslr"``): the
+    other set is not synthesised and returned as ``None`` (notebooks 05/06 with ``data_root`` = LOL need no
+    phone-RAW set, which takes minutes to synthesise on 2 cores); the data_root errors stay the same.
     """
+    if only not in (None, "phone2dslr", "lowlight"):
+        raise ValueError(f"only must be None, 'phone2dslr' or 'lowlight', got {only!r}")
     real_phone = real_low = None
     if data_root is not None:
         errors = []
@@ -87,7 +92,11 @@ def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | N
             errors.append(str(err))
         if real_phone is None and real_low is None:
             raise DataError("; ".join(errors))
-        if real_phone is not None and real_low is not None:
+        if only == "lowlight":
+            real_phone = None
+        elif only == "phone2dslr":
+            real_low = None
+        if (real_phone is not None or only == "lowlight") and (real_low is not None or only == "phone2dslr"):
             return real_phone, real_low
         missing = "phone2dslr (ZRR)" if real_phone is None else "low-light (LOL)"
         print(f"ensure_datasets: no {missing} dataset under {data_root}; using the synthetic one instead")
@@ -97,13 +106,13 @@ def ensure_datasets(data_cfg, *, seed: int = 0, data_root: str | os.PathLike | N
     phone = base / f"phone2dslr-{cache_key(data_cfg, 'phone2dslr', seed)}"
     low = base / f"lowlight-{cache_key(data_cfg, 'lowlight', seed)}"
     bank = None
-    if real_phone is not None:
+    if real_phone is not None or only == "lowlight":
         phone = real_phone
     elif not (phone / "manifest.json").is_file():
         bank = SceneBank.load()
         synth_phone2dslr(phone, n_train=data_cfg.phone_n_train, n_test=data_cfg.phone_n_test,
                          size=data_cfg.phone_size, seed=seed, overwrite=True, progress=progress, bank=bank)
-    if real_low is not None:
+    if real_low is not None or only == "phone2dslr":
         low = real_low
     elif not (low / "manifest.json").is_file():
         bank = bank if bank is not None else SceneBank.load()
