@@ -160,3 +160,32 @@ def test_bad_image_in_a_worker_is_one_line_data_error(tmp_path):
         with pytest.raises(DataError) as err:
             _collect(fn, steps=6, workers=workers)
         assert "2.jpg" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_training_on_streamed_data_gives_the_same_weights(zrr, low):
+    from rawdiff.config import ISPNetConfig, UNetConfig
+    from rawdiff.diffraw.train import train_diffraw, train_ispnet
+    from rawdiff.did.train import train_did_tensors
+
+    p = get_preset("smoke")
+    p = replace(p, isp_net=ISPNetConfig(channels=8, num_blocks=1, train_crop=8),
+                isp_train=TrainConfig(steps=2, batch_size=2, log_every=1),
+                diffraw_unet=UNetConfig(in_channels=10, out_channels=3, base_channels=8, channel_mults=(1, 2),
+                                        num_res_blocks=1),
+                diffraw_train=TrainConfig(steps=2, batch_size=2, log_every=1), dtdm=replace(p.dtdm, train_crop=8),
+                did_unet=UNetConfig(in_channels=12, out_channels=3, base_channels=8, channel_mults=(1, 2),
+                                    num_res_blocks=1),
+                did_train=TrainConfig(steps=2, batch_size=2, log_every=1), did=replace(p.did, scales=(32, 64), crop=64))
+    mem, lazy = load_phone(zrr, "train"), load_phone(zrr, "train", max_bytes=0)
+    dark, bright, _ = load_lowlight(low, "train")
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    runs = [(lambda d, **k: train_ispnet(p, d, None, "cpu", progress=False, **k), mem, lazy),
+            (lambda d, **k: train_diffraw(p, d, None, "cpu", progress=False, **k), mem, lazy),
+            (lambda d, **k: train_did_tensors(p, d[0], d[1], None, device="cpu", progress=False, lpips=None, **k)
+             .model.denoiser, (dark, bright), (ldark, lbright))]
+    for fn, a, b in runs:
+        sa = fn(a)
+        sa = getattr(sa, "model", sa).state_dict()
+        sb = fn(b, workers=2)
+        sb = getattr(sb, "model", sb).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -117,13 +117,12 @@ def step_generator(cfg: TrainConfig, step: int, device: str | torch.device = "cp
 class _StepSet(torch.utils.data.Dataset):
     """Map-style dataset whose item ``step`` is this rank's share of that step's batch (formed in a worker)."""
 
-    def __init__(self, batch_fn: ShardedBatches, seed: int, rank: int, world: int):
-        self.batch_fn, self.seed, self.rank, self.world = batch_fn, seed, rank, world
+    def __init__(self, batch_fn: ShardedBatches, cfg: TrainConfig, rank: int, world: int):
+        self.batch_fn, self.cfg, self.rank, self.world = batch_fn, cfg, rank, world
 
     def __getitem__(self, step: int) -> Any:
-        gen = make_generator(derive_seed(self.seed, "batch", step), "cpu")
         try:
-            return self.batch_fn.local(step, gen, self.rank, self.world)
+            return self.batch_fn.local(step, step_generator(self.cfg, step, "cpu"), self.rank, self.world)
         except RawdiffError as err:   # re-raised as itself in the training process: one line, not a worker traceback
             return _Failure(type(err), str(err))
 
@@ -160,7 +159,7 @@ def step_batches(batch_fn: Callable[[int, torch.Generator], Any], cfg: TrainConf
             yield step, to_device(batch, device)
         return
     loader = torch.utils.data.DataLoader(
-        _StepSet(batch_fn, cfg.seed, rank, world), batch_size=None, sampler=range(start, cfg.steps),
+        _StepSet(batch_fn, cfg, rank, world), batch_size=None, sampler=range(start, cfg.steps),
         num_workers=n_workers, pin_memory=pin, collate_fn=_identity, prefetch_factor=2)
     for step, batch in zip(range(start, cfg.steps), loader):
         if isinstance(batch, _Failure):

@@ -21,7 +21,6 @@ from rawdiff.data.datasets import ensure_datasets
 from rawdiff.data.loaders import ZRRDataset
 from rawdiff.data.stream import IN_MEMORY_BYTES
 from rawdiff.errors import DataError
-from rawdiff.nn.ispnet import coord_grid
 from rawdiff.runs.store import data_digest
 
 CONDITIONS = ("raw+c", "raw", "none")
@@ -244,23 +243,3 @@ def visualise_raw(w: torch.Tensor) -> torch.Tensor:
     RAW visualisation: R, mean G, B, 99th-percentile scaled, gamma 1/2.2) upsampled to the DSLR grid."""
 
     return raw_to_output_res(visualize_raw(w))
-
-
-def random_crops(data: PhoneData, idx: torch.Tensor, crop: int, gen: torch.Generator):
-    """Even-aligned crops (crop px at DSLR resolution) + the packed crops and their full-frame coordinates."""
-    raw, rgb = data.raw[idx], data.rgb[idx]
-    H, W = rgb.shape[-2:]
-    if not crop or crop >= min(H, W):
-        coords = coord_grid(len(idx), H // 2, W // 2, device=raw.device)
-        return raw, rgb, coords
-    if crop % 2:
-        raise ValueError(f"training crop must be even (Bayer 2x2 cells), got {crop}")
-    pc = crop // 2
-    tops = torch.randint(0, H // 2 - pc + 1, (len(idx),), generator=gen, device=gen.device).tolist()
-    lefts = torch.randint(0, W // 2 - pc + 1, (len(idx),), generator=gen, device=gen.device).tolist()
-    rs, ys, cs = [], [], []
-    for i, (t, l) in enumerate(zip(tops, lefts)):
-        rs.append(raw[i, :, t:t + pc, l:l + pc])
-        ys.append(rgb[i, :, 2 * t:2 * t + crop, 2 * l:2 * l + crop])
-        cs.append(coord_grid(1, pc, pc, top=t, left=l, full=(H // 2, W // 2), device=raw.device)[0])
-    return torch.stack(rs), torch.stack(ys), torch.stack(cs)
