@@ -11,8 +11,9 @@ Layouts (DESIGN.md §3, data/README.md):
   lines are ``./Sony/short/X_00_0.1s.ARW ./Sony/long/X_00_10s.ARW ISO... F...``; the exposure ratio is
   ``min(long / short, 300)`` from the exposure times in the file names (SID's training code caps it at 300).
 
-Items are dicts of float32 tensors (``C x H x W``) read lazily; ``.tensors()`` stacks a whole split (meant for
-the small synthetic sets).  Every problem is a one-line :class:`DataError` naming the file.
+The readers are map-style ``torch.utils.data.Dataset`` s.  Items are dicts of float32 tensors (``C x H x W``) read
+lazily (training crops them before anything else: rawdiff.data.stream); ``.tensors()`` stacks a whole split (meant
+for the small synthetic sets).  Every problem is a one-line :class:`DataError` naming the file.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from rawdiff.camera.bayer import pack
 from rawdiff.camera.phone import check_meta_record, stack_meta
@@ -100,7 +102,7 @@ def read_raw(path: str | os.PathLike, *, normalize: bool = True) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- ZRR
-class ZRRDataset:
+class ZRRDataset(Dataset):
     """ZRR-layout phone-RAW/DSLR pairs: items ``dict(raw = 4 x S/2 x S/2, rgb = 3 x S x S, name, meta)``.
 
     ``raw`` is the packed RGGB RAW normalised with black 63 / white 1020 (LiteISPNet convention); ``rgb`` the
@@ -199,7 +201,7 @@ class ZRRDataset:
 
 
 # --------------------------------------------------------------------------------------------- low light
-class LowLightDataset:
+class LowLightDataset(Dataset):
     """Dark/well-lit pairs: items ``dict(low, high = 3 x H x W in [0, 1], label: str, name)``.
 
     Reads our synthetic layout (``<split>/low|high``, words from ``labels.json`` joined by a space, ``""`` when a
@@ -288,7 +290,7 @@ def _exposure(path: Path) -> float:
     return float(m.group(1))
 
 
-class SIDSonyDataset:
+class SIDSonyDataset(Dataset):
     """SID Sony pairs: items ``dict(short, long = 4 x H/2 x W/2 packed RAW in [0, 1], ratio, pattern, name)``.
 
     Both RAWs are normalised by their own black/white levels (:func:`read_raw`; Sony: 512 / 16383); ``ratio``
