@@ -21,11 +21,16 @@ from torch import nn
 
 from rawdiff.errors import DataError
 
-__all__ = ["load_optimizer", "load_weights", "read_json", "read_safetensors_header", "save_optimizer"]
+__all__ = ["CorruptCheckpoint", "load_optimizer", "load_weights", "read_json", "read_safetensors_header",
+           "save_optimizer"]
 
 
-def corrupt_error(path: Path, why: str) -> DataError:
-    return DataError(f"corrupt checkpoint {path}: {why}; re-train or restore it")
+class CorruptCheckpoint(DataError):
+    """A run's file that cannot be read back (truncated, foreign, malformed); ``get_or_train`` retrains on it."""
+
+
+def corrupt_error(path: Path, why: str) -> CorruptCheckpoint:
+    return CorruptCheckpoint(f"corrupt checkpoint {path}: {why}; re-train or restore it")
 
 
 def read_json_typed(path: Path, kind: type = dict) -> Any:
@@ -56,7 +61,7 @@ def config_errors(path: str | os.PathLike) -> Iterator[None]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         what = f"missing field {err}" if isinstance(err, KeyError) else f"malformed ({err})"
-        raise DataError(f"corrupt checkpoint {path}: {what}; re-train or restore it") from None
+        raise CorruptCheckpoint(f"corrupt checkpoint {path}: {what}; re-train or restore it") from None
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -157,16 +162,19 @@ def save_optimizer(opt: torch.optim.Optimizer, folder: Path) -> None:
     (folder / "optim.json").write_text(json.dumps({"param_groups": sd["param_groups"], "state": layout}))
 
 
-def load_optimizer(opt: torch.optim.Optimizer, folder: Path, device: torch.device) -> None:
+def load_optimizer(opt: torch.optim.Optimizer, folder: Path) -> None:
+    """Optimiser state from ``folder`` into ``opt``.  The tensors are read onto the CPU: ``load_state_dict`` moves
+    the moments onto each parameter's device and keeps AdamW's ``step`` counters on the CPU (unless capturable or
+    fused), so ``opt.step()`` does not read a GPU scalar back per parameter per step after a resume."""
     path = folder / "optim.json"
     if not path.exists() and (folder / "optim.pt").exists():
-        raise DataError(f"{folder}: optimiser state written by an older rawdiff (optim.pt, a pickle, is never "
-                        f"loaded); resume is not possible, re-train without --resume")
+        raise CorruptCheckpoint(f"{folder}: optimiser state written by an older rawdiff (optim.pt, a pickle, is "
+                                f"never loaded); resume is not possible, re-train without --resume")
     meta = read_json_typed(path)
     tpath = folder / "optim.safetensors"
     names = read_safetensors_header(tpath)
     try:
-        tensors = load_file(str(tpath), device=str(device))
+        tensors = load_file(str(tpath), device="cpu")
         state = {}
         for pid, entries in meta["state"].items():
             state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v is None else v) for k, v in entries.items()}

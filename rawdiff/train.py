@@ -6,14 +6,22 @@ Contract (what makes resume exact and DistributedDataParallel equivalent to one 
   noise) from ``generator``, which is seeded from ``(cfg.seed, step)`` alone, and returns the **global**
   batch (a tensor or a dict of tensors, batch dimension first).  Under DDP each rank keeps its contiguous
   slice of that batch, so N ranks see exactly what one process would see.
-* ``loss_fn(model, batch) -> loss`` (or ``(loss, {name: float})``) is deterministic given the batch and
-  returns the mean over the batch it is given (DDP averages gradients over ranks -> the global mean).
+* ``loss_fn(model, batch) -> loss`` (or ``(loss, {name: tensor or float})``) is deterministic given the batch
+  and returns the mean over the batch it is given (DDP averages gradients over ranks -> the global mean).  Tensor
+  logs are read back only at log points (floats force a host sync per step in the loss function itself).
 
 Features: AdamW with linear warm-up, gradient clipping, EMA of the weights, bf16 autocast on CUDA
 (``cfg.amp``), a tqdm progress bar with the loss, periodic checkpoints written atomically (a new folder,
 renamed into place, then a ``latest`` pointer swapped with ``os.replace``) as safetensors + JSON, and
 ``resume=True`` continuing bit-exactly on CPU.  Optimiser state is saved as tensors (``optim.safetensors``) +
-JSON (``optim.json``); nothing is ever pickled or unpickled.  Under ``torchrun`` only rank 0 logs and writes.
+JSON (``optim.json``); nothing is ever pickled or unpickled.  The EMA is one foreach lerp per step; the loss is
+read back only at log points (see :func:`train`).  On CUDA, TF32 and ``cudnn.benchmark`` are switched on
+(rawdiff.utils.set_cuda_speed_flags).
+
+Under ``torchrun`` only rank 0 logs and writes, and the run directory follows rawdiff.distributed: it must be
+shared by every rank (checked), rank 0 decides whether to resume and from which checkpoint, a failed checkpoint
+write or a non-finite loss stops every rank with one message, a rank failing alone leaves the group so the others
+stop at once.  A resume may use another number of processes: the global batch of a step does not depend on it.
 
 Everything read back is validated first (:mod:`rawdiff.checkpoint_io`): a truncated or
 foreign weights file, tensor names/shapes that do not match the model, malformed JSON -> one-line
@@ -33,6 +41,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as tdist
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import nn
 
@@ -45,40 +55,25 @@ from rawdiff.checkpoint_io import (
 )
 from rawdiff.config import TrainConfig
 from rawdiff.data.stream import step_batches
-from rawdiff.errors import RawdiffError
+from rawdiff.distributed import (
+    agreed,
+    check_shared_dir,
+    collective,
+    dist_info,
+    fail_fast,
+    maybe_init_distributed,
+    on_rank0,
+    together,
+)
+from rawdiff.errors import DataError, RawdiffError
 from rawdiff.runs.store import Trained, write_meta
 from rawdiff.utils import (
     atomic_write_text,
     prefers_channels_last,
-    resolve_device,
+    set_cuda_speed_flags,
 )
 
 CKPT_PREFIX = "ckpt-"
-
-
-# ----------------------------------------------------------------------------------------------- distributed
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size); (0, 1) when torch.distributed is not initialised."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def maybe_init_distributed(device: str | torch.device = "auto") -> torch.device:
-    """Initialise the default process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
-
-    Uses NCCL on CUDA (one GPU per ``LOCAL_RANK``) and gloo on CPU.  Returns the device this rank trains on.
-    """
-    dev = resolve_device(device)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        if dev.type == "cuda":
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            dev = torch.device("cuda", local)
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    elif dev.type == "cuda" and torch.distributed.is_initialized():
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return dev
 
 
 def _to_channels_last(batch: Any) -> Any:
@@ -125,23 +120,34 @@ def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer,
                     history: list[dict], run_config: dict, keep: int = 2) -> Path:
     """Write ``out_dir/ckpt-{step}/`` atomically, point ``out_dir/latest`` at it and keep ``run_config`` in the
-    run's ``run.json`` (rawdiff.runs.store: the one metadata file of a run)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run's ``run.json`` (rawdiff.runs.store: the one metadata file of a run).
+
+    A failed write (disk full, permissions) removes the partial folder, leaves ``latest`` and the previous
+    checkpoint as they were, and raises one line: ``DataError("<ckpt>: cannot write the checkpoint (<why>); the
+    previous checkpoint <name> is kept")``."""
     final = out_dir / f"{CKPT_PREFIX}{step:08d}"
     tmp = out_dir / f".{final.name}.partial"
-    for stale in out_dir.glob(f".{CKPT_PREFIX}*.partial"):  # left by a killed run; never read
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp.mkdir()
-    save_file(_state_dict_cpu(model), str(tmp / "model.safetensors"))
-    save_file(_state_dict_cpu(ema), str(tmp / "ema.safetensors"))
-    save_optimizer(opt, tmp)
-    (tmp / "config.json").write_text(json.dumps(run_config, indent=1, default=str))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))  # last: marks done
-    for f in tmp.iterdir():  # data on disk before the rename makes the folder visible
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(f".{CKPT_PREFIX}*.partial"):  # left by a killed run; never read
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp.mkdir()
+        save_file(_state_dict_cpu(model), str(tmp / "model.safetensors"))
+        save_file(_state_dict_cpu(ema), str(tmp / "ema.safetensors"))
+        save_optimizer(opt, tmp)
+        (tmp / "config.json").write_text(json.dumps(run_config, indent=1, default=str))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "history": history}, indent=1))  # last: done
+        for f in tmp.iterdir():  # data on disk before the rename makes the folder visible
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except (OSError, SafetensorError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:200]
+        prev = _latest_ckpt(out_dir) if out_dir.is_dir() else None
+        kept = f"the previous checkpoint {prev.name} is kept" if prev else "no earlier checkpoint exists"
+        raise DataError(f"{final}: cannot write the checkpoint ({why}); {kept}") from None
     atomic_write_text(out_dir / "latest", final.name)
     write_meta(out_dir, config=json.loads(json.dumps(run_config, default=str)),
                **({"kind": run_config["kind"]} if run_config.get("kind") else {}))
@@ -185,12 +191,60 @@ def read_history(out_dir: str | os.PathLike) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------- the loop
+class NonFiniteLoss(RawdiffError, FloatingPointError):
+    """The training loss became NaN or infinite (raised on every rank at once under DDP)."""
+
+
 @torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm.detach(), 1.0 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers()):
-        be.copy_(bm)
+def _ema_update(ema: tuple[list, list], model: tuple[list, list], decay: float) -> None:
+    """EMA of the parameters (one foreach lerp over all tensors), buffers copied (one foreach copy)."""
+    if ema[0]:
+        torch._foreach_lerp_(ema[0], model[0], 1.0 - decay)
+    if ema[1]:
+        torch._foreach_copy_(ema[1], model[1])
+
+
+def _tensors(m: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    return [p.detach() for p in m.parameters()], list(m.buffers())
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+    if cfg.lr_schedule == "cosine":   # cosine decay to lr_min_ratio x lr over the run (Loshchilov & Hutter 2017)
+        lr *= cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+    elif cfg.lr_schedule != "constant":
+        raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected 'constant' or 'cosine'")
+    return lr
+
+
+def _start_point(out: Path | None, resume: bool) -> str | None:
+    """Rank 0's decision: the checkpoint folder to resume from, None to start fresh; an existing run without
+    ``resume`` is an error."""
+    ckpt = _latest_ckpt(out) if out is not None and out.is_dir() else None
+    if ckpt is None:
+        return None
+    if not resume:
+        raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+    _read_state(ckpt)
+    return ckpt.name
+
+
+def _read_back(loss: torch.Tensor, gnorm: torch.Tensor | None, logs: dict, first_bad: torch.Tensor,
+               world: int) -> tuple[float, float | None, dict, int]:
+    """The one host read of a log point: the step's loss, grad norm and tensor logs (averaged over ranks) and the
+    first step whose loss was not finite (-1: none; the earliest over ranks)."""
+    names = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
+    vec = torch.stack([loss.detach().float(), *([gnorm.float()] if gnorm is not None else []),
+                       *(logs[k].detach().float() for k in names)])
+    bad = torch.where(first_bad >= 0, torch.iinfo(torch.int64).max - first_bad, 0).reshape(1)
+    if world > 1:
+        collective(tdist.all_reduce, vec)
+        vec /= world
+        collective(tdist.all_reduce, bad, op=tdist.ReduceOp.MAX)
+    vals, code = vec.tolist(), int(bad.item())
+    first = torch.iinfo(torch.int64).max - code if code else -1
+    read = {k: vals[i + 1 + (gnorm is not None)] for i, k in enumerate(names)}
+    return vals[0], (vals[1] if gnorm is not None else None), {**logs, **read}, first
 
 
 def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: Callable[[int, torch.Generator], Any],
@@ -199,14 +253,29 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
           callback: Callable[[int, dict], None] | None = None) -> Trained:
     """Train ``model`` for ``cfg.steps`` optimiser steps; see the module docstring for the contract.
 
-    ``callback(step, logs)`` is called after every step (e.g. to stop early by raising).  With ``out_dir=None``
-    nothing is written (handy in tests).  Returns a rawdiff.runs.store.Trained: ``model`` = the EMA copy (what
-    inference uses), ``online`` = the optimised network, the loss history, the step reached and the wall time.
+    ``callback(step, rec)`` is called after every step (e.g. to stop early by raising) with ``rec`` =
+    ``{"step", "lr"}``, and at log points the full history record (loss, grad norm, the loss function's logs).
+    With ``out_dir=None`` nothing is written (handy in tests).  Returns a rawdiff.runs.store.Trained: ``model`` =
+    the EMA copy (what inference uses), ``online`` = the optimised network, the loss history, the step reached and
+    the wall time.
+
+    No host sync per step: the loss, grad norm and logs are read back (and, under DDP, averaged over ranks) only at
+    log points (every ``cfg.log_every`` steps and the last) and checkpoint points.  Non-finite losses are caught
+    with a device flag (the first step whose loss was not finite) checked at those points, before any checkpoint is
+    written: :class:`NonFiniteLoss` then names that step, on every rank at once.  Under ``torchrun`` the run
+    directory is checked to be shared and the resume decision is rank 0's (rawdiff.distributed).
     """
     dev = maybe_init_distributed(device)
+    with fail_fast():
+        return _train(model, loss_fn, batch_fn, cfg, out_dir, dev, resume, run_config, progress, desc, callback)
+
+
+def _train(model, loss_fn, batch_fn, cfg: TrainConfig, out_dir, dev: torch.device, resume: bool,
+           run_config: dict | None, progress: bool, desc: str, callback) -> Trained:
     rank, world = dist_info()
     out = Path(out_dir) if out_dir is not None else None
     run_config = {**(run_config or {}), "train": asdict(cfg)}
+    set_cuda_speed_flags(dev)
 
     use_amp = cfg.amp and dev.type == "cuda"
     use_cl = prefers_channels_last(dev, use_amp) if cfg.channels_last is None else cfg.channels_last
@@ -215,32 +284,34 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     start = 0
-    if resume and out is not None and out.is_dir() and (ckpt := _latest_ckpt(out)) is not None:
-        state = _read_state(ckpt)
-        model.load_state_dict(load_weights(ckpt / "model.safetensors", model, dev))
-        ema.load_state_dict(load_weights(ckpt / "ema.safetensors", ema, dev))
-        load_optimizer(opt, ckpt, dev)
-        start, history = int(state["step"]), list(state["history"])
-    elif out is not None and rank == 0 and out.exists() and _latest_ckpt(out) is not None:
-        raise RawdiffError(f"{out}: already holds a run; pass resume=True (--resume) or choose another folder")
+    if out is not None:
+        check_shared_dir(out)
+    name = on_rank0(lambda: _start_point(out, resume))
+    if name is not None:
+        def load() -> tuple[int, list]:
+            ckpt = out / name
+            state = _read_state(ckpt)
+            model.load_state_dict(load_weights(ckpt / "model.safetensors", model, dev))
+            ema.load_state_dict(load_weights(ckpt / "ema.safetensors", ema, dev))
+            load_optimizer(opt, ckpt)
+            return int(state["step"]), list(state["history"])
+        start, history = together(load)
 
     net = torch.compile(model, dynamic=False) if cfg.compile else model  # fixed shapes: no symbolic recompiles
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    ema_t, model_t = _tensors(ema), _tensors(model)
 
     bar = None
     if progress and rank == 0 and start < cfg.steps:
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
                    mininterval=float(os.environ.get("TQDM_MININTERVAL", 1.0)))
+    first_bad = torch.full((), -1, dtype=torch.int64, device=dev)   # first step with a non-finite loss (device)
     t0 = time.perf_counter()
     model.train()
     for step, batch in step_batches(batch_fn, cfg, start, rank, world, dev):
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
-        if cfg.lr_schedule == "cosine":   # cosine decay to lr_min_ratio x lr over the run (Loshchilov & Hutter 2017)
-            lr *= cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
-        elif cfg.lr_schedule != "constant":
-            raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; expected 'constant' or 'cosine'")
+        lr = _lr(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
         if use_cl:
@@ -248,33 +319,32 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], Any], batch_fn: 
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             res = loss_fn(net, batch)
         loss, logs = (res if isinstance(res, tuple) else (res, {}))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step, first_bad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
         opt.step()
-        decay = 0.0 if step < cfg.ema_start else min(cfg.ema_decay, (1 + step) / (10 + step))
-        _ema_update(ema, model, decay)
+        _ema_update(ema_t, model_t, 0.0 if step < cfg.ema_start else min(cfg.ema_decay, (1 + step) / (10 + step)))
 
         done = step + 1
-        loss_v = loss.detach()
-        if world > 1:
-            torch.distributed.all_reduce(loss_v)
-            loss_v /= world
-        rec = {"step": done, "loss": float(loss_v), "lr": lr, **{k: float(v) for k, v in logs.items()}}
-        if gnorm is not None:
-            rec["grad_norm"] = float(gnorm)
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            history.append(rec)
+        rec: dict = {"step": done, "lr": lr}
+        log_now = done % cfg.log_every == 0 or done == cfg.steps
+        ckpt_now = out is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps)
+        if log_now or ckpt_now:
+            loss_v, gnorm_v, logs_v, bad = _read_back(loss, gnorm, logs, first_bad, world)
+            if bad >= 0:
+                raise agreed(NonFiniteLoss(f"{desc}: the loss became non-finite at step {bad}"))
+            rec = {"step": done, "loss": loss_v, "lr": lr, **{k: float(v) for k, v in logs_v.items()}}
+            if gnorm_v is not None:
+                rec["grad_norm"] = gnorm_v
+            if log_now:
+                history.append(rec)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss_v:.4f}")
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}")
-        if out is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            if rank == 0:
-                save_checkpoint(out, done, model, ema, opt, history, run_config)
-            if world > 1:
-                torch.distributed.barrier()
+        if ckpt_now:   # rank 0 writes; the broadcast of its outcome is the barrier (a failed write stops every rank)
+            on_rank0(lambda: str(save_checkpoint(out, done, model, ema, opt, history, run_config)))
         if callback is not None:
             callback(done, rec)
     if bar is not None:

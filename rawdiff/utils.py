@@ -42,6 +42,21 @@ def prefers_channels_last(device: str | torch.device = "auto", amp: bool = False
     return dev.type == "cpu" or (dev.type == "cuda" and amp)
 
 
+def set_cuda_speed_flags(device: str | torch.device = "auto") -> bool:
+    """On CUDA, choose the fast fp32 paths explicitly (rawdiff.train.train calls this; docs/performance.md):
+    TF32 for fp32 matmuls and cuDNN convolutions (10-bit mantissa products, fp32 accumulation — the parts of a step
+    that bf16 autocast leaves in fp32; PyTorch's default since 1.12 is off for matmuls) and ``cudnn.benchmark``
+    (a training run has fixed shapes, so the per-shape algorithm search pays once).  These are process-wide torch
+    switches (legacy ``allow_tf32`` API, the one ``torch.get_float32_matmul_precision`` still reads).  No-op on
+    CPU; returns whether they were set."""
+    if resolve_device(device).type != "cuda":
+        return False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    return True
+
+
 def default_tile_batch(device: str | torch.device = "auto") -> int:
     """Tiles per network call in DiD's cascade when the caller leaves ``max_batch=None``: 64 on CPU, where the
     activations of 64 32x32 tiles stay cache-sized (15 % shorter cascades than 256 on 2 cores: 1.97 against

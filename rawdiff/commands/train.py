@@ -61,7 +61,7 @@ def _record(args, run_dir: Path, kind, preset, res, steps: int | None, extra: di
     """run.json of a CLI run: the entries of a notebook cache entry (rawdiff.runs.lifecycle.record, same key)."""
     from rawdiff.runs.lifecycle import record
     from rawdiff.runs.store import data_digest, train_config
-    from rawdiff.train import dist_info
+    from rawdiff.distributed import dist_info
 
     if dist_info()[0]:
         return  # under torchrun only rank 0 writes
@@ -71,11 +71,12 @@ def _record(args, run_dir: Path, kind, preset, res, steps: int | None, extra: di
 
 def _run_isp(args, preset, data, run_dir: Path) -> None:
     from rawdiff.diffraw.train import ISP, train_ispnet
+    from rawdiff.distributed import on_rank0
     from rawdiff.train import run_is_complete
 
     out = run_dir / "isp"
     steps = args.steps if args.model == "isp" else None
-    if args.model == "diffraw" and run_is_complete(out, preset.isp_train.steps):
+    if args.model == "diffraw" and on_rank0(lambda: run_is_complete(out, preset.isp_train.steps)):
         print(f"ISPNet: reusing {out}")
         return
     res = train_ispnet(preset, data, out, args.device, args.resume or (args.model == "diffraw" and out.exists()),
@@ -85,18 +86,24 @@ def _run_isp(args, preset, data, run_dir: Path) -> None:
 
 
 def train_isp(args) -> int:
-    from rawdiff.runs.store import write_meta
-
     preset, run_dir = _preset(args), Path(args.out)
     data = _phone_data(args)
     _run_isp(args, preset, data, run_dir)
-    write_meta(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
+    _top_meta(args, preset, run_dir)
     return 0
+
+
+def _top_meta(args, preset, run_dir: Path) -> None:
+    """run.json of a DiffRAW run directory (scale, data, seed), written by rank 0 only under torchrun."""
+    from rawdiff.distributed import dist_info
+    from rawdiff.runs.store import write_meta
+
+    if dist_info()[0] == 0:
+        write_meta(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
 
 
 def train_diffraw(args) -> int:
     from rawdiff.diffraw.train import DIFFRAW, train_diffraw as _train
-    from rawdiff.runs.store import write_meta
 
     preset, run_dir = _preset(args), Path(args.out)
     data = _phone_data(args)
@@ -105,7 +112,7 @@ def train_diffraw(args) -> int:
     res = _train(preset, data, run_dir / "diffraw", args.device, args.resume, not args.no_progress,
                  seed=args.seed, steps=args.steps, **opts)
     _record(args, run_dir / "diffraw", DIFFRAW, preset, res, args.steps, {"isp_run": "../isp"}, **opts)
-    write_meta(run_dir, scale=preset.name, data=str(Path(args.data).resolve()), seed=args.seed)
+    _top_meta(args, preset, run_dir)
     print(f"DiffRAW ({opts['mode']}, {opts['condition']}, s={opts['s'] or preset.dtdm.s}): {res.step} steps in "
           f"{res.seconds:.1f} s -> {run_dir / 'diffraw'}")
     return 0
@@ -180,27 +187,39 @@ TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {"isp": train_isp, "d
 
 
 def _dispatch(args) -> int:
-    """Run the trainer; under ``torchrun`` join the process group first and let only rank 0 print."""
+    """Run the trainer; under ``torchrun`` join the process group first and let only rank 0 print.
+
+    Errors under torchrun (rawdiff.distributed): one every rank raised together (a run already in ``--out``, a
+    non-finite loss, a failed checkpoint write, an unshared run directory) is printed by rank 0 only; a rank whose
+    peer failed (:class:`~rawdiff.distributed.PeerFailed`) prints nothing — the failing rank prints its own error.
+    Every rank exits with a non-zero status."""
     import contextlib
     import io
+    import warnings
 
-    import torch
-
-    from rawdiff.train import dist_info, maybe_init_distributed
+    from rawdiff.distributed import PeerFailed, dist_info, is_agreed, leave_group, maybe_init_distributed
 
     maybe_init_distributed(args.device)
     rank, world = dist_info()
-    quiet = contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext()
     try:
-        with quiet:
-            if rank:
+        with contextlib.ExitStack() as quiet:
+            if rank:   # one voice: rank 0's output and warnings
+                quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                quiet.enter_context(warnings.catch_warnings())
+                warnings.simplefilter("ignore")
                 args.no_progress = True
             if args.out is None and args.cache is None:
                 raise RawdiffError("give --out RUN_DIR (a run folder) or --cache [DIR] (the notebooks' cache)")
             return train_cached(args) if args.out is None else TRAINERS[args.model](args)
+    except PeerFailed:
+        raise SystemExit(1) from None
+    except RawdiffError as err:
+        if rank and is_agreed(err):
+            raise SystemExit(2) from None
+        raise
     finally:
         if world > 1:
-            torch.distributed.destroy_process_group()
+            leave_group()
 
 
 def register(sub) -> None:

@@ -10,19 +10,23 @@ The kinds themselves are defined beside their paper's trainer — ``ISP`` and ``
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from rawdiff.checkpoint_io import CorruptCheckpoint
 from rawdiff.config import Preset, TrainConfig
+from rawdiff.distributed import dist_info, on_rank0, together
 from rawdiff.presets import get_preset
 from rawdiff.errors import DataError
+from rawdiff.runs.lock import RunLock
 from rawdiff.runs.reuse import as_roots, find_matching_run
 from rawdiff.runs.store import Trained, cache_path, data_digest, read_meta, train_config, write_meta
 from rawdiff.train import read_history, run_is_complete
-from rawdiff.utils import atomic_dir
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,19 @@ def run_entries(kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str,
 def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str | None = None, *,
                  cache_dir: str | os.PathLike | None = None, device="auto", seed: int | None = None,
                  steps: int | None = None, progress: bool = True, data_root: str | os.PathLike | None = None,
-                 runs: str | os.PathLike | Sequence[str | os.PathLike] | None = None, **opts) -> Trained:
+                 runs: str | os.PathLike | Sequence[str | os.PathLike] | None = None, lock_poll: float = 1.0,
+                 **opts) -> Trained:
     """Load the complete cached run of ``kind`` for (preset, data, seed, steps, options), else train it.
 
     ``data`` is what ``kind.train`` reads (a dataset folder, or in-memory data with its ``digest``); ``digest``
     defaults to rawdiff.runs.store.data_digest of the folder.  A partial run is resumed; a corrupt cache entry is
     reported with a warning and trained again in a fresh folder that replaces it only once training succeeded
-    (rawdiff.utils.atomic_dir).  ``run.json`` records kind, scale, seed, steps, key, data and the wall time.
+    (:func:`retrain`).  ``run.json`` records kind, scale, seed, steps, key, data and the wall time.
+
+    Concurrent callers for one key (two notebooks, a notebook and ``rawdiff train --cache``) train it once: a file
+    lock beside the run folder (rawdiff.runs.lock; a dead holder never blocks) makes the second wait, checking
+    every ``lock_poll`` seconds, and then reuse the run.  Under ``torchrun`` rank 0 holds the lock and makes every
+    decision (reuse, resume, retrain, where) for the group, and only rank 0 writes (rawdiff.distributed).
     ``runs`` (folders, e.g. ``rawdiff reproduce --runs DIR``): when the cache has no complete run, a complete run
     with the same key found there (rawdiff.runs.reuse.find_matching_run: trained by ``rawdiff train``, e.g. under
     torchrun) is used instead of training, and announced.
@@ -86,36 +96,91 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
     def train_into(d: Path, resume: bool) -> None:
         kind.train(preset, data, d, tcfg=tcfg, device=device, resume=resume, progress=progress, **opts)
 
-    def finish(reused: bool, seconds: float) -> Trained:
-        model = kind.load(run_dir, device, preset=preset, **opts)
-        return Trained(model, run_dir, read_history(run_dir), reused, seconds, tcfg.steps)
+    def finish(where: Path, reused: bool, seconds: float) -> Trained:
+        return Trained(kind.load(where, device, preset=preset, **opts), where, read_history(where), reused, seconds,
+                       tcfg.steps)
 
+    lock = RunLock(run_dir)
+    wait_for(lock, run_dir, lock_poll)
     try:
-        if run_is_complete(run_dir, tcfg.steps) and read_meta(run_dir) is not None:
-            return finish(True, 0.0)
-        corrupt = None
+        state, detail = on_rank0(lambda: cache_state(run_dir, tcfg.steps))
+        if state == "complete":
+            try:
+                return together(lambda: finish(run_dir, True, 0.0))
+            except DataError as err:    # weights or configs that do not load: train again
+                state, detail = "corrupt", str(err)
+        if runs:
+            found = on_rank0(lambda: find_matching_run(as_roots(runs), kind.name, meta["key"], tcfg.steps))
+            if found is not None:
+                say(f"{kind.name}: using the run at {found} (same key {meta['key']}: same network, training, seed, "
+                    f"data)")
+                return finish(Path(found), True, 0.0)
+        t0 = time.perf_counter()
+        corrupt = detail if state == "corrupt" else None
+        if corrupt is None:
+            try:
+                train_into(run_dir, detail)
+            except CorruptCheckpoint as err:  # a partial run whose checkpoint cannot be resumed
+                corrupt = str(err)
+        if corrupt is not None:
+            if dist_info()[0] == 0:
+                warnings.warn(f"{run_dir}: cached run is unreadable ({corrupt}); training it again", stacklevel=2)
+            retrain(run_dir, lambda tmp: train_into(tmp, False),
+                    lambda tmp: write_meta(tmp, **meta, wall_seconds=round(time.perf_counter() - t0, 3)))
+        else:
+            on_rank0(lambda: write_meta(run_dir, **meta, wall_seconds=round(time.perf_counter() - t0, 3)) and None)
+        return finish(run_dir, False, time.perf_counter() - t0)
+    finally:
+        lock.release()
+
+
+def say(text: str) -> None:
+    """Print on rank 0 only (every process otherwise, outside torchrun)."""
+    if dist_info()[0] == 0:
+        print(text)
+
+
+def cache_state(run_dir: Path, steps: int) -> tuple[str, Any]:
+    """Rank 0's view of a cache entry: ``("complete", None)``, ``("train", resume?)`` or ``("corrupt", why)``."""
+    try:
+        if run_is_complete(run_dir, steps) and read_meta(run_dir) is not None:
+            return "complete", None
     except DataError as err:
-        corrupt = err
-    if runs:
-        found = find_matching_run(as_roots(runs), kind.name, meta["key"], tcfg.steps)
-        if found is not None:
-            print(f"{kind.name}: using the run at {found} (same key {meta['key']}: same network, training, seed, data)")
-            return Trained(kind.load(found, device, preset=preset, **opts), found, read_history(found), True, 0.0,
-                           tcfg.steps)
-    t0 = time.perf_counter()
-    if corrupt is None:
-        try:
-            train_into(run_dir, run_dir.exists())
-        except DataError as err:  # a partial run whose checkpoint cannot be resumed
-            corrupt = err
-    if corrupt is not None:
-        warnings.warn(f"{run_dir}: cached run is unreadable ({corrupt}); training it again", stacklevel=2)
-        with atomic_dir(run_dir, overwrite=True) as tmp:
-            train_into(tmp, False)
-            write_meta(tmp, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
-    else:
-        write_meta(run_dir, **meta, wall_seconds=round(time.perf_counter() - t0, 3))
-    return finish(False, time.perf_counter() - t0)
+        return "corrupt", str(err)
+    return "train", run_dir.exists()
+
+
+def wait_for(lock: RunLock, run_dir: Path, poll: float) -> None:
+    """Take ``lock`` (rank 0 takes it for the whole group), waiting while another process holds it — that process
+    is training this run; once it is done the caller finds the run complete.  Polls every ``poll`` seconds (each
+    poll is a broadcast under torchrun, so the other ranks never sit in one collective past its timeout)."""
+    announced = False
+    while not on_rank0(lock.try_acquire):
+        if not announced:
+            say(f"{run_dir}: being trained by {lock.holder()}; waiting for it to finish (lock {lock.path.name})")
+            announced = True
+        time.sleep(poll)
+
+
+def retrain(run_dir: Path, train_into: Callable[[Path], None], finalise: Callable[[Path], Any]) -> None:
+    """Train into a fresh folder beside ``run_dir`` (named by rank 0) that replaces ``run_dir`` only once training
+    and ``finalise(folder)`` succeeded (rawdiff.utils.atomic_dir's rule, for every rank of a group)."""
+    rank = dist_info()[0]
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(on_rank0(lambda: tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.", suffix=".partial")))
+    try:
+        train_into(tmp)
+
+        def swap() -> None:
+            finalise(tmp)
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            os.replace(tmp, run_dir)
+        on_rank0(swap)
+    except BaseException:
+        if rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def record(run_dir: str | os.PathLike, kind: ModelKind, preset: Preset, tcfg: TrainConfig, digest: str,
