@@ -25,7 +25,7 @@ import copy
 import torch
 
 import rawdiff  # noqa: F401
-from benchmarks.common import peak_memory, record
+from benchmarks.common import RowMemory, record
 from rawdiff.presets import get_preset
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.norm import LinearNorm
@@ -74,20 +74,20 @@ def main(argv=None) -> list[dict]:
                       patch=d.patch, ilvr_steps=ilvr, generator=7, max_batch=mb)
             cascade_sample(net, dark[..., :64, :64], **{**kw, "sigmas": karras_sigmas(2, device=dev)})  # warm-up
             best = float("inf")
-            for _ in range(args.repeats):
-                with Timer(dev) as t:
-                    res = cascade_sample(net, dark, **kw)
-                best = min(best, t.seconds)
-            outs.append((mode, "channels_last" if cl else "nchw", res, best))
+            with RowMemory(dev) as mem:
+                for _ in range(args.repeats):
+                    with Timer(dev) as t:
+                        res = cascade_sample(net, dark, **kw)
+                    best = min(best, t.seconds)
+            outs.append((mode, "channels_last" if cl else "nchw", res, best, mem.figures))
         ref, t_single = outs[0][2], outs[1][3]
-        for mode, layout, res, sec in outs:
+        for mode, layout, res, sec, figures in outs:
             diff = float((res.image - ref.image).abs().max())
             rows.append({"image": f"{args.size}x{args.size}", "ilvr_steps": ilvr, "mode": mode, "layout": layout,
                          "tiles": sum(res.tiles_per_scale), "tile_nfe_per_image": res.tile_nfe,
                          "denoiser_calls": res.denoiser_calls, "sec_per_image": sec,
                          "speedup_vs_tile_by_tile": t_single / sec, "max_abs_diff_vs_default_batched": diff,
-                         "same_to_1e-4": diff < 1e-4})
-    rows = [{**r, **peak_memory(dev)} for r in rows]
+                         "same_to_1e-4": diff < 1e-4, **figures})
     out = record("cascade", dev, rows, title=f"DiD cascade, {args.scale} UNet, batched vs tile-by-tile")
     if args.few_step:
         out += record("cascade_few_step", dev, few_step_rows(preset, dev, args.n_images, args.n_words),

@@ -94,7 +94,8 @@ def _one(args) -> dict:
     return {"mode": "io-only" if args.io_only else "nets", "megapixels": round(mp, 2), "size": f"{w}x{h}",
             "tiles": tiles, "steps": 0 if args.io_only else args.steps,
             "tile": args.tile, "overlap": args.overlap, "seconds": round(t.seconds, 1),
-            "s_per_mp": round(t.seconds / mp, 1), **{k: round(v, 1) for k, v in peak_memory(dev).items()}}
+            "s_per_mp": round(t.seconds / mp, 1),   # one process per size (--one): its peak is this row's own
+            **{k: round(v, 1) if isinstance(v, float) else v for k, v in peak_memory(dev).items()}}
 
 
 def main(argv=None) -> list[dict]:

@@ -21,7 +21,7 @@ import time
 import torch
 
 import rawdiff  # noqa: F401
-from benchmarks.common import peak_memory, record
+from benchmarks.common import RowMemory, record
 from rawdiff.presets import get_preset
 from rawdiff.diffraw.data import prepare_data
 from rawdiff.diffraw.sample import Method, run_ispnet
@@ -42,20 +42,21 @@ def _train_speed(preset, data, dev, steps: int = 20) -> list[dict]:
         def cb(step, rec):
             times.append(time.perf_counter())
 
-        if name == "ispnet":
-            tcfg = train_config(preset.isp_train, 1, steps)
-            train(build_ispnet(preset), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
-                  preset.isp_net.train_crop), tcfg, None, device=dev, progress=False, callback=cb)
-            crop, full = preset.isp_net.train_crop, preset.isp_train.steps
-        else:
-            tcfg = train_config(preset.diffraw_train, 1, steps)
-            train(build_unet(preset), diffraw_loss_fn(preset.dtdm), diffraw_batch_fn(data.to(dev),
-                  tcfg.batch_size, preset.dtdm), tcfg, None, device=dev, progress=False, callback=cb)
-            crop, full = preset.dtdm.train_crop, preset.diffraw_train.steps
+        with RowMemory(dev) as mem:
+            if name == "ispnet":
+                tcfg = train_config(preset.isp_train, 1, steps)
+                train(build_ispnet(preset), ispnet_loss, ispnet_batch_fn(data.to(dev), tcfg.batch_size,
+                      preset.isp_net.train_crop), tcfg, None, device=dev, progress=False, callback=cb)
+                crop, full = preset.isp_net.train_crop, preset.isp_train.steps
+            else:
+                tcfg = train_config(preset.diffraw_train, 1, steps)
+                train(build_unet(preset), diffraw_loss_fn(preset.dtdm), diffraw_batch_fn(data.to(dev),
+                      tcfg.batch_size, preset.dtdm), tcfg, None, device=dev, progress=False, callback=cb)
+                crop, full = preset.dtdm.train_crop, preset.diffraw_train.steps
         dt = (times[-1] - times[2]) / (len(times) - 3)
         rows.append({"model": name, "batch": tcfg.batch_size, "crop_px": crop or data.rgb.shape[-1],
                      "ms_per_step": round(dt * 1000, 1), "steps_per_s": round(1 / dt, 2),
-                     "preset_steps": full, "est_train_s": round(dt * full, 1)})
+                     "preset_steps": full, "est_train_s": round(dt * full, 1), **mem.figures})
     return rows
 
 
@@ -115,7 +116,7 @@ def main(argv=None) -> list[dict]:
         print(f"\n{rule.__name__}: {verdict}\n  {evidence}")
     if not args.skip_train_speed:
         speed = _train_speed(preset, data.train, dev)
-        record("dtdm_train_speed", dev, [{**r, **peak_memory(dev)} for r in speed], title="training speed")
+        record("dtdm_train_speed", dev, speed, title="training speed")
     return summary
 
 

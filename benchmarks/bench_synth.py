@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import rawdiff  # noqa: F401
-from benchmarks.common import peak_memory, record
+from benchmarks.common import RowMemory, record
 from rawdiff.data.scenes import SceneBank, dead_leaves, random_scenes
 from rawdiff.data.synth import (
     lowlight_batch,
@@ -65,10 +65,11 @@ def main(argv=None) -> list[dict]:
                                                                       dev, bank),
         }
         for name, fn in cases.items():
-            fn()  # warm-up
-            sec = _best(fn, args.repeats, dev)
+            with RowMemory(dev) as mem:
+                fn()  # warm-up
+                sec = _best(fn, args.repeats, dev)
             rows.append({"what": name, "size": size, "images": args.n, "sec": sec, "ms_per_image": 1e3 * sec / args.n,
-                         "MP_per_s": mp / sec})
+                         "MP_per_s": mp / sec, **mem.figures})
         mp_disk = args.n_disk * size * size / 1e6
         with tempfile.TemporaryDirectory() as tmp:
             for name, writer in (("synth_phone2dslr (disk)", synth_phone2dslr), ("synth_lowlight (disk)", synth_lowlight)):
@@ -76,10 +77,10 @@ def main(argv=None) -> list[dict]:
                     writer(Path(tmp) / "d", n_train=args.n_disk, n_test=0, size=size, seed=0, overwrite=True,
                            progress=False, bank=bank)
 
-                sec = _best(run, args.repeats, torch.device("cpu"))
+                with RowMemory(dev) as mem:
+                    sec = _best(run, args.repeats, torch.device("cpu"))
                 rows.append({"what": name, "size": size, "images": args.n_disk, "sec": sec,
-                             "ms_per_image": 1e3 * sec / args.n_disk, "MP_per_s": mp_disk / sec})
-    rows = [{**r, **peak_memory(dev)} for r in rows]
+                             "ms_per_image": 1e3 * sec / args.n_disk, "MP_per_s": mp_disk / sec, **mem.figures})
     return record("synth", dev, rows, title="Synthetic data throughput (megapixels of output per second)")
 
 

@@ -16,7 +16,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import peak_memory, record
+from benchmarks.common import RowMemory, record
 from rawdiff.presets import get_preset
 from rawdiff.nn.unet import UNet, count_parameters
 from rawdiff.utils import prefers_channels_last, resolve_device
@@ -34,6 +34,13 @@ def forward_flops(net: UNet, x, t, cond) -> float:
 
 
 def bench_one(model: str, scale: str, option: str, device: torch.device, steps: int) -> dict:
+    """One row; its memory columns are this row's own peak (benchmarks.common.RowMemory)."""
+    with RowMemory(device) as mem:
+        row = _bench_one(model, scale, option, device, steps)
+    return {**row, **mem.figures}
+
+
+def _bench_one(model: str, scale: str, option: str, device: torch.device, steps: int) -> dict:
     preset = get_preset(scale)
     field, size_fn, train_field = MODELS[model]
     cfg = getattr(preset, field)
@@ -78,7 +85,7 @@ def bench_one(model: str, scale: str, option: str, device: torch.device, steps: 
             "batch": batch, "res": size, "ms_per_step": 1e3 * sec, "warmup_s": warmup, "samples_per_s": batch / sec,
             "fwd_gflop_per_batch": flops / 1e9,
             # a training step costs ~3x the forward FLOPs (forward + backward for inputs and weights)
-            "train_tflops_achieved": 3 * flops / sec / 1e12, "status": "ok", **peak_memory(device)}
+            "train_tflops_achieved": 3 * flops / sec / 1e12, "status": "ok"}
 
 
 def main(argv=None) -> list[dict]:

@@ -2,6 +2,11 @@
 
 Every benchmark prints a small table and appends one JSON line per measurement to ``benchmarks/results.jsonl``
 (or ``$RAWDIFF_BENCH_OUT``): ``{"bench", "commit", "device", "torch", "when", ...figures}``.
+
+Memory columns are per row (issue 23): :class:`RowMemory` resets the process's RSS high-water mark before a row
+and reads it after (rawdiff.peakmem; ``rss_scope`` says ``"block"``, or ``"process"`` where the mark cannot be
+reset), and ``make bench`` (benchmarks/run_all.py) runs every row group in a process of its own.  A row's peak
+includes what the process already held (torch, the interpreter: ~300 MiB on a CPU).
 """
 from __future__ import annotations
 
@@ -9,13 +14,13 @@ import datetime as _dt
 import json
 import os
 import platform
-import resource
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
 
 from rawdiff.figures import to_markdown
+from rawdiff.peakmem import PeakRSS, process_peak_rss_mib
 from rawdiff.utils import git_commit
 from rawdiff.utils import repo_root
 
@@ -35,11 +40,35 @@ def device_name(device: torch.device) -> str:
 
 
 def peak_memory(device: torch.device) -> dict[str, float]:
-    """Peak resident set size of this process (MiB) and, on CUDA, max allocated (MiB)."""
-    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    """Peak resident set size of this *process so far* (MiB) and, on CUDA, max allocated since the last reset
+    (MiB).  Not a per-row figure after a bigger row: measure rows with :class:`RowMemory`."""
+    out = {"peak_rss_mib": process_peak_rss_mib(), "rss_scope": "process"}
     if device.type == "cuda":
         out["cuda_max_alloc_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
+
+
+class RowMemory:
+    """``with RowMemory(device) as m: <one row's work>`` -> ``m.figures``: the peak RSS while the block ran
+    (``peak_rss_mib``, ``rss_scope``) and, on CUDA, the max allocated in the block (``cuda_max_alloc_mib``)."""
+
+    def __init__(self, device: torch.device):
+        self.device = torch.device(device)
+        self.figures: dict = {}
+
+    def __enter__(self) -> "RowMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._rss = PeakRSS().__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._rss.__exit__(*exc)
+        self.figures = {"peak_rss_mib": round(self._rss.mib, 1), "rss_scope": self._rss.scope}
+        if self.device.type == "cuda":
+            self.figures["cuda_max_alloc_mib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+            self.figures["cuda_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(self.device) / 2**20, 1)
 
 
 def record(bench: str, device: torch.device, rows: Iterable[Mapping[str, Any]], title: str | None = None) -> list[dict]:

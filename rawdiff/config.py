@@ -51,17 +51,18 @@ class ISPNetConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training loop for every model (rawdiff.train)."""
+    """One training loop for every model (rawdiff.train).  The defaults are ours; where each ``paper`` value comes
+    from (paper, official code file and option, or ours) is written beside it in rawdiff.presets."""
 
     steps: int = 300
-    batch_size: int = 8
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    ema_decay: float = 0.999
+    batch_size: int = 8           # global batch (all ranks together; rawdiff.train splits it)
+    lr: float = 2e-4              # peak learning rate (AdamW)
+    weight_decay: float = 0.0     # 0 = Adam (DiD official: Adam, no weight decay)
+    betas: tuple[float, float] = (0.9, 0.999)   # DiD official (training_template.py) and torch's default
+    ema_decay: float = 0.999      # per step, ramped as min(decay, (1 + step) / (10 + step)) (ours)
     ema_start: int = 0
-    grad_clip: float = 1.0
-    warmup_steps: int = 0
+    grad_clip: float = 1.0        # max gradient norm; 0 = none (DiD official: none, nan_to_num only)
+    warmup_steps: int = 0         # linear lr ramp over these steps (DiD official: over 10 Mimg = 10e6 / batch steps)
     lr_schedule: str = "constant"  # "constant" | "cosine" (decay to lr_min_ratio x lr at the last step)
     lr_min_ratio: float = 0.1
     log_every: int = 10

@@ -85,26 +85,64 @@ def _medium() -> Preset:
 
 
 def _paper() -> Preset:
+    """The papers' settings where they are known, each number's source beside it (checked against the official
+    DiD code, github.com/computational-imaging/diffusion-in-the-dark, commit 8914309; DiffRAW has no public code
+    and its training settings are not in the paper we could read, so its numbers are ours — DESIGN.md §3).
+    "ours" = our choice; "unverified" = a number we could not check against a source."""
     m = _medium()
     return replace(
         m,
         name="paper",
-        data=DataConfig(phone_size=448, phone_n_train=46839, phone_n_test=1204,
-                        lowlight_size=256, lowlight_n_train=485, lowlight_n_test=15),
-        isp_net=ISPNetConfig(channels=64, num_blocks=8),
-        diffraw_unet=replace(m.diffraw_unet, base_channels=128, channel_mults=(1, 1, 2, 2, 4), num_res_blocks=2,
-                             attn_levels=(3,)),
-        diffraw_train=replace(m.diffraw_train, steps=500000, batch_size=16, lr=1e-4),
-        dtdm=replace(m.dtdm, train_crop=256),     # our choice (ResShift-like crops); the paper's is not public
-        # DiD official UNet: DDPM++ 128 ch, mults [2,2,2], 4 blocks/level, attention at 16x16 (~55.7M params);
-        # Adam lr 8e-4, EMA, fp32 (DESIGN.md §3).
-        # official training: dropout 0.13, lr ramped linearly over the first 10 Mimg (= 10e6 / 64 steps), no
-        # gradient clipping (EDM only applies nan_to_num), augmentation, one eta per batch, LPIPS on model space
+        data=DataConfig(phone_size=448,          # ZRR pairs are 448x448 (Ignatov et al. 2020; DESIGN.md §3)
+                        phone_n_train=46839,     # ZRR train split size (DESIGN.md §3)
+                        phone_n_test=1204,       # ZRR test split size (DESIGN.md §3)
+                        lowlight_size=256,       # ours: synthetic low-light pairs (LOL itself is 600x400)
+                        lowlight_n_train=485,    # LOL our485 (Wei et al. 2018; DiD README's LOL layout)
+                        lowlight_n_test=15),     # LOL eval15
+        isp_net=ISPNetConfig(channels=64, num_blocks=8,   # ours, unverified against LiteISPNet (~9M params;
+                             train_crop=0),               # ours: 3.4M) | ours: whole 448-px images
+        isp_train=replace(m.isp_train, steps=5000, batch_size=32, lr=5e-4,   # ours (medium's), unverified
+                          ema_decay=0.999, ckpt_every=1000),                 # ours
+        diffraw_unet=replace(m.diffraw_unet,
+                             in_channels=3 + 4 + 3,   # y_t + packed RAW w + colour condition c (DESIGN.md §3)
+                             base_channels=128, channel_mults=(1, 1, 2, 2, 4), num_res_blocks=2,   # ours: the
+                             attn_levels=(3,)),       # paper's UNet is not public (66.3M params here)
+        diffraw_train=replace(m.diffraw_train, steps=500000, batch_size=16, lr=1e-4,   # ours, unverified
+                              ema_decay=0.9995, ckpt_every=2000),                      # ours (medium's)
+        dtdm=replace(m.dtdm, T=1000, beta_start=1e-4, beta_end=2e-2,   # DDPM's linear schedule (Ho et al. 2020)
+                     s=400,               # ours: DiffRAW's truncation step is unverified (smoke's default)
+                     train_crop=256),     # ours (ResShift-like crops); the paper's is not public
+        # DiD official UNet (training/training_template.py, arch "ddpmpp"): model_channels 128, channel_mult
+        # [2,2,2]; SongUNet defaults (training/networks.py): 4 blocks per level, attention at 16x16 = level 1 of a
+        # 32x32 patch; train.py --dropout 0.13.  Our own UNet with those sizes (DESIGN.md §3: ~55.7M params).
         did_unet=replace(m.did_unet, base_channels=128, channel_mults=(2, 2, 2), num_res_blocks=4,
                          attn_levels=(1,), dropout=0.13),
-        did_train=replace(m.did_train, steps=200000, batch_size=64, lr=8e-4, amp=False,
-                          warmup_steps=10_000_000 // 64, grad_clip=0.0),
-        did=replace(m.did, augment=True, eta_per_batch=True, lpips_space="model"),
+        did_train=replace(
+            m.did_train,
+            steps=200000,          # ours; official: train.py --duration 10000 Mimg, released snapshot at 1,394 kimg
+            batch_size=64,         # unverified: the README's commands pass --batch 1, train.py's default is 512;
+                                   # the paper's batch is not stated in what we could read (one 32x32 patch per image)
+            lr=8e-4,               # train.py --lr default 8e-4 (Adam, betas (0.9, 0.999), no weight decay:
+            betas=(0.9, 0.999),    # training_template.py optimizer_kwargs; AdamW with weight_decay 0 = Adam)
+            weight_decay=0.0,
+            amp=False,             # train.py --fp16 default False (fp32)
+            # lr ramp: training_loop.py lr_rampup_kimg = 10000, counted in images (lr x min(nimg / 10e6, 1)), so
+            # 10e6 / batch_size steps; at --batch 1 the released 1,394-kimg snapshot never left the ramp
+            warmup_steps=10_000_000 // 64,
+            grad_clip=0.0,         # training_loop.py: no clipping, only nan_to_num of the gradients
+            ema_decay=0.9995,      # ours (medium's); official: EMA half-life 0.5 Mimg (train.py --ema 0.5) with a
+                                   # ramp-up ratio 0.05, i.e. 0.5 ** (64 / 500000) = 0.99991 per step at batch 64
+            ckpt_every=2000),      # ours (not in the cache key)
+        edm=replace(m.edm, sigma_data=0.5, p_mean=-1.2, p_std=1.2,   # training/loss.py EDMBosLoss defaults (EDM)
+                    lpips_weight=5.0),                                # training/loss.py: loss += 5 * lpips
+        did=replace(m.did, patch=32,             # train.py --resolution 32
+                    scales=(32, 64, 128, 256),   # loss.py: scale = randint(0, 3), resolution 32 * 2^scale
+                    crop=256,                    # dataset.py: random crop of resolution * 8
+                    augment=True,                # dataset.py + augmenter.py: pair flips, jitter of the bright image
+                    eta_per_batch=True,          # loss.py: one random.random() noise scale per batch
+                    lpips_space="model"),        # loss.py: LPIPS on the raw model-space tensors
+        regress_train=replace(m.regress_train, steps=20000, batch_size=64, lr=4e-4,   # ours (the baseline is ours)
+                              ckpt_every=2000),
     )
 
 

@@ -43,11 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     from rawdiff.commands.results import add_tolerance
 
     add_tolerance(p)
+    g = p.add_argument_group("dry run", "--dry-run: no notebook; every network of --scale (e.g. paper) built at its "
+                             "size, trained a few steps on a few real-size images, every evaluation on a few images "
+                             "(rawdiff.dryrun); prints each stage's time, peak RSS and pass/fail; exit status 1 on "
+                             "a failure")
+    g.add_argument("--dry-run", action="store_true", help="check the configuration of --scale in minutes on a CPU")
+    from rawdiff.dryrun import add_options
+
+    add_options(g, prefix="dry-run-")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff.reproduce import parse_params, reproduce
+
+    if args.dry_run:
+        from rawdiff.dryrun import config_from_args, dry_run, report
+
+        cfg = config_from_args(args, "dry-run-", scale=args.scale, data_root=args.data_root, device=args.device,
+                               seed=args.seed)
+        return report(dry_run(cfg), args.dry_run_json)
 
     if args.check:
         from rawdiff.results import snapshot_scale
