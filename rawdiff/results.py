@@ -11,11 +11,15 @@ showyourwork's / Quarto manuscripts' "figures with provenance":
   sha256 of the full-size figure it was downscaled from); per notebook its wall time, parameters and machine;
   the run's scale, device, date and total wall time; and the verdict of every claim.
 
-:func:`compare` lines a new run's tables and verdicts up with a snapshot's, per claim: same verdict?  every
-number of the claim's table identical, within tolerance, or different?  Same-device reruns of the
-deterministic notebooks (fixed seeds, CPU kernels, same thread count) reproduce the CSVs byte for byte; other
-devices, thread counts or torch builds change float rounding in training, so numbers are compared with
-``rtol``/``atol`` (defaults :data:`RTOL`, :data:`ATOL`) and verdicts exactly.
+:func:`compare` lines a new run's claims up with a snapshot's and judges what each claim rests on (issue 24,
+item 8): the verdict must be identical, and every comparison the verdict rests on (the effects the rule hands
+back, rawdiff.claims.common.comparison) must be present with its effect within :data:`EFFECT_TOL` (25 %) of
+that comparison's interval half-width in the snapshot, ``|new - old| <= 0.25 * (hi - lo) / 2``.  Same-device
+reruns of the deterministic notebooks reproduce every number; other devices, thread counts or torch builds
+change float rounding in training, and an effect that moves by a quarter of its own uncertainty is the same
+result.  The per-image numbers of the claim's table are still compared cell by cell and *reported*
+(identical / within ``atol + rtol |a|`` / differs) but not judged: thousands of per-image numbers at a fixed
+tolerance are at once too loose for the effects (1.3 dB at 25 dB) and too strict for a faithful rerun.
 """
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ MAX_FIGURES = 12
 FIGURE_MAX_SIDE = 900
 #: Markdown tables at most this large are copied; longer ones (per-image rows) are represented by their CSV.
 MAX_MD_BYTES = 32_000
-RTOL, ATOL = 0.05, 0.05     # cross-device tolerance on every number of a claim's table (|a-b| <= atol + rtol|b|)
+RTOL, ATOL = 0.05, 0.05     # reported, not judged: per-image numbers within |a-b| <= atol + rtol|a|
+EFFECT_TOL = 0.25           # judged: each effect within 25 % of its snapshot interval's half-width
 VERDICT_RE = re.compile(r"\*\*(.+?)\*\*\s*\|\s*$")
 
 
@@ -79,7 +84,7 @@ def claim_rows(folder: str | Path) -> list[dict]:
     """The claims in ``folder`` re-derived from its CSVs: ``paper, claim, table, verdict, evidence``."""
 
     return [{"paper": r.claim.paper, "claim": r.claim.text, "table": r.claim.table, "verdict": r.verdict,
-             "evidence": r.evidence} for r in evaluate_claims(folder)]
+             "evidence": r.evidence, "comparisons": list(r.comparisons)} for r in evaluate_claims(folder)]
 
 
 def make_snapshot(src: str | Path, dest: str | Path, *, figures=KEY_FIGURES, max_side: int = FIGURE_MAX_SIDE,
@@ -128,8 +133,8 @@ def parse_scorecard(text: str) -> list[dict]:
             continue
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
         m = VERDICT_RE.search(line)
-        if len(cells) != 5 or not m:
-            raise DataError(f"claims.md line {i}: not a 5-column claim row with a **verdict**: {line[:80]}")
+        if len(cells) not in (5, 6) or not m:      # 6: with the "with training" column (rawdiff.claims.budget)
+            raise DataError(f"claims.md line {i}: not a 5- or 6-column claim row with a **verdict**: {line[:80]}")
         rows.append({"paper": cells[0], "claim": cells[1].replace("\\|", "|"), "evidence": cells[2],
                      "shown": cells[3], "verdict": m.group(1)})
     return rows
@@ -244,6 +249,36 @@ def compare_table(old: Path, new: Path, rtol: float = RTOL, atol: float = ATOL) 
 
 
 @dataclass
+class EffectCheck:
+    """One comparison of a claim: snapshot effect and half-width, the new effect (None when missing)."""
+
+    name: str
+    old: float
+    half_width: float
+    new: float | None
+
+    @property
+    def ok(self) -> bool:
+        if self.new is None:
+            return False
+        if self.old == self.new:                                   # identical (also +-inf read-offs)
+            return True
+        gap = abs(self.new - self.old)
+        return math.isfinite(gap) and gap <= EFFECT_TOL * self.half_width + 1e-12
+
+
+def check_effects(old: list[dict], new: list[dict]) -> list[EffectCheck]:
+    """:class:`EffectCheck` per comparison of the snapshot's claim (``old``), matched by name in ``new``."""
+    by_name = {c["name"]: c for c in new}
+    out = []
+    for c in old:
+        half = (c["hi"] - c["lo"]) / 2 if math.isfinite(c["hi"] - c["lo"]) else math.inf
+        m = by_name.get(c["name"])
+        out.append(EffectCheck(c["name"], c["diff"], half, None if m is None else m["diff"]))
+    return out
+
+
+@dataclass
 class ClaimCheck:
     paper: str
     claim: str
@@ -251,6 +286,7 @@ class ClaimCheck:
     old: str
     new: str
     numbers: TableDiff
+    effects: list[EffectCheck] = field(default_factory=list)
 
     @property
     def same_verdict(self) -> bool:
@@ -258,12 +294,15 @@ class ClaimCheck:
 
     @property
     def ok(self) -> bool:
-        return self.same_verdict and self.numbers.status in ("identical", "within tolerance", "not run")
+        """Judged: the same verdict and every effect within :data:`EFFECT_TOL` of its half-width.  The table's
+        per-image numbers (``numbers``) are reported only."""
+        return self.same_verdict and all(e.ok for e in self.effects)
 
 
 def compare(snapshot: str | Path, new_dir: str | Path, *, rtol: float = RTOL, atol: float = ATOL,
             notebooks: list[str] | None = None) -> list[ClaimCheck]:
-    """Per claim of the snapshot: the new run's verdict (re-derived from its CSVs) and its table's numbers.
+    """Per claim of the snapshot: the new run's verdict and effects (re-derived from its CSVs), and its table's
+    numbers (reported, not judged).
 
     ``notebooks`` (number prefixes such as ``["03", "04"]``, as ``reproduce --only`` takes) limits the check to
     the claims whose table those notebooks write — a partial re-run checks only what it re-ran."""
@@ -277,25 +316,33 @@ def compare(snapshot: str | Path, new_dir: str | Path, *, rtol: float = RTOL, at
     if notebooks is not None:
         old_claims = [r for r in old_claims if r["table"][:2] in {str(n)[:2] for n in notebooks}]
     for r in old_claims:
-        n = new_claims.get((r["paper"], r["claim"]), {"verdict": "not in this version"})
+        n = new_claims.get((r["paper"], r["claim"]), {"verdict": "not in this version", "comparisons": []})
         table = r["table"]
         if (snapshot / table).is_file():
             diff = compare_table(snapshot / table, new_dir / table, rtol, atol)
         else:
             diff = TableDiff(table, "not run")      # the snapshot's run did not make this table either
-        out.append(ClaimCheck(r["paper"], r["claim"], table, r["verdict"], n["verdict"], diff))
+        out.append(ClaimCheck(r["paper"], r["claim"], table, r["verdict"], n["verdict"], diff,
+                              check_effects(r["comparisons"], n["comparisons"])))
     return out
 
 
 def format_checks(checks: list[ClaimCheck], rtol: float = RTOL, atol: float = ATOL) -> str:
-    lines = [f"{'same':4s}  {'numbers':17s}  claim (snapshot verdict -> new verdict)"]
+    lines = [f"{'ok':4s}  {'effects':9s}  {'numbers (reported)':18s}  claim (snapshot verdict -> new verdict)"]
     for c in checks:
         num = c.numbers.status
         if c.numbers.status != "identical" and c.numbers.n_numbers:
             num += f" (max |d| {c.numbers.max_abs:.3g}, {c.numbers.n_outside}/{c.numbers.n_numbers} outside)"
-        lines.append(f"{'yes' if c.same_verdict else 'NO':4s}  {num:17s}  [{c.paper}] {c.claim}: {c.old} -> {c.new}")
+        eff = f"{sum(e.ok for e in c.effects)}/{len(c.effects)}"
+        lines.append(f"{'yes' if c.ok else 'NO':4s}  {eff:9s}  {num:18s}  [{c.paper}] {c.claim}: {c.old} -> {c.new}")
+        for e in c.effects:
+            if not e.ok:
+                new = "missing" if e.new is None else f"{e.new:+.4g}"
+                lines.append(f"        effect {e.name}: {e.old:+.4g} -> {new} (allowed +-{EFFECT_TOL:g} x half-width "
+                             f"{e.half_width:.4g})")
         lines += [f"        {note}" for note in c.numbers.notes[:3]]
     n_ok = sum(c.ok for c in checks)
-    lines.append(f"{n_ok}/{len(checks)} claims reproduce (same verdict; numbers identical or within "
-                 f"|a-b| <= {atol:g} + {rtol:g}|a|; wall times are not compared)")
+    lines.append(f"{n_ok}/{len(checks)} claims reproduce (same verdict; every effect within {EFFECT_TOL:g} x its "
+                 f"interval half-width; per-image numbers reported against |a-b| <= {atol:g} + {rtol:g}|a|, not "
+                 "judged; wall times are not compared)")
     return "\n".join(lines)

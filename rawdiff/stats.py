@@ -14,6 +14,11 @@ Verdicts (:func:`decide`):
 
 Scores must be oriented "higher is better" (pass ``higher_is_better=False`` for errors: the difference is
 then ``b - a``, so a positive difference still means "a is better").
+
+Several hypotheses at once (issue 24, DTDM rule (a) over four K): :func:`bootstrap_pvalue` gives the one-sided
+bootstrap p-value of "mean > bound" from the same resamples as the interval (``lo > bound`` at level 0.95 is
+``p < 0.025`` up to the quantile interpolation), and :func:`holm` applies Holm's step-down correction (Holm,
+"A simple sequentially rejective multiple test procedure", Scand. J. Statist. 6, 1979) to such p-values.
 """
 from __future__ import annotations
 
@@ -23,10 +28,12 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "Interval", "Comparison", "bootstrap_mean", "bootstrap_geomean", "paired_bootstrap",
-           "decide"]
+           "decide", "resample_indices", "bootstrap_pvalue", "holm", "ALPHA_ONE_SIDED"]
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 N_RESAMPLES = 2000
+#: One-sided level of every "holds" decision: a two-sided 95% interval excludes the bound on one side.
+ALPHA_ONE_SIDED = 0.025
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,16 @@ def _values(x: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     return v
 
 
-def _resample_means(v: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+def resample_indices(n: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``n_resamples x n`` item indices drawn with replacement — the resamples of every interval here, exposed for
+    statistics that are not a mean (e.g. a frontier read-off per resample, rawdiff.claims.dtdm): the same
+    ``seed`` gives the same resamples as :func:`bootstrap_mean`."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.size, size=(n_resamples, v.size))
-    return v[idx].mean(axis=1)
+    return rng.integers(0, n, size=(n_resamples, n))
+
+
+def _resample_means(v: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    return v[resample_indices(v.size, n_resamples, seed)].mean(axis=1)
 
 
 def bootstrap_mean(values, *, level: float = 0.95, n_resamples: int = N_RESAMPLES, seed: int = 0) -> Interval:
@@ -120,3 +133,27 @@ def paired_bootstrap(a, b, *, higher_is_better: bool = True, kind: str = "superi
     iv = bootstrap_mean(d, level=level, n_resamples=n_resamples, seed=seed)
     return Comparison(iv.n, float(va.mean()), float(vb.mean()), iv.mean, iv.lo, iv.hi,
                       decide(iv.lo, iv.hi, iv.n, kind=kind, margin=margin))
+
+
+def bootstrap_pvalue(values, bound: float = 0.0, *, n_resamples: int = N_RESAMPLES, seed: int = 0) -> float:
+    """One-sided bootstrap p-value of "the mean of ``values`` exceeds ``bound``": the share of resampled means
+    (the resamples of :func:`bootstrap_mean` with the same seed) that are <= ``bound``."""
+    v = _values(values, "values")
+    if v.size == 1:
+        return 0.0 if v[0] > bound else 1.0
+    return float(np.mean(_resample_means(v, n_resamples, seed) <= bound))
+
+
+def holm(pvalues: Sequence[float], alpha: float = ALPHA_ONE_SIDED) -> list[bool]:
+    """Holm's step-down procedure: which hypotheses are rejected at family-wise level ``alpha``.  Sorted
+    ascending, the i-th smallest p-value (i = 0, 1, ...) is compared with ``alpha / (m - i)``; testing stops at
+    the first that exceeds it.  Returns one bool per p-value, in the input order."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"holm: expected p-values in [0, 1], got {list(pvalues)}")
+    out = [False] * p.size
+    for i, j in enumerate(np.argsort(p, kind="stable")):
+        if p[j] > alpha / (p.size - i):
+            break
+        out[j] = True
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rawdiff.claims.common import FAILS, HOLDS, UNMEASURABLE
+from rawdiff.claims.common import CANNOT, FAILS, HOLDS
 from rawdiff.claims.did import did_ocr_comparisons
 from rawdiff.claims.scorecard import CONTRACT, evaluate_claims
 
@@ -50,8 +50,8 @@ def test_did_rules_hold_with_clear_paired_effects(tmp_path):
     for k in ("tail_norm", "ilvr_first_steps", "did_ocr"):
         assert r[k].verdict == HOLDS, (k, r[k].evidence)
     assert "PSNR tail - linear: +1.5" in r["tail_norm"].evidence and "(n=20)" in r["tail_norm"].evidence
-    assert "the paper's k = 6" in r["ilvr_first_steps"].evidence
-    assert "rapidocr" in r["did_ocr"].evidence and "(n=120)" in r["did_ocr"].evidence
+    assert "k = 6 (the paper's 6 of 18)" in r["ilvr_first_steps"].evidence
+    assert "rapidocr" in r["did_ocr"].evidence and "n=120" in r["did_ocr"].evidence
 
 
 def test_did_rules_do_not_hold_when_the_other_side_wins(tmp_path):
@@ -71,10 +71,10 @@ def test_did_rules_inconclusive_when_the_interval_straddles_zero(tmp_path):
 
 def test_ilvr_rule_needs_both_ends_and_a_middle(tmp_path):
     did_tables(tmp_path, ilvr_ks=(0, 18))
-    assert _res(tmp_path)["ilvr_first_steps"].verdict == UNMEASURABLE
-    did_tables(tmp_path, ilvr_ks=(0, 3, 9, 18))           # no 6: the best intermediate k is judged and named
-    ev = _res(tmp_path)["ilvr_first_steps"].evidence
-    assert "6 not in the table" in ev
+    assert _res(tmp_path)["ilvr_first_steps"].verdict == CANNOT
+    did_tables(tmp_path, ilvr_ks=(0, 3, 9, 18))           # no 6: the judged k comes from the paper, not the data
+    r = _res(tmp_path)["ilvr_first_steps"]
+    assert r.verdict == CANNOT and "no rows with ilvr_steps = 6" in r.evidence
 
 
 def test_ocr_comparisons_pair_words_across_methods(tmp_path):

@@ -58,7 +58,8 @@ def _fake_run(out: Path, swapped_to_c: float = 2.0, raw_ssim: float = 0.8) -> Pa
     (out / "03_condition_ablation.csv").write_text(
         f"condition,psnr,ssim,color_error\nnone,20.0,0.5,9.0\nraw,22.0,{raw_ssim:g},6.0\nraw+c,23.0,0.85,3.0\n")
     (out / "03_plug_and_play.csv").write_text(
-        f"c_source,color_dist_to_c,color_dist_to_source\nown,1.0,1.0\nswapped,{swapped_to_c:g},10.0\n")
+        "c_source,color_dist_to_c,color_dist_to_source,n,luma_ssim_to_own,luma_ssim_to_own_lo,luma_ssim_to_own_hi\n"
+        f"own,1.0,1.0,8,1,1,1\nswapped,{swapped_to_c:g},10.0,8,0.9,0.88,0.92\nbaseline,0.0,10.0,8,0.5,0.4,0.6\n")
     from PIL import Image
 
     Image.new("RGB", (1600, 400), (30, 60, 90)).save(out / "03_plug_and_play.png")

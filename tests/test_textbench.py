@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rawdiff  # noqa: F401
-from rawdiff.claims.common import FAILS, HOLDS, NOT_RUN, UNMEASURABLE
+from rawdiff.claims.common import CANNOT, FAILS, HOLDS, NOT_RUN, UNMEASURABLE
 from rawdiff.claims.diffraw import DTDM_TABLE
 from rawdiff.claims.scorecard import CLAIMS, CONTRACT, evaluate_claims, write_scorecard
 from rawdiff.did import textbench as TB
@@ -239,8 +239,10 @@ def _holding_tables(d):
     _dtdm_table(d, 1.0)
     _write(d / "03_condition_ablation.csv", ["condition", "psnr", "ssim", "color_error"],
            [["none", 15, 0.4, 9.0], ["raw", 20, 0.7, 6.0], ["raw+c", 22, 0.72, 3.0]])
-    _write(d / "03_plug_and_play.csv", ["c_source", "color_dist_to_c", "color_dist_to_source"],
-           [["own", 2.0, 2.0], ["swapped", 3.0, 8.0], ["swapped", 4.0, 7.0]])
+    _write(d / "03_plug_and_play.csv", ["c_source", "color_dist_to_c", "color_dist_to_source", "n", "luma_ssim_to_own",
+                                        "luma_ssim_to_own_lo", "luma_ssim_to_own_hi"],
+           [["own", 2.0, 2.0, 16, 1, 1, 1], ["swapped", 3.0, 8.0, 16, 0.9, 0.88, 0.92],
+            ["swapped", 4.0, 7.0, 16, 0.9, 0.87, 0.93], ["baseline", 0.0, 9.0, 16, 0.5, 0.45, 0.55]])
     from test_claims_did import did_tables
 
     did_tables(d)
@@ -272,7 +274,7 @@ def test_scorecard_failing_missing_and_unmeasurable(tmp_path):
     res = {r.claim.key: r for r in evaluate_claims(tmp_path)}
     assert res["dtdm_steps"].verdict == FAILS
     assert res["tail_norm"].verdict == FAILS and "PSNR tail - linear: -0.9" in res["tail_norm"].evidence
-    assert res["ilvr_first_steps"].verdict == UNMEASURABLE
+    assert res["ilvr_first_steps"].verdict == CANNOT
     assert res["did_ocr"].verdict == FAILS
     assert res["raw_structure"].verdict == UNMEASURABLE and "color_error" in res["raw_structure"].evidence
     assert res["plug_and_play"].verdict == NOT_RUN and res["plug_and_play"].files == ()

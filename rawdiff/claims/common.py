@@ -1,5 +1,6 @@
-"""Shared pieces of the claim rules: verdict names, the "not measurable" signal, CSV-cell helpers and the one way
-several paired comparisons (rawdiff.stats) combine into a verdict."""
+"""Shared pieces of the claim rules: verdict names, the "not measurable" / "cannot be computed" signals, CSV-cell
+helpers, the one way several paired comparisons (rawdiff.stats) combine into a verdict, and the comparison
+records a rule hands to ``--check`` (rawdiff.results judges each claim's effects, issue 24 item 8)."""
 from __future__ import annotations
 
 import csv
@@ -9,11 +10,47 @@ from pathlib import Path
 from rawdiff.stats import paired_bootstrap
 
 HOLDS, FAILS, UNMEASURABLE, NOT_RUN = "holds", "does not hold", "not measurable at this scale", "not run"
+#: The verdict of a rule whose inputs (columns, rows, tables) the evaluation does not produce (yet): the rule is
+#: kept as written and the scorecard says what is missing (issue 24: "if a rule cannot be computed, say so").
+CANNOT = "cannot be computed"
 
 
 class Unmeasurable(Exception):
     """Raised by a rule when the table lacks what the rule needs (message = the reason)."""
 
+
+class MissingInput(Unmeasurable):
+    """Raised by a rule when a column, row group or table it consumes is absent (message = what is missing);
+    the scorecard reports :data:`CANNOT`."""
+
+
+def require_columns(rows: list[dict], table: str, *cols: str) -> None:
+    """Raise :class:`MissingInput` naming every column of ``cols`` that ``rows`` lack (or that is empty)."""
+    missing = [c for c in cols if not rows or c not in rows[0] or all(str(r.get(c) or "").strip() == "" for r in rows)]
+    if missing:
+        raise MissingInput(f"missing column(s) {', '.join(missing)} in {table}")
+
+
+class Outcome(tuple):
+    """A rule's result: unpacks as ``(verdict, evidence)`` (as notebooks unpack it) and carries the effects the
+    verdict rests on in ``.comparisons`` (a tuple of :func:`comparison` dicts, judged by ``--check``)."""
+
+    comparisons: tuple[dict, ...]
+
+    def __new__(cls, verdict, evidence: str, comparisons=()):
+        out = super().__new__(cls, (verdict, evidence))
+        out.comparisons = tuple(comparisons)
+        return out
+
+
+def comparison(name: str, diff: float, lo: float, hi: float, verdict: str = "", n: int | None = None) -> dict:
+    """One effect a claim rests on, as handed to ``--check``: ``name`` identifies it across runs."""
+    return {"name": name, "diff": float(diff), "lo": float(lo), "hi": float(hi), "verdict": verdict,
+            "n": n if n is None else int(n)}
+
+
+def fmt_interval(diff: float, lo: float, hi: float, unit: str = "", digits: int = 3) -> str:
+    return f"{diff:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def to_float(v) -> float:
