@@ -143,12 +143,12 @@ class EDMLoss:
         denoised = model(y + s * noise, sigma, batch.get("cond"))
         w = edm_loss_weight(s, self.sigma_data)
         l2 = (w * (denoised - y) ** 2).flatten(1).mean(1).mean()
-        logs = {"l2": float(l2.detach())}
+        logs = {"l2": l2.detach()}   # a tensor: rawdiff.train reads logs back at log points only
         loss = l2
         if self.lpips_active:
             lp = self.lpips(self.to_image(denoised.float()), self.to_image(y.float())).mean()
             loss = loss + self.lpips_weight * lp
-            logs["lpips"] = float(lp.detach())
+            logs["lpips"] = lp.detach()
         return loss, logs
 
 
