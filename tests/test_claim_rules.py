@@ -360,3 +360,21 @@ def test_holm_and_bootstrap_pvalue():
 def test_budget_trend(points, want):
     assert budget_trend(points).startswith(want)
     assert budget_trend(list(reversed(points))).startswith(want)            # order of rows does not matter
+
+
+def test_budget_column_in_the_scorecard(tmp_path):
+    from rawdiff.claims.budget import budget_column, budget_effect_rows
+    from rawdiff.claims.scorecard import write_scorecard
+    from rawdiff.figures import save_table
+
+    rows = []
+    for budget, gain in ((375, 0.2), (750, 0.6), (1500, 1.2)):
+        outcome = rule_ilvr(_ilvr({0: 0.0, 3: 1.0, 6: gain, 18: 0.0}))
+        rows += budget_effect_rows("ilvr_first_steps", budget, outcome)
+    save_table(rows, tmp_path, "05_budget_effects")
+    cell = budget_column(tmp_path, "ilvr_first_steps")
+    assert "k=6 - k=0 psnr: growing with training (375: +0.200, 750: +0.600, 1500: +1.200)" in cell
+    assert budget_column(tmp_path, "did_ocr") == "—"
+    text = write_scorecard(tmp_path).read_text()
+    line = next(ln for ln in text.splitlines() if "ILVR on the first few steps" in ln)
+    assert "| k=6 - k=0 psnr: growing with training" in line and "**not run**" in line

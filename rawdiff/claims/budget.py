@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rawdiff.claims.common import CANNOT, read_csv, to_float
 
-__all__ = ["BUDGET_GLOB", "MIN_BUDGETS", "budget_trend", "budget_column"]
+__all__ = ["BUDGET_GLOB", "MIN_BUDGETS", "budget_trend", "budget_column", "budget_effect_rows"]
 
 BUDGET_GLOB = "*_budget_effects.csv"
 MIN_BUDGETS = 3
@@ -50,6 +50,14 @@ def budget_trend(points) -> str:
     if all(lo_end - hi_ <= gi <= hi_end + hi_ for gi, hi_ in zip(g[1:-1], h[1:-1])):
         return "growing with training" if d > 0 else "shrinking with training"
     return "non-monotonic with training"
+
+
+def budget_effect_rows(claim_key: str, budget: int, outcome) -> list[dict]:
+    """Rows of a ``*_budget_effects.csv`` for one checkpoint: the claim's rule applied to the per-image table
+    evaluated at that checkpoint (``outcome`` = ``claim.rule(rows)``, whose ``.comparisons`` are the effects the
+    verdict rests on), so the budget curve shows exactly the effects the scorecard judges."""
+    return [{"claim": claim_key, "comparison": c["name"], "budget": int(budget), "diff": c["diff"], "lo": c["lo"],
+             "hi": c["hi"]} for c in getattr(outcome, "comparisons", ())]
 
 
 def budget_column(out_dir: str | Path, claim_key: str) -> str:
