@@ -33,7 +33,7 @@ from pathlib import Path
 from rawdiff.claims.common import read_csv
 from rawdiff.claims.scorecard import evaluate_claims
 from rawdiff.errors import DataError
-from rawdiff.utils import atomic_write_text, sha256_file
+from rawdiff.utils import atomic_dir, atomic_write_text, sha256_file
 
 MANIFEST = "MANIFEST.json"
 #: The key figures a snapshot keeps (those present in the run; at most MAX_FIGURES).
@@ -89,15 +89,25 @@ def claim_rows(folder: str | Path) -> list[dict]:
 
 def make_snapshot(src: str | Path, dest: str | Path, *, figures=KEY_FIGURES, max_side: int = FIGURE_MAX_SIDE,
                   allow_incomplete: bool = False) -> Path:
-    """Copy the reproduce output ``src`` into the snapshot folder ``dest`` (replaced) and write its manifest."""
+    """Copy the reproduce output ``src`` into the snapshot folder ``dest`` (replaced) and write its manifest.
+
+    The snapshot is built in a temporary folder beside ``dest`` that replaces it only once complete
+    (rawdiff.utils.atomic_dir): a failed write (disk full) leaves the previous snapshot and raises one line."""
     src, dest = Path(src), Path(dest)
     man = _read_manifest(src)
     if not man.get("complete") and not allow_incomplete:
         raise DataError(f"{src}: the run is incomplete (MANIFEST 'complete': false); re-run it or pass "
                         "allow_incomplete=True")
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    try:
+        with atomic_dir(dest, overwrite=True) as out:
+            _write_snapshot(src, man, out, figures, max_side)
+    except OSError as err:
+        raise DataError(f"{dest}: cannot write the snapshot ({err.strerror or err}); the previous one is kept"
+                        ) from None
+    return dest / MANIFEST
+
+
+def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int) -> None:
     files = {}
     for name, entry in sorted(man["files"].items()):
         f = src / name
@@ -122,7 +132,6 @@ def make_snapshot(src: str | Path, dest: str | Path, *, figures=KEY_FIGURES, max
                 "notebooks": notebooks, "files": files,
                 "claims": [{k: r[k] for k in ("paper", "claim", "table", "verdict")} for r in claim_rows(dest)]}
     atomic_write_text(dest / MANIFEST, json.dumps(snapshot, indent=2) + "\n")
-    return dest / MANIFEST
 
 
 def parse_scorecard(text: str) -> list[dict]:

@@ -165,6 +165,7 @@ def atomic_dir(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         raise FileExistsError(f"{final}: already exists (pass overwrite=True / --overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    tmp.chmod(0o755)   # mkdtemp's 0700 would become the final folder's mode
     try:
         yield tmp
         if final.exists():

@@ -189,3 +189,30 @@ def test_run_json_write_failure_is_one_line_and_keeps_the_old_file(tmp_path, mon
     monkeypatch.undo()
     assert (tmp_path / "run.json").read_text() == before and read_meta(tmp_path)["steps"] == 2
     assert json.loads(before)["kind"] == "isp"
+
+
+def test_a_full_disk_during_a_snapshot_keeps_the_previous_snapshot(tmp_path, monkeypatch):
+    import shutil
+
+    import rawdiff.results as R
+    from test_results_snapshot import _fake_run
+
+    run, snap = _fake_run(tmp_path / "run"), tmp_path / "out" / "snap"
+    R.make_snapshot(run, snap)
+    before = {p.name: p.read_bytes() for p in snap.iterdir()}
+    real = shutil.copyfile
+
+    def copyfile(a, b, *args, **kw):       # the second table: half copied, then the disk is full
+        if len(list(Path(b).parent.iterdir())) >= 1:
+            Path(b).write_bytes(Path(a).read_bytes()[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(b))
+        return real(a, b, *args, **kw)
+
+    monkeypatch.setattr(R.shutil, "copyfile", copyfile)
+    with pytest.raises(DataError) as info:
+        R.make_snapshot(run, snap)
+    monkeypatch.undo()
+    assert "\n" not in str(info.value) and "No space left on device" in str(info.value)
+    assert "previous one is kept" in str(info.value)
+    assert {p.name: p.read_bytes() for p in snap.iterdir()} == before
+    assert [p.name for p in snap.parent.iterdir()] == ["snap"]            # no partial folder left
