@@ -217,7 +217,7 @@ def ddp_row(tiny: bool, steps: int, nproc: int = 2, timeout: float = 240) -> dic
 
 def ddp_child(tiny: bool, steps: int) -> None:
     """One rank of :func:`ddp_row`: the DiD step under DDP (rawdiff.train.train inits the group from torchrun)."""
-    from rawdiff.train import dist_info, maybe_init_distributed
+    from rawdiff.distributed import dist_info, maybe_init_distributed
 
     dev = maybe_init_distributed("auto")
     rank, world = dist_info()
