@@ -74,6 +74,7 @@ from rawdiff.utils import (
 )
 
 CKPT_PREFIX = "ckpt-"
+_BAD_BASE = 1 << 52   # first non-finite step k is carried as _BAD_BASE - k (0: none), exact in float64
 
 
 def _to_channels_last(batch: Any) -> Any:
@@ -236,13 +237,13 @@ def _read_back(loss: torch.Tensor, gnorm: torch.Tensor | None, logs: dict, first
     names = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
     vec = torch.stack([loss.detach().float(), *([gnorm.float()] if gnorm is not None else []),
                        *(logs[k].detach().float() for k in names)])
-    bad = torch.where(first_bad >= 0, torch.iinfo(torch.int64).max - first_bad, 0).reshape(1)
+    bad = torch.where(first_bad >= 0, _BAD_BASE - first_bad, 0).reshape(1)   # MAX over ranks -> the earliest
     if world > 1:
         collective(tdist.all_reduce, vec)
         vec /= world
         collective(tdist.all_reduce, bad, op=tdist.ReduceOp.MAX)
-    vals, code = vec.tolist(), int(bad.item())
-    first = torch.iinfo(torch.int64).max - code if code else -1
+    *vals, code = torch.cat([vec.double(), bad.double()]).tolist()         # float64: exact for both
+    first = _BAD_BASE - int(code) if code else -1
     read = {k: vals[i + 1 + (gnorm is not None)] for i, k in enumerate(names)}
     return vals[0], (vals[1] if gnorm is not None else None), {**logs, **read}, first
 
