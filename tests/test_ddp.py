@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ddp_worker as W  # noqa: E402 - the ranks' own module, for the single-process references
 
-pytestmark = pytest.mark.slow   # 76-105 s on a shared 2-core CPU, mostly the start-up of four torchrun launches
+pytestmark = pytest.mark.slow   # 72-105 s on a shared 2-core CPU, mostly the start-up of four torchrun launches
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
 TOL = dict(rtol=1e-4, atol=1e-5)   # float rounding of the gradient all-reduce, after 4 AdamW steps at lr 1e-3
