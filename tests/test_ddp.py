@@ -134,3 +134,19 @@ def test_a_failure_on_one_rank_ends_every_rank_with_one_message(inject, message,
     assert len(errors) == 1 and message in errors[0], out[-3000:]
     assert "this is a bug" not in out and "[rank0]" not in out and "[rank1]" not in out, out[-3000:]
     assert not (tmp_path / "run" / "ckpt-00000006").exists()
+
+
+def test_the_cli_writes_the_run_directorys_run_json_on_rank_0_only(tmp_path, monkeypatch):
+    """`rawdiff train isp|diffraw --out RUN` used to write RUN/run.json on every rank."""
+    from types import SimpleNamespace
+
+    import rawdiff.distributed as D
+    from rawdiff.commands.train import _top_meta
+    from rawdiff.presets import get_preset
+
+    args = SimpleNamespace(data=str(tmp_path), seed=3)
+    for rank in (1, 0):
+        monkeypatch.setattr(D, "dist_info", lambda rank=rank: (rank, 2))
+        _top_meta(args, get_preset("smoke"), tmp_path / f"run-{rank}")
+    assert not (tmp_path / "run-1" / "run.json").exists()
+    assert json.loads((tmp_path / "run-0" / "run.json").read_text())["seed"] == 3
