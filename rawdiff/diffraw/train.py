@@ -5,6 +5,10 @@ the DTDM UNet is trained on c_train = x_train = D²(y) (rawdiff.camera.degrade, 
 t ~ U{1..s} and an MSE to y on the truncated marginals (D2); ``mode="ddpm"`` trains the baseline network on
 ordinary DDPM marginals (gamma = 0, t ~ U{1..T}).  Cached runs go through rawdiff.runs.store (one key, one format):
 ``cache_dir/diffraw/isp-<key>/`` and ``cache_dir/diffraw/<mode>-<condition>-<key>/``.
+
+Batches (issue 23) are rawdiff.data.stream.ShardedBatches: the random numbers of the global batch are drawn on
+the CPU from the step generator, and each rank reads, crops and degrades only its own rows (from memory for small
+splits, from disk for large ones: rawdiff.diffraw.data.load_phone), in DataLoader workers on accelerators.
 """
 from __future__ import annotations
 
