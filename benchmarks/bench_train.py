@@ -17,6 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import RowMemory, record
+from rawdiff.peakmem import child_result, run_child
 from rawdiff.presets import get_preset
 from rawdiff.nn.unet import UNet, count_parameters
 from rawdiff.utils import prefers_channels_last, resolve_device
@@ -95,10 +96,24 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--models", default="diffraw,did")
     ap.add_argument("--options", default="plain,default")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--in-process", action="store_true",
+                    help="all rows in this process (default: one process per row, so its memory is its own)")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)   # MODEL,SCALE,OPTION: one row, in a child
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
-    rows = [bench_one(m, s, o, device, args.steps) for s in args.sizes.split(",") for m in args.models.split(",")
-            for o in args.options.split(",")]
+    if args.one:
+        child_result(bench_one(*args.one.split(","), device, args.steps))
+        return []
+    rows = []
+    for s in args.sizes.split(","):
+        for m in args.models.split(","):
+            for o in args.options.split(","):
+                if args.in_process:
+                    rows.append(bench_one(m, s, o, device, args.steps))
+                    continue
+                res, tail = run_child(["-m", "benchmarks.bench_train", "--one", f"{m},{s},{o}", "--device",
+                                       args.device, "--steps", str(args.steps)])
+                rows.append(res or {"model": m, "scale": s, "option": o, "status": f"failed: {tail[-200:]}"})
     return record("train_throughput", device, rows, "Training throughput (UNet optimiser step)")
 
 

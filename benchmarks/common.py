@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from rawdiff.figures import to_markdown
-from rawdiff.peakmem import PeakRSS, process_peak_rss_mib
+from rawdiff.peakmem import PeakRSS, current_rss_mib, process_peak_rss_mib
 from rawdiff.utils import git_commit
 from rawdiff.utils import repo_root
 
@@ -50,7 +50,9 @@ def peak_memory(device: torch.device) -> dict[str, float]:
 
 class RowMemory:
     """``with RowMemory(device) as m: <one row's work>`` -> ``m.figures``: the peak RSS while the block ran
-    (``peak_rss_mib``, ``rss_scope``) and, on CUDA, the max allocated in the block (``cuda_max_alloc_mib``)."""
+    (``peak_rss_mib``, ``rss_scope``), the RSS the process already held when it began (``rss_at_start_mib``: memory
+    an earlier row in the same process left behind counts in the peak — run rows in processes of their own to
+    exclude it) and, on CUDA, the max allocated in the block (``cuda_max_alloc_mib``)."""
 
     def __init__(self, device: torch.device):
         self.device = torch.device(device)
@@ -61,11 +63,14 @@ class RowMemory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         self._rss = PeakRSS().__enter__()
+        self._start = current_rss_mib()
         return self
 
     def __exit__(self, *exc) -> None:
         self._rss.__exit__(*exc)
         self.figures = {"peak_rss_mib": round(self._rss.mib, 1), "rss_scope": self._rss.scope}
+        if self._start is not None:   # what the process already held when the row began (earlier rows' leftovers)
+            self.figures["rss_at_start_mib"] = round(self._start, 1)
         if self.device.type == "cuda":
             self.figures["cuda_max_alloc_mib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
             self.figures["cuda_max_reserved_mib"] = round(torch.cuda.max_memory_reserved(self.device) / 2**20, 1)

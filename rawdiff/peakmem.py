@@ -45,6 +45,15 @@ def _vm_hwm_mib() -> float | None:
     return int(m.group(1)) / 1024 if m else None
 
 
+def current_rss_mib() -> float | None:
+    """This process's resident set size now (MiB; ``VmRSS``), None where /proc has no such line."""
+    try:
+        m = re.search(r"VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return None
+    return int(m.group(1)) / 1024 if m else None
+
+
 def reset_peak_rss() -> bool:
     """Reset this process's RSS high-water mark (Linux >= 4.0); False where that is not possible."""
     try:

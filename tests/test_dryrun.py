@@ -31,6 +31,7 @@ def test_every_stage_passes_at_toy_sizes(toy_run):
     assert "DTDM K=1" in got["eval-dtdm"].detail and "psnr" in got["eval-did-cascade"].detail
     assert got["eval-did-cascade"].detail.startswith("1 image (48, 64)")
     assert all(r.peak_rss_mib > 50 for r in toy_run.results)    # a real measurement, not a placeholder
+    assert got["train-did"].cpu_seconds > 0
     assert "dry run PASSED" in toy_run.table()
 
 
