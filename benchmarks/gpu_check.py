@@ -189,7 +189,8 @@ def did_row(precision: str, sz: dict, dev: torch.device) -> dict:
             sec = time.perf_counter() - t0
     return {"sampler": "did_cascade", "precision": precision, "image_px": px, "heun_steps": num_steps,
             "tile_nfe": res.tile_nfe, "denoiser_calls": res.denoiser_calls,
-            "tile_evals_per_s": round(res.tile_nfe / sec, 1), "denoiser_calls_per_s": round(res.denoiser_calls / sec, 2),
+            "tile_evals_per_s": round(res.tile_nfe / sec, 1),
+            "denoiser_calls_per_s": round(res.denoiser_calls / sec, 2),
             "sec": round(sec, 3), **mem.figures}
 
 

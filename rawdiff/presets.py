@@ -114,7 +114,8 @@ def _paper() -> Preset:
                      train_crop=256),     # ours (ResShift-like crops); the paper's is not public
         # DiD official UNet (training/training_template.py, arch "ddpmpp"): model_channels 128, channel_mult
         # [2,2,2]; SongUNet defaults (training/networks.py): 4 blocks per level, attention at 16x16 = level 1 of a
-        # 32x32 patch; train.py --dropout 0.13.  Our own UNet with those sizes (DESIGN.md §3: ~55.7M params).
+        # 32x32 patch; train.py --dropout 0.13.  Our own UNet with those sizes: 51.3M params (official ~55.7M,
+        # DESIGN.md §3).
         did_unet=replace(m.did_unet, base_channels=128, channel_mults=(2, 2, 2), num_res_blocks=4,
                          attn_levels=(1,), dropout=0.13),
         did_train=replace(
