@@ -103,3 +103,11 @@ def test_reproduce_dry_run_flag_reaches_the_dry_run(monkeypatch, tmp_path):
     assert (cfg.scale, cfg.steps, cfg.batch_size, cfg.device) == ("paper", 3, 0, "cpu")
     assert D.dry_preset(cfg).did_train.batch_size == 64          # 0 = the preset's batch
     assert D.dry_preset(cfg).did_train.steps == 3 and D.dry_preset(cfg).did_unet.base_channels == 128
+
+
+def test_user_data_root_is_used_instead_of_writing_data(toy_run, tmp_path):
+    root = Path(toy_run.work_dir) / "data"          # holds zrr/ and lol/, the layouts rawdiff.data.datasets finds
+    cfg = replace(TOY, data_root=str(root), stages=("data", "train-regress"))
+    run = D.dry_run(cfg, tmp_path, echo=None)
+    assert [(r.stage, r.status) for r in run.results] == [("data", "skipped"), ("train-regress", "ok")]
+    assert not (tmp_path / "data").exists() and (tmp_path / "runs" / "regress" / "run.json").exists()
