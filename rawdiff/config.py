@@ -106,9 +106,10 @@ class DTDMSampler:
     eta: float = 0.0
     # evaluation (issue 23): images per network call — memory is bounded by the chunk, not the test set; every
     # image draws its noise from its own generator (rawdiff.diffusion.precision.image_generators), so results do
-    # not depend on the chunk.  Measured (2-core CPU, fp32): the smoke UNet on whole 448-px images holds ~1.5 GB
-    # per image (its middle self-attention sees 112 x 112 positions), so 4 images ~6 GB; the paper UNet attends
-    # at 56 x 56 at most (a 40 MB score matrix per image) — raise the chunk on a GPU.
+    # not depend on the chunk.  Measured (benchmarks/bench_eval_memory.py, 2-core CPU, fp32, channels-last as
+    # rawdiff.utils.to_inference sets it): the DTDM evaluation of 448-px images with the smoke UNet peaks at
+    # ~1.5 GB RSS with chunk 4, for 16 and for 256 images (NCHW holds ~1.5 GB per image: its middle
+    # self-attention sees 112 x 112 positions).  Raise the chunk on a GPU.
     chunk: int = 4
     # "fp32" or "bf16": the denoiser under bf16 autocast (rawdiff.diffusion.precision; CUDA, and CPU for checks)
     precision: str = "fp32"
