@@ -201,3 +201,13 @@ def test_bf16_sampling_option(setup):
         DTDMSampler(precision="fp16")
     with pytest.raises(DataError, match="chunk"):
         DiDSampler(chunk=0)
+
+
+@pytest.mark.slow   # 22 s on a contended 2-core CPU: two child processes that import torch
+def test_eval_memory_benchmark_runs_each_case_in_its_own_process(tmp_path, monkeypatch):
+    from benchmarks import bench_eval_memory as B
+
+    monkeypatch.setenv("RAWDIFF_BENCH_OUT", str(tmp_path / "bench.jsonl"))
+    rows = B.main(["--n", "1,3", "--size", "32", "--chunk", "2", "--threads", "1"])
+    assert [r["n_images"] for r in rows] == [1, 3] and all(r["peak_rss_mib"] > 50 for r in rows)
+    assert min(r["rss_ratio"] for r in rows) == 1.0 and (tmp_path / "bench.jsonl").is_file()
