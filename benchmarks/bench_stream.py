@@ -8,7 +8,7 @@ content for each ``--n`` (default 200 and 2000 pairs):
   real ZRR's size: packed RAW 4 x 224 x 224) and ``train/canon/{i}.jpg`` 448 x 448 DSLR images;
 * LOL layout: ``our485/low|high/{i}.png`` 600 x 400 pairs;
 
-then runs, **each case in its own subprocess** (its peak is its own ``ru_maxrss``), ``rawdiff train isp`` and
+then runs, **each case in its own subprocess** (its peak is its own ``VmHWM``), ``rawdiff train isp`` and
 ``rawdiff train did`` (the CLI, ``--steps 2``) and rawdiff.diffraw.train.train_diffraw with ``steps=2`` (the
 function ``rawdiff train diffraw`` calls after training ISPNet to the preset's step count, which would dominate).
 Nets are the ``--scale`` preset's (default ``smoke``: the paper nets take minutes per step on a CPU); image sizes
@@ -75,6 +75,17 @@ def write_lol(root: Path, n: int, w: int = 600, h: int = 400, seed: int = 0) -> 
 
 
 # ----------------------------------------------------------------------------------------------- one case
+def _vm_hwm_mib() -> float:
+    """This process's own peak resident set (``VmHWM``; ``ru_maxrss`` may carry the parent's across fork + exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(kind: str, data: str, out: str, scale: str, threads: int) -> None:
     """Run one training case in this process and print its figures as one JSON line."""
     t0 = time.perf_counter()
@@ -129,7 +140,8 @@ def child(kind: str, data: str, out: str, scale: str, threads: int) -> None:
         if rc:
             raise SystemExit(rc)
     marks["total_s"] = time.perf_counter() - t0
-    marks["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    marks["peak_rss_mib"] = _vm_hwm_mib()
+    marks["ru_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(marks))
 
 
