@@ -80,7 +80,7 @@ def _run_isp(args, preset, data, run_dir: Path) -> None:
         print(f"ISPNet: reusing {out}")
         return
     res = train_ispnet(preset, data, out, args.device, args.resume or (args.model == "diffraw" and out.exists()),
-                       not args.no_progress, seed=args.seed, steps=steps)
+                       not args.no_progress, seed=args.seed, steps=steps, workers=args.workers)
     _record(args, out, ISP, preset, res, steps=steps)
     print(f"ISPNet: {res.step} steps in {res.seconds:.1f} s -> {out}")
 
@@ -110,7 +110,7 @@ def train_diffraw(args) -> int:
     _run_isp(args, preset, data, run_dir)
     opts = _kind_options(args)
     res = _train(preset, data, run_dir / "diffraw", args.device, args.resume, not args.no_progress,
-                 seed=args.seed, steps=args.steps, **opts)
+                 seed=args.seed, steps=args.steps, workers=args.workers, **opts)
     _record(args, run_dir / "diffraw", DIFFRAW, preset, res, args.steps, {"isp_run": "../isp"}, **opts)
     _top_meta(args, preset, run_dir)
     print(f"DiffRAW ({opts['mode']}, {opts['condition']}, s={opts['s'] or preset.dtdm.s}): {res.step} steps in "
@@ -124,7 +124,7 @@ def train_did(args) -> int:
 
     preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
     res = _train(preset, data, run_dir, device=args.device, resume=args.resume, progress=not args.no_progress,
-                 steps=args.steps, seed=args.seed, normalization=args.normalization)
+                 steps=args.steps, seed=args.seed, normalization=args.normalization, workers=args.workers)
     _record(args, run_dir, DID, preset, res, args.steps, normalization=args.normalization)
     print(f"DiD ({args.normalization} normalisation): {res.step} steps in {res.seconds:.1f} s -> {run_dir}  "
           f"(use: rawdiff enhance --run {run_dir} IN OUT.png)")
@@ -139,7 +139,7 @@ def train_regress(args) -> int:
     preset, run_dir, data = _preset(args), Path(args.out), _lowlight_root(args)
     cfg = RegressConfig(normalization=args.normalization)
     res = _train(preset, data, run_dir, cfg=cfg, device=args.device, resume=args.resume,
-                 progress=not args.no_progress, steps=args.steps, seed=args.seed)
+                 progress=not args.no_progress, steps=args.steps, seed=args.seed, workers=args.workers)
     _record(args, run_dir, REGRESS, preset, res, args.steps, cfg=cfg)
     print(f"regression UNet ({args.normalization}): {res.step} steps in {res.seconds:.1f} s -> {run_dir}")
     return 0
@@ -176,7 +176,7 @@ def train_cached(args) -> int:
     data = _phone_data(args) if args.model in ("isp", "diffraw") else _lowlight_root(args)
     res = get_or_train(kind, preset, data, data_digest(args.data), cache_dir=args.cache or None, device=args.device,
                        seed=args.seed, steps=args.steps, progress=not args.no_progress, data_root=args.data,
-                       **_kind_options(args))
+                       workers=args.workers, **_kind_options(args))
     print(f"{args.model}: {'reused' if res.reused else f'trained in {res.seconds:.1f} s'} -> {res.run_dir}")
     return 0
 
@@ -238,6 +238,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of training steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="DataLoader worker processes per rank that read, crop and degrade batches (default: 0 on "
+                        "the CPU, up to 8 on a GPU; rawdiff.data.stream.default_workers); never changes the batches")
     kinds = p.add_argument_group("run-kind options (part of the cache key)")
     kinds.add_argument("--mode", choices=("dtdm", "ddpm"), default="dtdm", help="diffraw: DTDM or the DDPM baseline")
     kinds.add_argument("--condition", choices=("raw+c", "raw", "none"), default="raw+c", help="diffraw: condition")

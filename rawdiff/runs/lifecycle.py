@@ -70,7 +70,7 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
                  cache_dir: str | os.PathLike | None = None, device="auto", seed: int | None = None,
                  steps: int | None = None, progress: bool = True, data_root: str | os.PathLike | None = None,
                  runs: str | os.PathLike | Sequence[str | os.PathLike] | None = None, lock_poll: float = 1.0,
-                 **opts) -> Trained:
+                 workers: int | None = None, **opts) -> Trained:
     """Load the complete cached run of ``kind`` for (preset, data, seed, steps, options), else train it.
 
     ``data`` is what ``kind.train`` reads (a dataset folder, or in-memory data with its ``digest``); ``digest``
@@ -84,7 +84,8 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
     decision (reuse, resume, retrain, where) for the group, and only rank 0 writes (rawdiff.distributed).
     ``runs`` (folders, e.g. ``rawdiff reproduce --runs DIR``): when the cache has no complete run, a complete run
     with the same key found there (rawdiff.runs.reuse.find_matching_run: trained by ``rawdiff train``, e.g. under
-    torchrun) is used instead of training, and announced.
+    torchrun) is used instead of training, and announced.  ``workers``: DataLoader processes for training (not part
+    of the key: they never change the batches; rawdiff.data.stream).
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     if digest is None:
@@ -94,7 +95,8 @@ def get_or_train(kind: ModelKind, preset: Preset | str, data: Any, digest: str |
     run_dir = cache_path(cache_dir, kind.folder(**opts), meta["key"], kind.group)
 
     def train_into(d: Path, resume: bool) -> None:
-        kind.train(preset, data, d, tcfg=tcfg, device=device, resume=resume, progress=progress, **opts)
+        kind.train(preset, data, d, tcfg=tcfg, device=device, resume=resume, progress=progress,
+                   **({"workers": workers} if workers is not None else {}), **opts)
 
     def finish(where: Path, reused: bool, seconds: float) -> Trained:
         return Trained(kind.load(where, device, preset=preset, **opts), where, read_history(where), reused, seconds,
