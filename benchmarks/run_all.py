@@ -24,7 +24,7 @@ SUITE = {
     # cores takes minutes (pass --options to bench_train directly for the rest, e.g. on a GPU)
     "train": ("benchmarks.bench_train", ["--sizes", "smoke", "--steps", "3"],
               ("--options", ["plain", "default", "channels_last", "bf16", "compile"])),
-    "train_medium": ("benchmarks.bench_train", ["--sizes", "medium", "--steps", "1"],
+    "train_medium": ("benchmarks.bench_train", ["--sizes", "medium", "--options", "plain", "--steps", "1"],
                      ("--models", ["diffraw", "did"])),
     "dtdm": ("benchmarks.bench_dtdm", ["--n-images", "4"], None),
     "cascade": ("benchmarks.bench_cascade", ["--size", "256"], None),
