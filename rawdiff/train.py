@@ -119,9 +119,10 @@ def _state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer,
-                    history: list[dict], run_config: dict, keep: int = 2) -> Path:
+                    history: list[dict], run_config: dict, keep: int = 2, keep_steps: tuple[int, ...] = ()) -> Path:
     """Write ``out_dir/ckpt-{step}/`` atomically, point ``out_dir/latest`` at it and keep ``run_config`` in the
-    run's ``run.json`` (rawdiff.runs.store: the one metadata file of a run).
+    run's ``run.json`` (rawdiff.runs.store: the one metadata file of a run).  The ``keep`` newest checkpoints are
+    kept, and those at ``keep_steps`` (the budget checkpoints, :func:`budget_steps`) always.
 
     A failed write (disk full, permissions) removes the partial folder, leaves ``latest`` and the previous
     checkpoint as they were, and raises one line: ``DataError("<ckpt>: cannot write the checkpoint (<why>); the
@@ -152,20 +153,54 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, ema: nn.Module, 
     atomic_write_text(out_dir / "latest", final.name)
     write_meta(out_dir, config=json.loads(json.dumps(run_config, default=str)),
                **({"kind": run_config["kind"]} if run_config.get("kind") else {}))
-    old = sorted(p for p in out_dir.glob(f"{CKPT_PREFIX}*") if p.is_dir() and p != final)
+    old = sorted(p for p in out_dir.glob(f"{CKPT_PREFIX}*") if p.is_dir() and p != final
+                 and _ckpt_step(p) not in keep_steps)
     for p in old[:max(0, len(old) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)
     return final
 
 
-def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, device: str | torch.device = "cpu"
-             ) -> dict:
-    """Load the latest checkpoint of a run into ``model`` (EMA weights by default); return its config.
+def _ckpt_step(p: Path) -> int | None:
+    tail = p.name[len(CKPT_PREFIX):]
+    return int(tail) if p.name.startswith(CKPT_PREFIX) and tail.isdigit() else None
 
-    Raises a one-line :class:`DataError` when the checkpoint is corrupt or does not match ``model``.
+
+# Fractions of a run's steps at which a checkpoint is written and kept, whatever ckpt_every says: the budget
+# curves of the scorecard (issue 24) evaluate the same run at 1/4, 1/2 and all of its training.
+BUDGET_FRACTIONS = (0.25, 0.5)
+
+
+def budget_steps(steps: int) -> tuple[int, ...]:
+    """The budget checkpoints of a run of ``steps`` steps: ``round(f * steps)`` for :data:`BUDGET_FRACTIONS`, and
+    ``steps`` (sorted, distinct, >= 1)."""
+    return tuple(sorted({max(1, round(f * steps)) for f in BUDGET_FRACTIONS} | {int(steps)}))
+
+
+def checkpoint_steps(out_dir: str | os.PathLike) -> list[int]:
+    """Steps of the complete checkpoints a run holds (e.g. its budget checkpoints and the latest), ascending."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    return sorted(s for p in out_dir.glob(f"{CKPT_PREFIX}*")
+                  if (s := _ckpt_step(p)) is not None and (p / "state.json").exists())
+
+
+def load_run(out_dir: str | os.PathLike, model: nn.Module, ema: bool = True, device: str | torch.device = "cpu",
+             step: int | None = None) -> dict:
+    """Load the latest checkpoint of a run (or the one at ``step``) into ``model`` (EMA weights by default);
+    return its config.
+
+    Raises a one-line :class:`DataError` when the checkpoint is corrupt or does not match ``model``, and a
+    :class:`RawdiffError` naming the steps the run holds when there is none at ``step``.
     """
     out_dir = Path(out_dir)
-    ckpt = _latest_ckpt(out_dir) if out_dir.is_dir() else None
+    if step is not None:
+        ckpt = out_dir / f"{CKPT_PREFIX}{int(step):08d}"
+        if not (ckpt / "state.json").exists():
+            raise RawdiffError(f"{out_dir}: no checkpoint at step {step} (it holds steps "
+                               f"{checkpoint_steps(out_dir) or 'none'})")
+    else:
+        ckpt = _latest_ckpt(out_dir) if out_dir.is_dir() else None
     if ckpt is None:
         raise RawdiffError(f"{out_dir}: no checkpoint found (expected {out_dir}/latest -> {CKPT_PREFIX}*/)")
     _read_state(ckpt)
@@ -309,6 +344,7 @@ def _train(model, loss_fn, batch_fn, cfg: TrainConfig, out_dir, dev: torch.devic
         bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
                    mininterval=float(os.environ.get("TQDM_MININTERVAL", 1.0)))
     first_bad = torch.full((), -1, dtype=torch.int64, device=dev)   # first step with a non-finite loss (device)
+    budget = budget_steps(cfg.steps)   # checkpoints kept for the budget curves
     t0 = time.perf_counter()
     model.train()
     for step, batch in step_batches(batch_fn, cfg, start, rank, world, dev):
@@ -330,7 +366,7 @@ def _train(model, loss_fn, batch_fn, cfg: TrainConfig, out_dir, dev: torch.devic
         done = step + 1
         rec: dict = {"step": done, "lr": lr}
         log_now = done % cfg.log_every == 0 or done == cfg.steps
-        ckpt_now = out is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps)
+        ckpt_now = out is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps or done in budget)
         if log_now or ckpt_now:
             loss_v, gnorm_v, logs_v, bad = _read_back(loss, gnorm, logs, first_bad, world)
             if bad >= 0:
@@ -345,7 +381,8 @@ def _train(model, loss_fn, batch_fn, cfg: TrainConfig, out_dir, dev: torch.devic
         if bar is not None:
             bar.update(1)
         if ckpt_now:   # rank 0 writes; the broadcast of its outcome is the barrier (a failed write stops every rank)
-            on_rank0(lambda: str(save_checkpoint(out, done, model, ema, opt, history, run_config)))
+            on_rank0(lambda: str(save_checkpoint(out, done, model, ema, opt, history, run_config,
+                                                 keep_steps=budget)))
         if callback is not None:
             callback(done, rec)
     if bar is not None:

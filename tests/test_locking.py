@@ -124,9 +124,9 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkey
 
     real, calls = T.save_file, [0]
 
-    def save_file(tensors, path):     # the 2nd checkpoint's EMA file: half written, then the disk is full
+    def save_file(tensors, path):     # the 3rd checkpoint's EMA file (steps 1 [budget], 2, 4): half written, then full
         calls[0] += 1
-        if calls[0] == 4:
+        if calls[0] == 6:
             Path(path).write_bytes(b"\0" * 100)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         return real(tensors, path)

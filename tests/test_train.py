@@ -65,7 +65,7 @@ def test_checkpoint_layout_and_reload(tmp_path):
                 run_config={"model": "toy"})
     assert (tmp_path / "latest").read_text().startswith("ckpt-")
     assert not list(tmp_path.glob(".*partial"))
-    assert len(list(tmp_path.glob("ckpt-*"))) <= 2
+    assert len(list(tmp_path.glob("ckpt-*"))) <= 2 + 2   # the 2 newest + the budget checkpoints (steps 3, 6)
     cfg = json.loads((tmp_path / "run.json").read_text())["config"]   # the one metadata file of a run
     assert cfg["model"] == "toy" and cfg["train"]["steps"] == CFG.steps
     fresh = make_model()
@@ -131,3 +131,25 @@ def test_model_builders_initialise_from_the_seed_only():
     with seeded_init(7):
         torch.rand(3)
     assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is left untouched
+
+
+def test_budget_checkpoints_are_kept_and_loadable(tmp_path):
+    """A run keeps its checkpoints at 1/4 and 1/2 of its steps (the scorecard's budget curves) beside the latest;
+    loading one gives that step's EMA weights, the same as a run stopped there."""
+    from rawdiff.train import budget_steps, checkpoint_steps
+
+    assert budget_steps(12) == (3, 6, 12) and budget_steps(2000) == (500, 1000, 2000) and budget_steps(1) == (1,)
+    full = train(make_model(), loss_fn, batch_fn, CFG, tmp_path / "full", device="cpu", progress=False)
+    assert checkpoint_steps(tmp_path / "full") == [3, 6, 8, 12]   # budget 3, 6; rotation keeps 8 and 12
+    from dataclasses import replace
+
+    assert CFG.lr_schedule == "constant"   # so step 3 of a 12-step run is a 3-step run
+    short = train(make_model(), loss_fn, batch_fn, replace(CFG, steps=3), None, device="cpu", progress=False)
+    at3, latest = make_model(), make_model()
+    load_run(tmp_path / "full", at3, step=3)
+    load_run(tmp_path / "full", latest)
+    assert all(torch.equal(a, b) for a, b in zip(at3.state_dict().values(), short.model.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(latest.state_dict().values(), full.model.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(at3.state_dict().values(), latest.state_dict().values()))
+    with pytest.raises(RawdiffError, match=r"no checkpoint at step 5 \(it holds steps \[3, 6, 8, 12\]\)"):
+        load_run(tmp_path / "full", make_model(), step=5)

@@ -93,8 +93,9 @@ def build_denoiser(unet: UNetConfig, edm: EDMConfig, seed: int = 0) -> EDMPrecon
 
 
 def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True,
-             preset: Preset | None = None, **_opts) -> DiDModel:
-    """Load a trained DiD run (``rawdiff train did`` or rawdiff.runs.lifecycle.get_or_train).
+             preset: Preset | None = None, step: int | None = None, **_opts) -> DiDModel:
+    """Load a trained DiD run (``rawdiff train did`` or rawdiff.runs.lifecycle.get_or_train), at its latest
+    checkpoint or at ``step`` (the budget checkpoints: rawdiff.train.budget_steps).
 
     The network and its training settings come from the run; the sampler (rawdiff.config.DiDSampler: Heun steps,
     sigmas, ILVR, tile overlap) is ``preset.did_sampler`` when a preset is given — so a notebook asking for other
@@ -110,7 +111,7 @@ def load_did(run_dir: str | os.PathLike, device: str | torch.device = "auto", em
         dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
     dev = resolve_device(device)
     model = build_denoiser(unet, edm)
-    load_run(run, model, ema=ema, device="cpu")
+    load_run(run, model, ema=ema, device="cpu", step=step)
     if preset is not None:
         sampler = preset.did_sampler
     else:

@@ -206,8 +206,9 @@ def train_regress(preset: Preset | str, lowlight_root: str | os.PathLike, out_di
 
 
 def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto", ema: bool = True,
-                 **_opts) -> RegressModel:
-    """Load a trained regression run (EMA weights by default) with its saved normalisers."""
+                 step: int | None = None, **_opts) -> RegressModel:
+    """Load a trained regression run (EMA weights by default; latest checkpoint, or at ``step``) with its saved
+    normalisers."""
 
     run = Path(run_dir)
     meta, source = kind_config(run, "regress", "regression-UNet", (META_FILE,))
@@ -216,7 +217,7 @@ def load_regress(run_dir: str | os.PathLike, device: str | torch.device = "auto"
         cfg = from_dict(RegressConfig, meta["regress"], source=source)
         dark_norm, bright_norm = normalizer_from_dict(meta["norm"]["dark"]), normalizer_from_dict(meta["norm"]["bright"])
     net = UNet(unet)
-    load_run(run, net, ema=ema, device="cpu")
+    load_run(run, net, ema=ema, device="cpu", step=step)
     return RegressModel(net=to_inference(net, device), dark_norm=dark_norm, bright_norm=bright_norm, unet=unet,
                         cfg=cfg)
 

@@ -230,23 +230,25 @@ def _net_config(run_dir: Path, kind: str, what: str, section: str, cls):
         return from_dict(cls, conf[section], source=source)
 
 
-def _ema_weights(model: torch.nn.Module, run_dir: Path, device) -> torch.nn.Module:
-    load_run(run_dir, model, ema=True, device="cpu")
+def _ema_weights(model: torch.nn.Module, run_dir: Path, device, step: int | None = None) -> torch.nn.Module:
+    load_run(run_dir, model, ema=True, device="cpu", step=step)
     return to_inference(model, resolve_device(device))
 
 
-def load_ispnet(run_dir: str | os.PathLike, device="auto", preset: Preset | None = None, **_opts) -> ISPNet:
-    """An ISPNet run's EMA network, built from ``preset`` (a cache entry of that preset) or the run's own config."""
+def load_ispnet(run_dir: str | os.PathLike, device="auto", preset: Preset | None = None, step: int | None = None,
+                **_opts) -> ISPNet:
+    """An ISPNet run's EMA network (at its latest checkpoint, or at ``step``: rawdiff.train.budget_steps), built
+    from ``preset`` (a cache entry of that preset) or the run's own config."""
     cfg = preset.isp_net if preset is not None else _net_config(Path(run_dir), "isp", "ISPNet", "isp_net", ISPNetConfig)
-    return _ema_weights(ISPNet(cfg), Path(run_dir), device)
+    return _ema_weights(ISPNet(cfg), Path(run_dir), device, step)
 
 
 def load_diffraw_unet(run_dir: str | os.PathLike, device="auto", preset: Preset | None = None,
-                      **_opts) -> torch.nn.Module:
-    """A DiffRAW UNet run's EMA network, built from ``preset`` or the run's own config."""
+                      step: int | None = None, **_opts) -> torch.nn.Module:
+    """A DiffRAW UNet run's EMA network (latest, or at ``step``), built from ``preset`` or the run's own config."""
     cfg = (preset.diffraw_unet if preset is not None
            else _net_config(Path(run_dir), "diffraw", "DiffRAW UNet", "unet", UNetConfig))
-    return _ema_weights(UNet(cfg), Path(run_dir), device)
+    return _ema_weights(UNet(cfg), Path(run_dir), device, step)
 
 
 def ispnet_key(preset: Preset, tcfg: TrainConfig, digest: str) -> str:
