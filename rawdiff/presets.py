@@ -131,8 +131,8 @@ def _paper() -> Preset:
             # 10e6 / batch_size steps; at --batch 1 the released 1,394-kimg snapshot never left the ramp
             warmup_steps=10_000_000 // 64,
             grad_clip=0.0,         # training_loop.py: no clipping, only nan_to_num of the gradients
-            ema_decay=0.9995,      # ours (medium's); official: EMA half-life 0.5 Mimg (train.py --ema 0.5) with a
-                                   # ramp-up ratio 0.05, i.e. 0.5 ** (64 / 500000) = 0.99991 per step at batch 64
+            ema_decay=0.5 ** (64 / 500_000),   # official: EMA half-life 0.5 Mimg (train.py --ema 0.5) = 0.99991 per
+                                   # step at batch 64; its ramp-up (ratio 0.05) is ours: min(decay, (1+k)/(10+k))
             ckpt_every=2000),      # ours (not in the cache key)
         edm=replace(m.edm, sigma_data=0.5, p_mean=-1.2, p_std=1.2,   # training/loss.py EDMBosLoss defaults (EDM)
                     lpips_weight=5.0),                                # training/loss.py: loss += 5 * lpips
