@@ -9,7 +9,12 @@ showyourwork's / Quarto manuscripts' "figures with provenance":
 * at most :data:`MAX_FIGURES` key figures (:data:`KEY_FIGURES`), downscaled to :data:`FIGURE_MAX_SIDE` px;
 * ``MANIFEST.json``: per file the notebook that wrote it, its parameters, the commit, sha256 and size (and the
   sha256 of the full-size figure it was downscaled from); per notebook its wall time, parameters and machine;
-  the run's scale, device, date and total wall time; and the verdict of every claim.
+  the run's scale, device, date and total wall time; and the verdict of every claim;
+* ``data`` in the manifest (issue 25): the sha256 of every image of the low-light / LOL pairs the run read
+  (rawdiff.data.lol.lol_sha256), from a list given to :func:`make_snapshot` (``rawdiff data check DIR --sha256
+  FILE`` writes one) or computed from the ``data_root`` the run's manifest records when that folder holds LOL,
+  so a reader can check with rawdiff.snapshot_data.check_data (``rawdiff results verify SNAPSHOT --data-root
+  DIR``) that they use the same LOL.
 
 :func:`compare` lines a new run's claims up with a snapshot's and judges what each claim rests on (issue 24,
 item 8): the verdict must be identical, and every comparison the verdict rests on (the effects the rule hands
@@ -33,6 +38,7 @@ from pathlib import Path
 from rawdiff.claims.common import read_csv
 from rawdiff.claims.scorecard import evaluate_claims
 from rawdiff.errors import DataError
+from rawdiff.snapshot_data import data_entry
 from rawdiff.utils import atomic_dir, atomic_write_text, sha256_file
 
 MANIFEST = "MANIFEST.json"
@@ -40,8 +46,8 @@ MANIFEST = "MANIFEST.json"
 KEY_FIGURES = ("01_phone_samples.png", "03_condition_ablation.png", "03_plug_and_play.png", "03_samples.png",
                "04_dtdm_per_image_distortion_vs_detail.png", "04_dtdm_steps_samples.png", "05_cascade_scales.png",
                "05_ilvr_ablation.png", "05_norm_ablation.png", "05_few_step.png", "06_ocr_accuracy.png",
-               "06_ocr_examples.png")
-MAX_FIGURES = 12
+               "06_ocr_examples.png", "05_fullsize_grid.png", "05_fullsize_cascade.png")
+MAX_FIGURES = 12    # the first MAX_FIGURES of KEY_FIGURES that the run has
 FIGURE_MAX_SIDE = 900
 #: Markdown tables at most this large are copied; longer ones (per-image rows) are represented by their CSV.
 MAX_MD_BYTES = 32_000
@@ -88,8 +94,11 @@ def claim_rows(folder: str | Path) -> list[dict]:
 
 
 def make_snapshot(src: str | Path, dest: str | Path, *, figures=KEY_FIGURES, max_side: int = FIGURE_MAX_SIDE,
-                  allow_incomplete: bool = False) -> Path:
-    """Copy the reproduce output ``src`` into the snapshot folder ``dest`` (replaced) and write its manifest.
+                  allow_incomplete: bool = False, data_sha256: dict[str, str] | str | Path | None = None,
+                  data_root: str | Path | None = None) -> Path:
+    """Copy the reproduce output ``src`` into the snapshot folder ``dest`` (replaced) and write its manifest
+    (with the data's sha256 list, rawdiff.snapshot_data.data_entry, from ``data_sha256`` / ``data_root`` / the
+    run's record).
 
     The snapshot is built in a temporary folder beside ``dest`` that replaces it only once complete
     (rawdiff.utils.atomic_dir): a failed write (disk full) leaves the previous snapshot and raises one line."""
@@ -98,23 +107,25 @@ def make_snapshot(src: str | Path, dest: str | Path, *, figures=KEY_FIGURES, max
     if not man.get("complete") and not allow_incomplete:
         raise DataError(f"{src}: the run is incomplete (MANIFEST 'complete': false); re-run it or pass "
                         "allow_incomplete=True")
+    data = data_entry(man, data_sha256, data_root)
     try:
         with atomic_dir(dest, overwrite=True) as out:
-            _write_snapshot(src, man, out, figures, max_side)
+            _write_snapshot(src, man, out, figures, max_side, data)
     except OSError as err:
         raise DataError(f"{dest}: cannot write the snapshot ({err.strerror or err}); the previous one is kept"
                         ) from None
     return dest / MANIFEST
 
 
-def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int) -> None:
+def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int, data: dict | None = None) -> None:
     files = {}
+    figures = [f for f in figures if f in man["files"]][:MAX_FIGURES]
     for name, entry in sorted(man["files"].items()):
         f = src / name
         suffix = f.suffix.lower()
         keep = (suffix == ".csv" or name == "claims.md"
                 or (suffix == ".md" and f.stat().st_size <= MAX_MD_BYTES)
-                or (suffix == ".png" and name in figures[:MAX_FIGURES]))
+                or (suffix == ".png" and name in figures))
         if not keep or not f.is_file():
             continue
         info = {k: entry[k] for k in ("notebook", "generated_by", "parameters", "git_commit") if k in entry}
@@ -129,7 +140,7 @@ def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int) ->
     snapshot = {"scale": man.get("scale"), "git_commit": man.get("git_commit"),
                 "rawdiff_version": man.get("rawdiff_version"), "complete": bool(man.get("complete")),
                 "machine": man.get("machine"), "seconds_total": man.get("seconds_total"),
-                "notebooks": notebooks, "files": files,
+                "notebooks": notebooks, "files": files, **({"data": data} if data is not None else {}),
                 "claims": [{k: r[k] for k in ("paper", "claim", "table", "verdict")} for r in claim_rows(dest)]}
     atomic_write_text(dest / MANIFEST, json.dumps(snapshot, indent=2) + "\n")
 

@@ -4,6 +4,12 @@
 claims.md, key figures downscaled, MANIFEST.json); ``rawdiff results verify results/study`` checks its hashes and
 claim rows; ``rawdiff results compare results/study figures`` compares another run's outputs with it per claim
 (the comparison ``rawdiff reproduce --check`` prints after re-running).  See rawdiff/results.py.
+
+The snapshot's manifest records the sha256 of every image of the low-light / LOL pairs the run read
+(``--data-sha256 FILE``: a list written by ``rawdiff data check DIR --sha256 FILE``; ``--data-root DIR``: computed
+from that folder; neither: computed from the run's recorded ``data_root`` when it holds LOL, e.g.
+``rawdiff results snapshot figures results/lol``); ``rawdiff results verify results/lol --data-root DIR`` checks
+a LOL copy against it.
 """
 from __future__ import annotations
 
@@ -18,8 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("src", help="reproduce output folder (with MANIFEST.json), e.g. figures")
     s.add_argument("dest", help="snapshot folder, e.g. results/study (replaced)")
     s.add_argument("--allow-incomplete", action="store_true", help="accept a run whose manifest is incomplete")
+    s.add_argument("--data-sha256", metavar="FILE", help="record this sha256 list of the data ('<sha256>  <path>' "
+                   "lines, as `rawdiff data check DIR --sha256 FILE` writes, or a JSON object) in the manifest")
+    s.add_argument("--data-root", metavar="DIR", help="record the sha256 of this low-light / LOL folder's images "
+                   "(default: the run's data_root when it holds LOL)")
     v = verbs.add_parser("verify", help="check a snapshot's manifest, hashes and claim rows")
     v.add_argument("folder")
+    v.add_argument("--data-root", metavar="DIR", help="also check this LOL folder against the manifest's sha256 list")
     c = verbs.add_parser("compare", help="compare a run's tables and verdicts with a snapshot")
     c.add_argument("snapshot")
     c.add_argument("run_dir", help="reproduce output folder of the new run")
@@ -44,14 +55,21 @@ def check(snapshot: str, run_dir, rtol: float, atol: float, notebooks: list[str]
 
 def run(args: argparse.Namespace) -> int:
     from rawdiff import results as R
+    from rawdiff import snapshot_data as SD
 
     if args.verb == "snapshot":
-        path = R.make_snapshot(args.src, args.dest, allow_incomplete=args.allow_incomplete)
+        path = R.make_snapshot(args.src, args.dest, allow_incomplete=args.allow_incomplete,
+                               data_sha256=args.data_sha256, data_root=args.data_root)
         size = sum(f.stat().st_size for f in path.parent.iterdir())
-        print(f"snapshot: {path.parent} ({len(list(path.parent.iterdir()))} files, {size / 1e6:.2f} MB)")
+        data = SD.snapshot_data(path.parent)
+        print(f"snapshot: {path.parent} ({len(list(path.parent.iterdir()))} files, {size / 1e6:.2f} MB)"
+              + (f"; data: sha256 of {data['n_files']} files of {data.get('root')}" if data and data.get("sha256")
+                 else f"; data: {data['note']}" if data else ""))
         return 0
     if args.verb == "verify":
         problems = R.verify_snapshot(args.folder)
+        if args.data_root:
+            problems += [f"data: {p}" for p in SD.check_data(args.folder, args.data_root)]
         for p in problems:
             print(f"  {p}")
         print(f"{args.folder}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))

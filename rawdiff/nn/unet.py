@@ -59,6 +59,17 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, max_elements: int = 1 << 24) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` computed a block of queries at a time when the full score matrix would
+    exceed ``max_elements`` (a 600x400 image at half resolution has 60000 tokens: 14 GB of scores on the CPU);
+    each query's softmax is over all keys either way, so the result is the same up to rounding."""
+    lq, lk = q.shape[-2], k.shape[-2]
+    step = max(1, max_elements // max(1, lk * q[..., :1, :1].numel()))
+    if lq <= step:
+        return F.scaled_dot_product_attention(q, k, v)
+    return torch.cat([F.scaled_dot_product_attention(q[..., a:a + step, :], k, v) for a in range(0, lq, step)], -2)
+
+
 class SelfAttention(nn.Module):
     """Single-head spatial self-attention with a residual connection (scaled dot-product attention)."""
 
@@ -73,7 +84,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(n, 3, c, h * w).transpose(-1, -2).unbind(1)
-        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
+        out = chunked_attention(q[:, None], k[:, None], v[:, None])[:, 0]
         return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
 
 
