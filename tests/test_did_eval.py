@@ -23,7 +23,7 @@ def test_per_image_rows_score_each_image_against_its_target():
 
 
 def test_ocr_protocols_default_per_scale_and_reject_unknown_names():
-    assert ocr_protocols("study") == ["did"]             # the paper's protocol within study's time budget
+    assert ocr_protocols("study") == ["did", "raw"]      # issue 24 rule 7 restored raw at study
     assert ocr_protocols("smoke") == ["did", "raw"]
     assert ocr_protocols("paper") == ["did", "raw"]
     assert ocr_protocols("study", ["raw", "did", "raw"]) == ["raw", "did"]

@@ -226,7 +226,8 @@ def _cells_of_05(dest: Path) -> Path:
 def test_notebook_05_trains_and_evaluates_on_a_lol_folder(tmp_path):
     """Notebook 05's training and evaluation cells at ``smoke`` through ``data_root`` = a folder holding
     ``LOL/our485|eval15``, run by rawdiff.reproduce (papermill) as ``rawdiff reproduce --only 05`` runs them: the DiD
-    net trains on the LOL pairs and its cascade is scored on the eval15 images; no phone-RAW set is synthesised."""
+    net trains on the LOL pairs (``train_steps`` = 20, not smoke's 300: the data path is what is tested) and its cascade
+    is scored on the eval15 images; no phone-RAW set is synthesised."""
     from rawdiff.reproduce import reproduce
     from rawdiff.runs.store import data_digest
 
@@ -236,7 +237,7 @@ def test_notebook_05_trains_and_evaluates_on_a_lol_folder(tmp_path):
     t0 = time.perf_counter()
     reproduce(only="05", data_root=str(data_root), device="cpu", notebooks_dir=_cells_of_05(tmp_path / "nbs"),
               out_dir=figs, build_dir=tmp_path / "build", progress=False, scorecard=False, html=False, log=None,
-              params={"cache_dir": str(cache), "n_eval": 2, "n_show": 1})
+              params={"cache_dir": str(cache), "n_eval": 2, "n_show": 1, "train_steps": 20})
     print(f"notebook 05 (training + cascade evaluation cells) on a LOL-layout folder: {time.perf_counter() - t0:.0f} s")
     rows = (figs / "05_ilvr_per_image.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 2, rows                                  # k in {0, 3, 6, 18} x 2 eval15 images
@@ -244,5 +245,6 @@ def test_notebook_05_trains_and_evaluates_on_a_lol_folder(tmp_path):
     assert (figs / "05_cascade_scales.png").is_file()
     runs = [json.loads(p.read_text()) for p in cache.rglob("run.json")]
     assert [r["kind"] for r in runs] == ["did"], runs
+    assert runs[0]["steps"] == 20, runs                                  # train_steps reaches get_or_train
     assert runs[0]["data_digest"] == data_digest(data_root / "LOL")       # trained on the LOL pairs
     assert not (cache / "data").exists()                                 # nothing synthesised

@@ -131,7 +131,7 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
             noised_reference: bool | None = None, num_steps: int | None = None, s_churn: float | None = None,
             max_batch: int | None = None, sigma_start: float | None = None, upper_steps: int | None = None,
             level0_cache: dict | None = None, chunk: int | None = None, precision: str | None = None,
-            image_offset: int = 0) -> CascadeResult:
+            image_offset: int = 0, skip_padding: bool = False) -> CascadeResult:
     """Enhance dark sRGB image(s) (``3 x H x W`` or ``N x 3 x H x W`` in [0, 1], any size) with DiD's cascade.
 
     Unset options come from the model's sampler (rawdiff.config.DiDSampler: ``ilvr_steps``, ``tile_overlap``,
@@ -142,7 +142,8 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
     (calls that differ only above level 0 share its samples).  ``chunk``: images per cascade call (default the
     sampler's ``chunk``): the images go through the cascade ``chunk`` at a time, each drawing its noise by its
     index in ``dark_image`` (+ ``image_offset``), so the result does not depend on ``chunk``.  ``precision``:
-    ``"fp32"``/``"bf16"`` (default the sampler's).
+    ``"fp32"``/``"bf16"`` (default the sampler's).  ``skip_padding``: sample only the upper-level tiles the
+    input's extent needs (rawdiff.diffusion.cascade.cascade_sample; rawdiff.did.wordcascade uses it for word crops).
     """
     model = run_or_model if isinstance(run_or_model, DiDModel) else load_did(run_or_model)
     x = dark_image[None] if dark_image.ndim == 3 else dark_image
@@ -162,7 +163,8 @@ def enhance(run_or_model: DiDModel | str | os.PathLike, dark_image: torch.Tensor
               noised_reference=e.ilvr_noised_reference if noised_reference is None else noised_reference,
               overlap=e.tile_overlap if overlap is None else int(overlap),
               s_churn=e.s_churn if s_churn is None else s_churn, generator=base, max_batch=max_batch,
-              upper_sigmas=upper, level0_cache=level0_cache, precision=precision or e.precision)
+              upper_sigmas=upper, level0_cache=level0_cache, precision=precision or e.precision,
+              skip_padding=skip_padding)
     parts = [cascade_sample(model.denoiser, x[a:a + step].to(model.device).float().clamp(0, 1),
                             image_offset=image_offset + a, **kw) for a in range(0, x.shape[0], step)]
     return parts[0] if len(parts) == 1 else CascadeResult.concat(parts)

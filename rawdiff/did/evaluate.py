@@ -22,7 +22,7 @@ from rawdiff.data.loaders import LowLightDataset
 from rawdiff.did import textbench as TB
 from rawdiff.did.enhance import DiDModel, enhance
 from rawdiff.did.textbench import PROTOCOLS
-from rawdiff.claims.did import did_ocr_comparisons
+from rawdiff.claims.did import did_ocr_comparisons, ocr_arms, ocr_level_kinds
 from rawdiff.diffusion.cascade import CascadeResult, cascade_cost
 from rawdiff.diffusion.edm import karras_sigmas
 from rawdiff.figures import image_grid, save_table
@@ -32,7 +32,8 @@ from rawdiff.stats import paired_bootstrap
 from rawdiff.utils import Timer
 
 __all__ = ["center_crop", "per_image_rows", "ocr_protocols", "few_step_table", "tile_table", "plot_few_step",
-           "plot_paired_differences", "ocr_examples_figure"]
+           "plot_paired_differences", "ocr_examples_figure", "ocr_claim_tables", "ilvr_tables", "norm_tables",
+           "run_ocr"]
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -54,13 +55,12 @@ def eval_crops(root, n: int, crop: int | None, device) -> tuple[torch.Tensor, to
 
 def ocr_protocols(scale: str, protocols: Sequence[str] | None = None) -> list[str]:
     """The darkening protocols notebook 06 runs (rawdiff.did.textbench.PROTOCOLS): ``protocols`` when given, else the
-    paper's ``did`` and the physical ``raw``, except at ``study``: ``did`` only.  Each protocol costs one DiD
-    cascade over its words; ``raw`` adds 9-12 of the 52-56 min notebooks 05 + 06 took on 2 CPU cores, and study's
-    budget for them is 45 min (docs/reproducing.md)."""
+    paper's ``did`` and the physical ``raw`` at every scale (issue 24 rule 7 restored ``raw`` at ``study``, where
+    notebook 06 reads fewer ``raw`` words to stay in budget: its ``raw_words``)."""
 
     if isinstance(protocols, str):  # -p protocols=raw
         protocols = [protocols]
-    out = list(dict.fromkeys(protocols)) if protocols is not None else (["did"] if scale == "study" else ["did", "raw"])
+    out = list(dict.fromkeys(protocols)) if protocols is not None else ["did", "raw"]
     bad = [p for p in out if p not in PROTOCOLS]
     if bad or not out:
         raise ValueError(f"protocols must be a non-empty list drawn from {list(PROTOCOLS)}, got {protocols!r}")
@@ -258,3 +258,72 @@ def save_ocr_tables(rows: Sequence[Mapping], per_word: Sequence[Mapping], reason
     save_table(comps, out_dir, "06_ocr_comparisons",
                title=f"DiD minus each method, word accuracy, paired bootstrap 95% ({scale})")
     return summary, comps
+
+
+def ocr_claim_tables(per_word: Sequence[Mapping], out_dir, *, scale: str) -> tuple[list[dict], list[dict]]:
+    """The OCR claim as rawdiff.claims.did decides it (issue 24 rule 7): one row per (protocol, engine, level) with
+    its kind — ``floor`` / ``ceiling`` (every method < 5 % / > 85 %; reported, excluded from the arms) or
+    ``kept`` — and each method's accuracy (``06_ocr_levels``), and one row per arm with its verdict
+    (``06_ocr_arms``).  Returns ``(levels, arms)``."""
+    kinds = ocr_level_kinds(list(per_word))
+    levels = []
+    for (prot, eng, lv), kind in sorted(kinds.items()):
+        acc: dict[str, list[float]] = {}
+        for w in per_word:
+            if (w["protocol"], w["engine"], w["level"]) == (prot, eng, lv):
+                acc.setdefault(w["method"], []).append(float(w["correct"]))
+        levels.append({"protocol": prot, "engine": eng, "level": lv, "kind": kind,
+                       **{m: sum(v) / len(v) for m, v in sorted(acc.items())}, "scale": scale})
+    arms = [{"protocol": a["protocol"], "engine": a["engine"], "verdict": a["verdict"],
+             "excluded_levels": "; ".join(a["excluded"]) or "none",
+             "best_other": a["best"]["method"] if a["best"] else "", "n": a["best"]["n"] if a["best"] else 0,
+             **{k: a["best"][k] if a["best"] else float("nan") for k in ("diff", "lo", "hi")}, "scale": scale}
+            for a in ocr_arms(list(per_word))]
+    save_table(levels, out_dir, "06_ocr_levels", title=f"OCR levels: floor / ceiling (excluded) or kept ({scale})")
+    save_table(arms, out_dir, "06_ocr_arms", title=f"OCR claim per (protocol, engine) arm; DiD - best other ({scale})")
+    return levels, arms
+
+
+def ilvr_tables(rows_ilvr: Sequence[Mapping], res_ilvr: Mapping[str, CascadeResult], bright: torch.Tensor,
+                names: Sequence[str], ks: Sequence[int], out_dir, *, scale: str, metrics: Sequence[str]):
+    """Notebook 05's ILVR tables: per image and k (``05_ilvr_per_image``, the claim's input) and the means per k
+    (``05_ilvr_ablation``).  Returns ``(items, rows)``."""
+    items = [row for k in ks for row in per_image_rows(res_ilvr[f"ILVR k={k}"].image, bright, names, "ilvr_steps", k,
+                                                       scale=scale)]
+    save_table(items, out_dir, "05_ilvr_per_image")
+    rows = [{"scale": scale, **{c: r[c] for c in ("ilvr_steps", *metrics, "seam_grid32", "sec_per_image")}}
+            for r in rows_ilvr]
+    save_table(rows, out_dir, "05_ilvr_ablation", title=f"ILVR steps ablation ({scale}; level 0 without ILVR)")
+    return items, rows
+
+
+def norm_tables(runs: Sequence[tuple], bright: torch.Tensor, names: Sequence[str], out_dir, *, scale: str,
+                metrics: Sequence[str]):
+    """Notebook 05's normalisation tables from ``runs`` = ``[(name, cascade result, mean row, Trained), ...]``
+    (tail first): per image (``05_norm_per_image``, the claim's input) and means with the final training loss
+    (``05_norm_ablation``).  Returns ``(items, rows, paired bootstrap of PSNR first - second)``."""
+    items = [r for nm, res, _, _ in runs for r in per_image_rows(res.image, bright, names, "normalization", nm,
+                                                                 scale=scale)]
+    save_table(items, out_dir, "05_norm_per_image")
+    rows = [{"scale": scale, "normalization": nm, **{m: r[m] for m in metrics},
+             "final_loss": t.history[-1]["loss"] if t.history else float("nan")} for nm, _, r, t in runs]
+    save_table(rows, out_dir, "05_norm_ablation", title=f"Normalisation ablation ({scale})")
+    n = len(names)
+    return items, rows, paired_bootstrap([r["psnr"] for r in items[:n]], [r["psnr"] for r in items[n:2 * n]])
+
+
+def run_ocr(benches: Mapping[str, Sequence], did_out: Mapping[str, Sequence[torch.Tensor]], regress, engines,
+            easyocr_words: int | None) -> tuple[list[dict], list[dict]]:
+    """Notebook 06's reading: per protocol, the baselines, the regression UNet (``regress``: a function of a dark
+    batch) and DiD's precomputed outputs through rawdiff.did.textbench.evaluate with every engine (easyocr on
+    the first ``easyocr_words`` crops per level).  Returns ``(rows, per_word)``."""
+    rows, per_word = [], []
+    for protocol, samples in benches.items():
+        if not engines:
+            continue
+        methods = {**TB.baseline_methods(), "regression unet": regress, "did": did_out[protocol]}
+        r, p = TB.evaluate(methods, samples, engines, return_predictions=True,
+                           engine_subsample={"easyocr": easyocr_words} if easyocr_words else None)
+        rows += r
+        per_word += p
+    return rows, per_word

@@ -168,7 +168,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                    generator: torch.Generator | int | None = None, max_batch: int | None = None,
                    callback: Callable[[dict], None] | None = None,
                    upper_sigmas: torch.Tensor | None = None, level0_cache: dict | None = None,
-                   image_offset: int = 0, precision: str = "fp32") -> CascadeResult:
+                   image_offset: int = 0, precision: str = "fp32", skip_padding: bool = False) -> CascadeResult:
     """Run DiD's cascade on dark sRGB images ``dark`` (N x 3 x H x W in [0, 1], any H, W); see module docs.
 
     ``denoiser(x, sigma, cond)``: EDM denoiser (:class:`rawdiff.diffusion.edm.EDMPrecond`) in model space.
@@ -184,6 +184,11 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
     level 0 (the cost of the call on its own); ``denoiser_calls`` counts the calls actually made.
     ``image_offset``: index of ``dark[0]`` in the whole set (the tiles' noise streams follow the set index, so
     chunks of a set give the set's result).  ``precision``: ``"fp32"`` or ``"bf16"`` (denoiser under autocast).
+    ``skip_padding``: at levels l > 0, sample only the tiles that start inside the region the output needs (the
+    input's extent, halved per level down, e.g. rows 0..63 of a 64-px-high crop padded to 128); the padding
+    they leave out takes the up-sampled previous level (``c_y1``).  Every sampled tile keeps its noise stream
+    (its index in the full grid).  Cuts the cost of inputs far from a multiple of ``patch * 2^(L-1)`` (a 64 x 192
+    word crop at three levels is padded to 128 x 256: 35 instead of 73 tiles with an 8-px overlap).
     """
     if dark.ndim != 4 or dark.shape[1] != 3:
         raise ValueError(f"dark must be N x 3 x H x W, got shape {tuple(dark.shape)}")
@@ -197,6 +202,9 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
     sizes = level_sizes(hp, wp, levels)
     up_sigmas = sigmas if upper_sigmas is None else upper_sigmas.to(sigmas.device, sigmas.dtype)
     truncated = float(up_sigmas[0]) < float(sigmas[0])
+    need = [(h, w)]                     # per level (coarsest first): the extent the output needs
+    for _ in range(levels - 1):
+        need.insert(0, (math.ceil(need[0][0] / 2), math.ceil(need[0][1] / 2)))
 
     outs01: list[torch.Tensor] = []
     outs_model: list[torch.Tensor] = []
@@ -215,7 +223,11 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
         nfe_tile = count_nfe(sig_l)
         nfe_per_scale.append(nfe_tile)
         k_ilvr = int(ilvr_steps) if ref is not None else 0
-        ys, xs = tile_positions(size[0], patch, overlap), tile_positions(size[1], patch, overlap)
+        ys_all, xs_all = tile_positions(size[0], patch, overlap), tile_positions(size[1], patch, overlap)
+        ys, xs = ys_all, xs_all
+        if skip_padding and lvl > 0:   # tiles are in ascending order: the kept ones are a prefix per axis
+            ys, xs = [y for y in ys_all if y < need[lvl][0]], [x0 for x0 in xs_all if x0 < need[lvl][1]]
+        tids = [iy * len(xs_all) + ix for iy in range(len(ys)) for ix in range(len(xs))]
         positions.append((ys, xs))
         n_t = len(ys) * len(xs)
         tiles_per_scale.append(n_t)
@@ -229,7 +241,7 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
             ref_t = extract_tiles(ref, ys, xs, patch) if k_ilvr else None
             mean_t = extract_tiles(start_mean, ys, xs, patch) if start_mean is not None else None
             gens = [make_generator(derive_seed(base, "did-cascade", image_offset + b, lvl, t), dev)
-                    for b in range(n) for t in range(n_t)]
+                    for b in range(n) for t in tids]
             results = []
             for a in range(0, len(gens), step):
                 sl = slice(a, a + step)
@@ -242,7 +254,13 @@ def cascade_sample(denoiser: Callable[..., torch.Tensor], dark: torch.Tensor, *,
                                            projection=proj, projection_steps=k_ilvr))
                 calls += nfe_tile
             tiles = torch.cat(results)
-            x_lvl = stitch_tiles(tiles, n, ys, xs, size, blend_window(patch, overlap, device=dev))
+            window = blend_window(patch, overlap, device=dev)
+            if len(tids) == len(ys_all) * len(xs_all):
+                x_lvl = stitch_tiles(tiles, n, ys, xs, size, window)
+            else:   # skip_padding: the sampled block, the previous level's output up-sampled elsewhere
+                ch, cw = ys[-1] + patch, xs[-1] + patch
+                x_lvl = c_y1.clone()
+                x_lvl[:, :, :ch, :cw] = stitch_tiles(tiles, n, ys, xs, (ch, cw), window)
             if key is not None:
                 level0_cache[key] = x_lvl
         outs_model.append(x_lvl)
