@@ -14,8 +14,9 @@ rawdiff.claims (``rule_dtdm``, ``rule_dtdm_equal_nfe``):
   c = x = D²(y_test) (the training condition; the net must improve on it).
 * :func:`summarise` — per method: n, NFE, mean and seeded bootstrap 95% interval of every metric
   (rawdiff.stats.bootstrap_mean); :func:`rawdiff.claims.dtdm_comparisons` gives the paired comparisons.
-* :func:`plot_distortion_detail` — distortion (colour-corrected aligned PSNR) vs detail (log-spectrum distance),
-  one point per method and K (the perception–distortion view of Blau & Michaeli, CVPR-18).
+* the figures (distortion vs detail, budget curves) are in rawdiff.diffraw.plots; the claims' table and its
+  budget curves (issue 24) in rawdiff.diffraw.budget.
+* :func:`noise_control_output` — the detail metric's noise-injection control (issue 24, item 4).
 * memory: every function here reads the test set in chunks (rawdiff.diffraw.sample.phone_chunks; a split that
   streams from disk is never held whole), keeps per-image metrics and only the first few outputs for figures;
   image i under seed sd draws its noise from its own generator (rawdiff.diffusion.precision.image_generators), so
@@ -42,15 +43,17 @@ from rawdiff.metrics.aligned import (
     default_border,
 )
 from rawdiff.metrics.colour import mean_color_distance
-from rawdiff.metrics.detail import sharpness_ratio, spectrum_distance
+from rawdiff.metrics.detail import highband_ssim, luma_ssim, sharpness_ratio, spectrum_distance
 from rawdiff.metrics.image import MetricSuite
+from rawdiff.metrics.noise import flat_local_std, noise_matched_to
 from rawdiff.stats import bootstrap_geomean, bootstrap_mean, paired_bootstrap
 from rawdiff.utils import Timer, make_generator, resolve_device
 
-__all__ = ["PER_IMAGE_METRICS", "SAMPLERS", "aligned_reference", "shown_images", "score", "evaluate_per_image", "gate_rows",
-           "summarise", "plot_distortion_detail", "d2_calibration", "condition_ablation", "plug_and_play_rows"]
+__all__ = ["PER_IMAGE_METRICS", "NOISE_CONTROL", "SAMPLERS", "noise_control_output", "aligned_reference", "shown_images", "score", "evaluate_per_image", "gate_rows",
+           "summarise", "d2_calibration", "condition_ablation", "plug_and_play_rows"]
 
-PER_IMAGE_METRICS = (*ALIGNED_METRICS, "spectrum_distance", "sharpness_ratio")
+PER_IMAGE_METRICS = (*ALIGNED_METRICS, "spectrum_distance", "sharpness_ratio", "highband_ssim", "flat_std")
+NOISE_CONTROL = "ispnet_noise_control"   # rawdiff.claims.diffraw.NOISE_CONTROL: the detail metric's control row
 SAMPLERS = ("dtdm", "ddpm", "ddim", "truncated")   # kinds whose output depends on the noise seed
 RATIO_METRICS = ("sharpness_ratio",)                # summarised by their geometric mean (rawdiff.stats)
 
@@ -77,6 +80,8 @@ def score(out: torch.Tensor, aligned: torch.Tensor, suite=None) -> dict[str, lis
     res = {k: v.tolist() for k, v in m.items()}
     res["spectrum_distance"] = spectrum_distance(po, pt).tolist()
     res["sharpness_ratio"] = sharpness_ratio(po, pt).tolist()
+    res["highband_ssim"] = highband_ssim(po, pt).tolist()     # the DTDM rules' detail metric (issue 24, item 4)
+    res["flat_std"] = flat_local_std(po, pt).tolist()         # the leftover-noise gate's input (issue 24, rule 3)
     if suite is not None:
         per = suite.per_image(po, pt)
         for name in suite.names:
@@ -132,17 +137,35 @@ def _rows(name, steps, s, nfe, names, metrics: dict[str, list], seconds: float, 
     return rows
 
 
+def noise_control_output(c: torch.Tensor, matched: torch.Tensor, seed: int, start: int) -> torch.Tensor:
+    """The detail metric's noise-injection control (issue 24, item 4): ISPNet's output ``c`` plus white noise
+    matched to the high-band energy of ``matched`` (DTDM's output; rawdiff.metrics.noise.noise_matched_to), image
+    ``start + j`` drawing from its own generator (``image_generators(seed, [i], tag="noise-control")``), so the
+    result does not depend on the chunk."""
+    gens = image_generators(seed, range(start, start + c.shape[0]), c.device, tag="noise-control")
+    return torch.cat([noise_matched_to(c[j:j + 1], matched[j:j + 1].to(c), g) for j, g in enumerate(gens)])
+
+
+def _take(m, a: int, n: int) -> int:
+    """How many of the piece's ``n`` images (set indices ``a ..``) method ``m`` runs on (``m.images``)."""
+    return n if m.images is None else max(0, min(n, int(m.images) - a))
+
+
 @torch.no_grad()
 def evaluate_per_image(methods: Sequence, test, *, c_test, nets: dict, cfg: DTDMConfig,
                        seeds: Sequence[int] = (0, 1, 2), suite_metrics: Sequence[str] = (), device="auto",
                        condition: str = "raw+c", main_s: int | None = None, aligned: torch.Tensor | None = None,
                        keep_outputs: bool | int = False, progress: bool = False, chunk: int | None = None,
-                       precision: str = DTDMSampler.precision):
+                       precision: str = DTDMSampler.precision, noise_control=None):
     """Per-image rows (method, steps, s, nfe, image, <PER_IMAGE_METRICS>, <suite metrics>, sec_per_image,
     n_seeds, main) for every method on every test image; sampler rows averaged over ``seeds``.
 
     ``nets``: {"dtdm": {s: unet}, "ddpm": unet}; ``c_test`` = ISPNet(w) (a tensor over the set, or a function
     ``piece -> c`` computing it per chunk); ``main_s``: the DTDM s the claims judge (default ``cfg.s``).
+    A method with ``images`` / ``seeds`` set runs on the first that many images / seeds only (its rows cover
+    those images).  ``noise_control``: one of ``methods`` (DTDM K = 10 at the main s); adds the rows
+    :data:`NOISE_CONTROL` (nfe 0) = :func:`noise_control_output` of ISPNet's output matched to that method's
+    first-seed output.
     The test set is read once, ``chunk`` images at a time (default rawdiff.config.DTDMSampler.chunk; a split
     that streams from disk is never held whole), and only per-image metrics are kept: memory is bounded by the
     chunk.  Image i under seed ``sd`` draws its noise from ``image_generators(sd, [i])`` — the same for every
@@ -154,37 +177,48 @@ def evaluate_per_image(methods: Sequence, test, *, c_test, nets: dict, cfg: DTDM
     suite = MetricSuite(list(suite_metrics), device=dev) if suite_metrics else None
     main_s = cfg.s if main_s is None else main_s
     step = max(1, int(chunk or DTDMSampler.chunk))
-    run_seeds = {m: (list(seeds) if m.kind in SAMPLERS else list(seeds)[:1]) for m in methods}
+    run_seeds = {m: (list(seeds) if m.kind in SAMPLERS else list(seeds)[:1])[:m.seeds or None] for m in methods}
     scores = {(i, sd): {} for i, m in enumerate(methods) for sd in run_seeds[m]}
     secs = {key: 0.0 for key in scores}
     kept: dict[int, list] = {i: [] for i in range(len(methods))}
+    ctl = methods.index(noise_control) if noise_control is not None else None
+    ctl_scores: dict = {}
     names: list[str] = []
     for a, piece in phone_chunks(test, step, dev):
         names += list(piece.names)
         c, ref = _piece_inputs(piece, a, c_test, aligned, dev)
         for i, m in enumerate(methods):
+            n = _take(m, a, len(piece))
+            if n == 0:
+                continue
+            part = piece if n == len(piece) else piece.subset(n)
             for sd in run_seeds[m]:
-                gens = image_generators(sd, range(a, a + len(piece)), dev)
+                gens = image_generators(sd, range(a, a + n), dev)
                 with Timer(dev) as tm:
-                    out = method_output(m, piece, c, nets, cfg, gens, condition=condition, chunk=step,
+                    out = method_output(m, part, c[:n], nets, cfg, gens, condition=condition, chunk=step,
                                         precision=precision)
                 secs[(i, sd)] += tm.seconds
-                _extend(scores[(i, sd)], score(out, ref, suite))
+                _extend(scores[(i, sd)], score(out, ref[:n], suite))
                 if keep_outputs and sd == run_seeds[m][0]:
                     _keep(kept[i], out, keep_outputs)
+                if i == ctl and sd == run_seeds[m][0]:
+                    _extend(ctl_scores, score(noise_control_output(c[:n], out, seeds[0], a), ref[:n], suite))
     rows, outputs = [], {}
     for i, m in enumerate(methods):
         per_seed = [scores[(i, sd)] for sd in run_seeds[m]]
         metrics = {k: _avg([s_[k] for s_ in per_seed]) for k in per_seed[0]}
-        sec = sum(secs[(i, sd)] for sd in run_seeds[m]) / len(run_seeds[m]) / len(names)
+        mine = names[:len(metrics["cc_psnr"])]
+        sec = sum(secs[(i, sd)] for sd in run_seeds[m]) / len(run_seeds[m]) / max(1, len(mine))
         steps = cfg.T if m.kind == "ddpm" else m.steps
-        rows += _rows(m.name, steps, m.s, m.nfe(cfg.T), names, metrics, sec, len(run_seeds[m]),
+        rows += _rows(m.name, steps, m.s, m.nfe(cfg.T), mine, metrics, sec, len(run_seeds[m]),
                       m.kind == "dtdm" and (m.s or cfg.s) == main_s)
         if keep_outputs:
             outputs[(m.name, m.s, m.steps)] = torch.cat(kept[i])
         if progress:
-            print(f"{m.name:20s} s={m.s} K={steps}: cc_psnr {sum(metrics['cc_psnr']) / len(names):.2f} dB, "
-                  f"{sec:.3f} s/image", flush=True)
+            print(f"{m.name:20s} s={m.s} K={steps}: cc_psnr {sum(metrics['cc_psnr']) / len(mine):.2f} dB, "
+                  f"{sec:.3f} s/image on {len(mine)} images", flush=True)
+    if ctl is not None:
+        rows += _rows(NOISE_CONTROL, None, None, 0, names[:len(ctl_scores["cc_psnr"])], ctl_scores, 0.0, 1, False)
     return (rows, outputs) if keep_outputs else rows
 
 
@@ -243,31 +277,6 @@ def summarise(rows: Sequence[dict], metrics: Sequence[str] | None = None, seed: 
         row["sec_per_image"] = round(float(rr[0].get("sec_per_image", float("nan"))), 4)
         out.append(row)
     return out
-
-
-def plot_distortion_detail(summary: Sequence[dict], ax=None, x: str = "spectrum_distance", y: str = "cc_psnr"):
-    """Distortion (``y``, higher is better) vs detail (``x``, lower is better) with interval bars, one point
-    per method and K; returns the axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4.5))
-    fams: dict[str, list[dict]] = {}
-    for r in summary:
-        if isinstance(r.get(x), (int, float)) and isinstance(r.get(y), (int, float)):
-            fam = r["method"] + (f" s={r['s']}" if r.get("s") not in (None, "") and r["method"] == "dtdm" else "")
-            fams.setdefault(fam, []).append(r)
-    for fam, rr in fams.items():
-        xs, ys = [r[x] for r in rr], [r[y] for r in rr]
-        xerr = [[r[x] - r.get(f"{x}_lo", r[x]) for r in rr], [r.get(f"{x}_hi", r[x]) - r[x] for r in rr]]
-        yerr = [[r[y] - r.get(f"{y}_lo", r[y]) for r in rr], [r.get(f"{y}_hi", r[y]) - r[y] for r in rr]]
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o-" if len(rr) > 1 else "s", ms=4, lw=1, capsize=2, label=fam)
-        for r in rr:
-            if r.get("steps") not in (None, ""):
-                ax.annotate(f"K={r['steps']}", (r[x], r[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set(xlabel=f"{x} (lower = detail closer to the aligned target)", ylabel=f"{y} (dB, higher is better)")
-    ax.legend(fontsize=7)
-    return ax
 
 
 # ------------------------------------------------------------------------------------------ notebook 03 tables
@@ -354,52 +363,51 @@ def plug_and_play_rows(unet, test, c_test, cfg: DTDMConfig, aligned: torch.Tenso
                        styles: Sequence[str] = ("own", "warm", "cool", "sepia"), steps: int = 5,
                        seeds: Sequence[int] = (0, 1, 2), seed: int = 0, chunk: int | None = None, keep: int = 8,
                        precision: str = DTDMSampler.precision):
-    """Colour plug-and-play: per style, mean-Lab CIEDE2000 of the output to the new c and to the scene's aligned
-    target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict).  Streams the set in
-    chunks (per-image noise).  Returns (rows, {style: (c, first-seed output)}) for the first ``keep`` images."""
+    """Colour plug-and-play (issue 24, rule 5): per style, mean-Lab CIEDE2000 of the output to the new c and to
+    the scene's aligned target, seeds averaged per image, and their paired comparison (n, diff, lo, hi, verdict);
+    on each swapped style the structure kept, ``luma_ssim_to_own`` (+ ``_lo``/``_hi``): per image the mean over
+    seeds of luma SSIM(swapped-c output seed i, own-c output seed i), bootstrap mean over images.  Per swapped
+    style also the "output = c" baseline row (``c_source = baseline``): c itself scored as the output (distance
+    0 to c; luma SSIM(c, own-c output), seeds averaged).  Streams the set in chunks (per-image noise).  Returns
+    (rows, {style: (c, first-seed output)}) for the first ``keep`` images."""
 
     step = max(1, int(chunk or DTDMSampler.chunk))
-    to_c, to_src, c_src = ({v: [] for v in styles} for _ in range(3))
+    styles = list(styles)
+    run = styles if "own" in styles else ["own", *styles]
+    to_c, to_src, c_src, ssim_own, ssim_c = ({v: [] for v in run} for _ in range(5))
     kept = {v: ([], []) for v in styles}
     for a, piece in phone_chunks(test, step):
         c, ref = _piece_inputs(piece, a, c_test, aligned, piece.raw.device)
-        for v in styles:
+        own = None
+        for v in run:
             c_v = c if v == "own" else recolour(c, v)
             o = [plug_and_play(unet, piece.raw, c_v, cfg, steps, chunk=step, precision=precision,
                                generator=image_generators(sd, range(a, a + len(piece)), c.device)) for sd in seeds]
+            own = o if v == "own" else own
             to_c[v] += torch.stack([mean_color_distance(x, c_v) for x in o]).mean(0).tolist()
             to_src[v] += torch.stack([mean_color_distance(x, ref) for x in o]).mean(0).tolist()
             c_src[v] += mean_color_distance(c_v, ref).tolist()
-            _keep(kept[v][0], c_v, keep)
-            _keep(kept[v][1], o[0], keep)
+            ssim_own[v] += torch.stack([luma_ssim(x, y) for x, y in zip(o, own)]).mean(0).tolist()
+            ssim_c[v] += torch.stack([luma_ssim(c_v, y) for y in own]).mean(0).tolist()
+            if v in kept:
+                _keep(kept[v][0], c_v, keep)
+                _keep(kept[v][1], o[0], keep)
     rows, outs = [], {}
     for v in styles:
         outs[v] = (torch.cat(kept[v][0]), torch.cat(kept[v][1]))
         cmp = paired_bootstrap(to_c[v], to_src[v], higher_is_better=False, seed=seed)
-        rows.append({"c_source": "own" if v == "own" else "swapped", "style": v, "n": len(to_c[v]),
-                     "color_dist_to_c": round(cmp.mean_a, 4), "color_dist_to_source": round(cmp.mean_b, 4),
-                     "diff": round(cmp.diff, 4), "lo": round(cmp.lo, 4), "hi": round(cmp.hi, 4),
-                     "verdict": cmp.verdict, "c_dist_to_source": round(sum(c_src[v]) / len(c_src[v]), 4)})
+        row = {"c_source": "own" if v == "own" else "swapped", "style": v, "n": len(to_c[v]),
+               "color_dist_to_c": round(cmp.mean_a, 4), "color_dist_to_source": round(cmp.mean_b, 4),
+               "diff": round(cmp.diff, 4), "lo": round(cmp.lo, 4), "hi": round(cmp.hi, 4),
+               "verdict": cmp.verdict, "c_dist_to_source": round(sum(c_src[v]) / len(c_src[v]), 4)}
+        blank = dict.fromkeys(("luma_ssim_to_own", "luma_ssim_to_own_lo", "luma_ssim_to_own_hi"), "")
+        rows.append({**row, **(_interval_cols(ssim_own[v], "luma_ssim_to_own", seed) if v != "own" else blank)})
+    for v in styles:
+        if v != "own":   # "output = c": colour distance 0 to c by construction
+            cmp = paired_bootstrap([0.0] * len(c_src[v]), c_src[v], higher_is_better=False, seed=seed)
+            rows.append({"c_source": "baseline", "style": f"output = c ({v})", "n": len(c_src[v]),
+                         "color_dist_to_c": 0.0, "color_dist_to_source": round(cmp.mean_b, 4),
+                         "diff": round(cmp.diff, 4), "lo": round(cmp.lo, 4), "hi": round(cmp.hi, 4),
+                         "verdict": cmp.verdict, "c_dist_to_source": round(cmp.mean_b, 4),
+                         **_interval_cols(ssim_c[v], "luma_ssim_to_own", seed)})
     return rows, outs
-
-
-def distortion_detail_figure(summary: Sequence[dict]):
-    """Notebook 04's main figure: left, every method and K in the (detail, cc-PSNR) plane
-    (:func:`plot_distortion_detail`; the gate rows left out); right, cc-PSNR against network evaluations per
-    sampler family, ISPNet and the simple ISP as horizontal lines."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    plot_distortion_detail([r for r in summary if r["method"] not in ("d2", "dtdm_d2")], ax=axes[0])
-    axes[0].set_title("one point per method and K (bars: 95% intervals over images)", fontsize=9)
-    for fam in dict.fromkeys((r["method"], r["s"]) for r in summary if r["nfe"]):
-        rr = [r for r in summary if (r["method"], r["s"]) == fam and r["nfe"]]
-        axes[1].plot([r["nfe"] for r in rr], [r["cc_psnr"] for r in rr], "o-", ms=3,
-                     label=fam[0] + (f" s={fam[1]}" if fam[1] else ""))
-    for r in summary:
-        if r["method"] in ("ispnet", "simple_isp"):
-            axes[1].axhline(r["cc_psnr"], ls="--", lw=1, color="k" if r["method"] == "ispnet" else "grey",
-                            label=r["method"])
-    axes[1].set(xscale="log", xlabel="network evaluations (NFE)", ylabel="cc_psnr (dB)")
-    axes[1].legend(fontsize=7)
-    return fig

@@ -199,12 +199,16 @@ def recolour(img: torch.Tensor, kind: str) -> torch.Tensor:
 # =============================================================================================== evaluation
 @dataclass(frozen=True)
 class Method:
-    """One row of the step ablation: ``kind`` in {"dtdm", "ddpm", "ddim", "truncated", "ispnet", "simple_isp"}."""
+    """One row of the step ablation: ``kind`` in {"dtdm", "ddpm", "ddim", "truncated", "ispnet", "simple_isp"}.
+    ``images`` / ``seeds``: run on the first that many test images / noise seeds only (e.g. the DDPM-1000
+    reference on 16 images x 1 seed, issue 24 rule 1); None: all of them."""
 
     kind: str
     steps: int | None = None
     s: int | None = None
     label: str | None = None
+    images: int | None = None
+    seeds: int | None = None
 
     @property
     def name(self) -> str:
