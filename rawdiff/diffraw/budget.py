@@ -26,7 +26,12 @@ from rawdiff.claims.common import CANNOT, Unmeasurable
 from rawdiff.claims.diffraw import DTDM_KS, DTDM_TABLE
 from rawdiff.claims.scorecard import CLAIMS
 from rawdiff.config import DTDMConfig
-from rawdiff.diffraw.evaluate import condition_ablation, evaluate_per_image, gate_rows, plug_and_play_rows
+from rawdiff.diffraw.evaluate import (
+    condition_ablation,
+    evaluate_per_image,
+    gate_rows,
+    plug_and_play_rows,
+)
 from rawdiff.diffraw.sample import Method, ispnet_condition
 from rawdiff.diffraw.train import load_diffraw_unet, load_ispnet
 from rawdiff.errors import RawdiffError
