@@ -171,9 +171,9 @@ def test_budget_effects_evaluate_the_checkpoints_of_tiny_runs(tmp_path):
         ("tail_norm", "tail - linear psnr")}
     words = TB.make_benchmark(2, make_generator(0), "did", [(0.5, 0.1)], photos=False)
     first = words[0].label      # a fake engine: reads the first word right wherever the crop is bright enough
-    engine = SimpleNamespace(name="fake", recognize_batch=lambda crops: [first if float(c.mean()) > 0.15 else ""
+    engine = SimpleNamespace(name="fake", recognize_batch=lambda crops: [first if float(c.mean()) > 0.35 else ""
                                                                            for c in crops])
     ocr_rows, missing = ocr_budget_effects(tail, reg, p, words, engine, words_per_level=2, scales=None, overlap=8,
                                            seed=0, device="cpu")
     assert missing == [] and {r["claim"] for r in ocr_rows} <= {"did_ocr"}
-    assert {r["budget"] for r in ocr_rows} <= {2, 4}
+    assert {r["budget"] for r in ocr_rows} == {2, 4}        # gamma (mean 0.5) reads word 1, the dark input none
