@@ -170,9 +170,12 @@ def test_budget_effects_evaluate_the_checkpoints_of_tiny_runs(tmp_path):
         ("ilvr_first_steps", "k=1 - k=0 psnr"), ("ilvr_first_steps", "k=1 - k=3 psnr"),
         ("tail_norm", "tail - linear psnr")}
     words = TB.make_benchmark(2, make_generator(0), "did", [(0.5, 0.1)], photos=False)
-    first = words[0].label      # a fake engine: reads the first word right wherever the crop is bright enough
-    engine = SimpleNamespace(name="fake", recognize_batch=lambda crops: [first if float(c.mean()) > 0.35 else ""
-                                                                           for c in crops])
+    first, d0 = words[0].label, words[0].dark[None]
+    thr = (float(d0.mean()) + float(TB.gamma_brighten(d0).mean())) / 2
+    # a fake engine under the primary arm's name: reads the first word right where the crop is brighter than halfway
+    # between its dark input and its gamma-brightened version, so gamma reads 1 of 2 words and the dark input none
+    engine = SimpleNamespace(name="rapidocr", recognize_batch=lambda crops: [first if float(c.mean()) > thr else ""
+                                                                               for c in crops])
     ocr_rows, missing = ocr_budget_effects(tail, reg, p, words, engine, words_per_level=2, scales=None, overlap=8,
                                            seed=0, device="cpu")
     assert missing == [] and {r["claim"] for r in ocr_rows} <= {"did_ocr"}
