@@ -323,7 +323,8 @@ def corrupt_runs(run: Path, where: Path, ckpt_of=lambda r: r) -> list[tuple[Path
     f.write_text('{"step": "two", "history": []}')
     out.append((r, f, "'step'"))
     r = copy("no_checkpoint")
-    shutil.rmtree(_ckpt(ckpt_of(r)))
+    for c in ckpt_of(r).glob("ckpt-*"):   # the latest and the budget checkpoints (rawdiff.train.budget_steps)
+        shutil.rmtree(c)
     (ckpt_of(r) / "latest").write_bytes(b"\xff\xfe garbage")
     out.append((r, ckpt_of(r), "no checkpoint"))
     return out
