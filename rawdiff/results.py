@@ -39,7 +39,7 @@ from rawdiff.claims.common import read_csv
 from rawdiff.claims.scorecard import evaluate_claims
 from rawdiff.errors import DataError
 from rawdiff.snapshot_data import data_entry
-from rawdiff.utils import atomic_dir, atomic_write_text, sha256_file
+from rawdiff.utils import atomic_dir, atomic_write_text, git_commit, repo_root, sha256_file
 
 MANIFEST = "MANIFEST.json"
 #: The key figures a snapshot keeps (those present in the run; at most MAX_FIGURES).
@@ -143,6 +143,27 @@ def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int, da
                 "notebooks": notebooks, "files": files, **({"data": data} if data is not None else {}),
                 "claims": [{k: r[k] for k in ("paper", "claim", "table", "verdict")} for r in claim_rows(dest)]}
     atomic_write_text(dest / MANIFEST, json.dumps(snapshot, indent=2) + "\n")
+
+
+def rejudge_snapshot(folder: str | Path, note: str) -> list[dict]:
+    """Re-judge a committed snapshot's own CSVs under the claim rules of this code: rewrite ``claims.md``
+    (rawdiff.claims.scorecard.write_scorecard) and the manifest's ``claims`` and ``claims.md`` entry, recording
+    ``rejudged`` (commit, date, ``note``) beside the run's own provenance, which is kept.  Nothing is re-run and no
+    table changes; the new verdicts are returned."""
+    import datetime as _dt
+    import importlib
+
+    folder = Path(folder)
+    man = _read_manifest(folder)
+    card = importlib.import_module("rawdiff.claims.scorecard").write_scorecard(folder)
+    rows = claim_rows(folder)
+    entry = man["files"].get("claims.md", {})
+    man["files"]["claims.md"] = {**entry, "sha256": sha256_file(card), "size": Path(card).stat().st_size}
+    man["claims"] = [{k: r[k] for k in ("paper", "claim", "table", "verdict")} for r in rows]
+    man.setdefault("rejudged", []).append({"git_commit": git_commit(repo_root()), "note": note,
+                                           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    atomic_write_text(folder / MANIFEST, json.dumps(man, indent=2) + "\n")
+    return rows
 
 
 def parse_scorecard(text: str) -> list[dict]:

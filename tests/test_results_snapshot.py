@@ -159,3 +159,21 @@ def test_cli_compare_exit_status_and_scale_guard(tmp_path, capsys):
     assert main(["reproduce", "--scale", "study", "--check", str(snap)]) == 2
     assert "is a 'smoke' snapshot" in capsys.readouterr().err
     assert main(["results", "verify", str(tmp_path / "nowhere")]) == 1
+
+
+def test_rejudge_rewrites_the_verdicts_from_the_snapshots_own_tables(tmp_path):
+    import shutil
+
+    snap = tmp_path / "study"
+    shutil.copytree(STUDY, snap)
+    before = json.loads((snap / R.MANIFEST).read_text())
+    card = (snap / "claims.md").read_text()
+    (snap / "claims.md").write_text(card.replace("**holds**", "**does not hold**", 1))
+    assert R.verify_snapshot(snap)                       # a tampered scorecard is caught ...
+    rows = R.rejudge_snapshot(snap, "test")
+    assert R.verify_snapshot(snap) == []                 # ... and re-judged from the CSVs
+    after = json.loads((snap / R.MANIFEST).read_text())
+    assert [c["verdict"] for c in after["claims"]] == [r["verdict"] for r in rows]
+    assert after["git_commit"] == before["git_commit"] and after["rejudged"][-1]["note"] == "test"
+    assert {n: e["sha256"] for n, e in after["files"].items() if n != "claims.md"} == \
+        {n: e["sha256"] for n, e in before["files"].items() if n != "claims.md"}

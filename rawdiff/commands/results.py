@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = verbs.add_parser("verify", help="check a snapshot's manifest, hashes and claim rows")
     v.add_argument("folder")
     v.add_argument("--data-root", metavar="DIR", help="also check this LOL folder against the manifest's sha256 list")
+    r = verbs.add_parser("rejudge", help="re-judge a snapshot's own CSVs under this code's claim rules "
+                         "(rewrites claims.md and the manifest's claims; nothing re-run)")
+    r.add_argument("folder")
+    r.add_argument("--note", required=True, help="why (recorded in the manifest's 'rejudged' list)")
     c = verbs.add_parser("compare", help="compare a run's tables and verdicts with a snapshot")
     c.add_argument("snapshot")
     c.add_argument("run_dir", help="reproduce output folder of the new run")
@@ -74,4 +78,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {p}")
         print(f"{args.folder}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
         return 0 if not problems else 1
+    if args.verb == "rejudge":
+        for r in R.rejudge_snapshot(args.folder, args.note):
+            print(f"  {r['paper']}: {r['claim'][:70]} -> {r['verdict']}")
+        return 0
     return check(args.snapshot, args.run_dir, args.rtol, args.atol)

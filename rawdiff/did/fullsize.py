@@ -240,3 +240,23 @@ def cascade_levels_figure(res: FullsizeResult, scales: Sequence[int], *, title: 
     return image_grid([[ex["dark"], *res.levels, ex["bright"]]], cell=(2.6, 2.6 * h / w + 0.3), title=title,
                       col_titles=["dark input"] + [f"level {i}: {s} px" for i, s in enumerate(scales)]
                       + ["normal light"])
+
+
+def fullsize_section(root, did: DiDModel, regress: RegressModel | None, out_dir, *, scales: Sequence[int],
+                     n: int | None, seeds: int = 3, seed: int = 0, scale: str) -> list[dict]:
+    """Notebook 05's full-size section: :func:`fullsize_eval` on ``n`` test images of ``root`` (default: 2 at
+    ``smoke``, all otherwise), its tables (:func:`save_fullsize_tables`; published rows on LOL) and both figures
+    (saved and shown inline by rawdiff.figures.save_figure).  Returns the rows to show: ours, then published."""
+    from rawdiff.data.lol import locate_lowlight
+    from rawdiff.figures import save_figure
+
+    full = fullsize_eval(root, did, regress, n=n or (2 if scale == "smoke" else None),
+                         cfg=FullsizeConfig(seeds=seeds), seed=seed, scale=scale)
+    layout = locate_lowlight(root)
+    table, published = save_fullsize_tables(full, out_dir, scale=scale, lol=layout is not None and layout.kind == "lol",
+                                            seed=seed)
+    save_figure(fullsize_grid(full, title=f"full-size test images, native-resolution centre crops ({scale})"),
+                out_dir, "05_fullsize_grid")
+    save_figure(cascade_levels_figure(full, scales, title=f"DiD cascade levels on {full.examples[0]['name']} ({scale})"),
+                out_dir, "05_fullsize_cascade")
+    return table + published
