@@ -52,6 +52,10 @@ import torch.nn.functional as F
 from rawdiff.config import DegradeConfig
 from rawdiff.utils import derive_seed, make_generator
 
+# Bump when the random stream of D² changes (which images a seed gives): it is part of every DiffRAW UNet cache key,
+# so a cached net trained on another stream is not reused.  2: per-image generators (per-rank slices), 2026-12-07.
+STREAM_VERSION = 2
+
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 
 

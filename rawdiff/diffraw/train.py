@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from rawdiff.camera.degrade import degrade, draw_shared
+from rawdiff.camera.degrade import STREAM_VERSION, degrade, draw_shared
 from rawdiff.checkpoint_io import config_errors
 from rawdiff.config import (
     DegradeConfig,
@@ -258,13 +258,16 @@ def ispnet_key(preset: Preset, tcfg: TrainConfig, digest: str) -> str:
 
 def diffraw_key(preset: Preset, tcfg: TrainConfig, digest: str, *, condition: str = "raw+c", mode: str = "dtdm",
                 s: int | None = None) -> str:
-    """rawdiff.runs.store.cache_key of a DiffRAW UNet run; for ``mode="ddpm"`` s and gamma are left out (they play no role in training the baseline network)."""
+    """rawdiff.runs.store.cache_key of a DiffRAW UNet run; for ``mode="ddpm"`` s and gamma are left out (they play no
+    role in training the baseline network).  D²'s stream version (rawdiff.camera.degrade.STREAM_VERSION) is in it: a
+    net trained on another D² stream is another net."""
     cfg = preset.dtdm if s is None else replace(preset.dtdm, s=int(s))
     dcfg = asdict(cfg)
     if mode == "ddpm":
         dcfg.pop("s"), dcfg.pop("gamma")
     return cache_key("diffraw", model={"unet": asdict(preset.diffraw_unet), "dtdm": dcfg}, train=tcfg,
-                     data=digest, seed=tcfg.seed, extra={"mode": mode, "condition": condition})
+                     data=digest, seed=tcfg.seed,
+                     extra={"mode": mode, "condition": condition, "d2_stream": STREAM_VERSION})
 
 
 def _diffraw_meta(preset: Preset, tcfg: TrainConfig, digest: str, *, condition: str = "raw+c", mode: str = "dtdm",
