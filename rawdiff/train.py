@@ -54,7 +54,7 @@ from rawdiff.checkpoint_io import (
     save_optimizer,
 )
 from rawdiff.config import TrainConfig
-from rawdiff.data.stream import step_batches
+from rawdiff.data.stream import map_tensors, step_batches
 from rawdiff.distributed import (
     agreed,
     check_shared_dir,
@@ -78,11 +78,7 @@ _BAD_BASE = 1 << 52   # first non-finite step k is carried as _BAD_BASE - k (0: 
 
 
 def _to_channels_last(batch: Any) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.contiguous(memory_format=torch.channels_last) if batch.ndim == 4 else batch
-    if isinstance(batch, dict):
-        return {k: _to_channels_last(v) for k, v in batch.items()}
-    return batch
+    return map_tensors(lambda t: t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t, batch)
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints

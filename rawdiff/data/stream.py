@@ -45,40 +45,32 @@ def rank_rows(batch_size: int, rank: int, world: int) -> tuple[int, int]:
     return rank * k, (rank + 1) * k
 
 
+def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], batch: Any) -> Any:
+    """``fn`` applied to every tensor of a batch (tensors, dicts, lists or tuples of them); other leaves kept."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, dict):
+        return {k: map_tensors(fn, v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(map_tensors(fn, v) for v in batch)
+    return batch
+
+
 def local_slice(batch: Any, rank: int, world: int) -> Any:
     """Rank ``rank``'s contiguous share of a global batch (tensors, dicts, lists or tuples of them)."""
     if world == 1:
         return batch
-    if isinstance(batch, torch.Tensor):
-        lo, hi = rank_rows(batch.shape[0], rank, world)
-        return batch[lo:hi]
-    if isinstance(batch, dict):
-        return {key: local_slice(v, rank, world) for key, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(local_slice(v, rank, world) for v in batch)
-    return batch
+    return map_tensors(lambda t: t[slice(*rank_rows(t.shape[0], rank, world))], batch)
 
 
 def take_rows(draws: Any, lo: int, hi: int) -> Any:
     """Rows ``lo..hi`` of every tensor (batch dimension first) in a dict / list / tuple of draws."""
-    if isinstance(draws, torch.Tensor):
-        return draws[lo:hi]
-    if isinstance(draws, dict):
-        return {k: take_rows(v, lo, hi) for k, v in draws.items()}
-    if isinstance(draws, (list, tuple)):
-        return type(draws)(take_rows(v, lo, hi) for v in draws)
-    return draws
+    return map_tensors(lambda t: t[lo:hi], draws)
 
 
 def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """``batch`` (tensors, dicts, lists, tuples) on ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device, non_blocking) for v in batch)
-    return batch
+    return map_tensors(lambda t: t.to(device, non_blocking=non_blocking), batch)
 
 
 class ShardedBatches:
