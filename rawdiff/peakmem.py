@@ -37,21 +37,22 @@ def process_peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _vm_hwm_mib() -> float | None:
+def _status_mib(field: str) -> float | None:
+    """A ``kB`` line of /proc/self/status (``VmHWM``, ``VmRSS``) in MiB; None where there is no such line."""
     try:
-        m = re.search(r"VmHWM:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+        m = re.search(rf"{field}:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
     except OSError:
         return None
     return int(m.group(1)) / 1024 if m else None
+
+
+def _vm_hwm_mib() -> float | None:
+    return _status_mib("VmHWM")
 
 
 def current_rss_mib() -> float | None:
     """This process's resident set size now (MiB; ``VmRSS``), None where /proc has no such line."""
-    try:
-        m = re.search(r"VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
-    except OSError:
-        return None
-    return int(m.group(1)) / 1024 if m else None
+    return _status_mib("VmRSS")
 
 
 def reset_peak_rss() -> bool:
