@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rawdiff.claims.common import read_csv
-from rawdiff.claims.scorecard import evaluate_claims
+from rawdiff.claims.scorecard import evaluate_claims, write_scorecard
 from rawdiff.errors import DataError
 from rawdiff.snapshot_data import data_entry
 from rawdiff.utils import atomic_dir, atomic_write_text, git_commit, repo_root, sha256_file
@@ -151,11 +151,10 @@ def rejudge_snapshot(folder: str | Path, note: str) -> list[dict]:
     ``rejudged`` (commit, date, ``note``) beside the run's own provenance, which is kept.  Nothing is re-run and no
     table changes; the new verdicts are returned."""
     import datetime as _dt
-    import importlib
 
     folder = Path(folder)
     man = _read_manifest(folder)
-    card = importlib.import_module("rawdiff.claims.scorecard").write_scorecard(folder)
+    card = write_scorecard(folder)
     rows = claim_rows(folder)
     entry = man["files"].get("claims.md", {})
     man["files"]["claims.md"] = {**entry, "sha256": sha256_file(card), "size": Path(card).stat().st_size}
