@@ -211,3 +211,19 @@ def test_eval_memory_benchmark_runs_each_case_in_its_own_process(tmp_path, monke
     rows = B.main(["--n", "1,3", "--size", "32", "--chunk", "2", "--threads", "1"])
     assert [r["n_images"] for r in rows] == [1, 3] and all(r["peak_rss_mib"] > 50 for r in rows)
     assert min(r["rss_ratio"] for r in rows) == 1.0 and (tmp_path / "bench.jsonl").is_file()
+
+
+def test_test_set_d2_draws_its_shared_parameters_per_image(monkeypatch):
+    """The gate's D²(y_test) samples D²'s distribution image by image: each test image draws its own resize factors,
+    order-2 gate and final-stage order (batch-shared only in training), and a chunk gives its images' rows of the
+    whole set."""
+    import rawdiff.camera.degrade as D
+
+    seen = []
+    real = D.draw_shared
+    monkeypatch.setattr(D, "draw_shared", lambda g=None: seen.append(real(g)) or seen[-1])
+    y = torch.rand(6, 3, 32, 32, generator=make_generator(3))
+    whole = E._d2(y, 0, 0, D.DegradeConfig())
+    assert len(seen) == 6 and len({s.u for s in seen}) == 6          # one shared draw per image, all different
+    assert torch.equal(E._d2(y[2:5], 0, 2, D.DegradeConfig()), whole[2:5])
+    assert not torch.equal(E._d2(y, 1, 0, D.DegradeConfig()), whole)
