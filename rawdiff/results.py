@@ -47,6 +47,7 @@ KEY_FIGURES = ("01_phone_samples.png", "03_condition_ablation.png", "03_plug_and
                "04_dtdm_per_image_distortion_vs_detail.png", "04_dtdm_steps_samples.png", "05_cascade_scales.png",
                "05_ilvr_ablation.png", "05_norm_ablation.png", "05_few_step.png", "06_ocr_accuracy.png",
                "06_ocr_examples.png", "05_fullsize_grid.png", "05_fullsize_cascade.png")
+BUDGET_FIGURE = "budget_curves.png"   # all claims' budget curves, drawn by snapshot from the CSVs
 MAX_FIGURES = 12    # the first MAX_FIGURES of KEY_FIGURES that the run has
 FIGURE_MAX_SIDE = 900
 #: Markdown tables at most this large are copied; longer ones (per-image rows) are represented by their CSV.
@@ -135,6 +136,10 @@ def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int, da
         else:
             shutil.copyfile(f, dest / name)
         files[name] = {**info, "sha256": sha256_file(dest / name), "size": (dest / name).stat().st_size}
+    if _write_budget_figure(dest):
+        files[BUDGET_FIGURE] = {"generated_by": "rawdiff.results.snapshot (every *_budget_effects.csv, "
+                                "rawdiff.diffraw.plots.budget_figure)", "sha256": sha256_file(dest / BUDGET_FIGURE),
+                                "size": (dest / BUDGET_FIGURE).stat().st_size}
     notebooks = {k: {kk: v[kk] for kk in ("seconds", "parameters", "git_commit", "machine", "ok") if kk in v}
                  for k, v in man.get("notebooks", {}).items()}
     snapshot = {"scale": man.get("scale"), "git_commit": man.get("git_commit"),
@@ -143,6 +148,30 @@ def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int, da
                 "notebooks": notebooks, "files": files, **({"data": data} if data is not None else {}),
                 "claims": [{k: r[k] for k in ("paper", "claim", "table", "verdict")} for r in claim_rows(dest)]}
     atomic_write_text(dest / MANIFEST, json.dumps(snapshot, indent=2) + "\n")
+
+
+def _write_budget_figure(folder: Path) -> bool:
+    """Every claim's budget curves in one figure (issue 24): the rows of all ``*_budget_effects.csv`` in ``folder``
+    (rawdiff.claims.budget), one panel per (claim, comparison), saved as :data:`BUDGET_FIGURE`.  False when the
+    folder has no budget rows."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from rawdiff.claims.budget import BUDGET_GLOB
+    from rawdiff.diffraw.plots import budget_figure
+
+    rows = [r for p in sorted(folder.glob(BUDGET_GLOB)) for r in read_csv(p)]
+    if not rows:
+        return False
+    fig = budget_figure(rows)
+    fig.suptitle("Every claim's effect at 1/4, 1/2 and all of its training steps (95% intervals; > 0 favours the "
+                 "paper's method)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / BUDGET_FIGURE, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def rejudge_snapshot(folder: str | Path, note: str) -> list[dict]:

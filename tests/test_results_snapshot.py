@@ -33,7 +33,7 @@ def test_committed_study_snapshot_provenance_and_size():
     for name, nb in man["notebooks"].items():
         assert nb["seconds"] > 0 and nb["parameters"]["scale"] == "study", name
     figures = [n for n in man["files"] if n.endswith(".png")]
-    assert 1 <= len(figures) <= R.MAX_FIGURES
+    assert 1 <= len(figures) <= R.MAX_FIGURES + 1     # key figures + the budget curves drawn by the snapshot
     for name, entry in man["files"].items():
         assert (STUDY / name).is_file()
         assert entry.get("notebook") or entry.get("generated_by"), name
@@ -93,6 +93,26 @@ def test_snapshot_copies_tables_and_key_figures_downscaled(tmp_path):
     verdicts = {c["claim"]: c["verdict"] for c in man["claims"]}
     assert "holds" in verdicts.values() and "not run" in verdicts.values()
     assert R.verify_snapshot(snap) == []
+
+
+def test_snapshot_draws_every_claims_budget_curves_in_one_figure(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    R.make_snapshot(run, tmp_path / "plain")
+    assert not (tmp_path / "plain" / R.BUDGET_FIGURE).exists()      # no budget rows, no figure
+    (run / "03_budget_effects.csv").write_text("claim,comparison,budget,diff,lo,hi\n" + "".join(
+        f"{c},x,{b},{d},{d - 0.1},{d + 0.1}\n" for c in ("raw_structure", "colour_condition")
+        for b, d in ((10, 0.1), (20, 0.2), (40, 0.3))))
+    man = json.loads((run / "MANIFEST.json").read_text())
+    man["files"]["03_budget_effects.csv"] = {"notebook": "03_diffraw_training", "sha256": "-", "size": 1}
+    (run / "MANIFEST.json").write_text(json.dumps(man))
+    R.make_snapshot(run, tmp_path / "snap")
+    from PIL import Image
+
+    with Image.open(tmp_path / "snap" / R.BUDGET_FIGURE) as im:
+        assert min(im.size) > 100
+    entry = json.loads((tmp_path / "snap" / R.MANIFEST).read_text())["files"][R.BUDGET_FIGURE]
+    assert "budget_effects" in entry["generated_by"]
+    assert R.verify_snapshot(tmp_path / "snap") == []
 
 
 def test_verify_reports_tampering_extra_and_missing_files(tmp_path):
