@@ -138,7 +138,7 @@ def _write_snapshot(src: Path, man: dict, dest: Path, figures, max_side: int, da
         files[name] = {**info, "sha256": sha256_file(dest / name), "size": (dest / name).stat().st_size}
     if _write_budget_figure(dest):
         files[BUDGET_FIGURE] = {"generated_by": "rawdiff.results.snapshot (every *_budget_effects.csv, "
-                                "rawdiff.diffraw.plots.budget_figure)", "sha256": sha256_file(dest / BUDGET_FIGURE),
+                                "rawdiff.claims.budget.budget_figure)", "sha256": sha256_file(dest / BUDGET_FIGURE),
                                 "size": (dest / BUDGET_FIGURE).stat().st_size}
     notebooks = {k: {kk: v[kk] for kk in ("seconds", "parameters", "git_commit", "machine", "ok") if kk in v}
                  for k, v in man.get("notebooks", {}).items()}
@@ -159,8 +159,7 @@ def _write_budget_figure(folder: Path) -> bool:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from rawdiff.claims.budget import BUDGET_GLOB
-    from rawdiff.diffraw.plots import budget_figure
+    from rawdiff.claims.budget import BUDGET_GLOB, budget_figure
 
     rows = [r for p in sorted(folder.glob(BUDGET_GLOB)) for r in read_csv(p)]
     if not rows:

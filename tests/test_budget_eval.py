@@ -80,7 +80,7 @@ def test_dtdm_budget_effects_every_budget_and_cannot_rows(runs, tmp_path):
 
 @pytest.mark.slow
 def test_condition_budget_effects_and_figure(runs):
-    from rawdiff.diffraw.plots import budget_figure
+    from rawdiff.claims.budget import budget_figure
     p, test, isp, nets, _ = runs
     eff = B.condition_budget_effects(nets, isp, test, p.dtdm, p, SIZES, steps=2, seeds=(0,), styles=("own", "warm"),
                                      device="cpu")

@@ -11,10 +11,9 @@ import matplotlib
 import pytest
 import torch
 
-from rawdiff.claims.budget import budget_column
+from rawdiff.claims.budget import budget_column, budget_figure
 from rawdiff.config import DiDConfig, DiDSampler, EDMConfig, UNetConfig
-from rawdiff.did.budget import (BUDGET_COLUMNS, budget_checkpoints, claim_budget_rows, plot_budget_curves,
-                                save_budget_curves)
+from rawdiff.did.budget import BUDGET_COLUMNS, budget_checkpoints, claim_budget_rows, save_budget_curves
 from rawdiff.did.enhance import DiDModel
 from rawdiff.did.evaluate import ocr_claim_tables
 from rawdiff.did.wordcascade import first_per_level, word_cascade, word_cascade_line
@@ -127,7 +126,7 @@ def test_budget_rows_follow_the_claims_rule_and_feed_the_scorecard_column(tmp_pa
     assert (tmp_path / "05_budget_curves.png").is_file()
     col = budget_column(tmp_path, "ilvr_first_steps")
     assert "k=6 - k=0 psnr: growing with training" in col
-    assert plot_budget_curves([]) is not None
+    assert budget_figure([]) is not None
 
 
 def test_budget_checkpoints_lists_the_ones_a_run_holds(tmp_path):

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 from rawdiff.claims.common import CANNOT, read_csv, to_float
 
-__all__ = ["BUDGET_GLOB", "MIN_BUDGETS", "budget_trend", "budget_column", "budget_effect_rows"]
+__all__ = ["BUDGET_GLOB", "MIN_BUDGETS", "budget_trend", "budget_column", "budget_effect_rows", "budget_figure"]
 
 BUDGET_GLOB = "*_budget_effects.csv"
 MIN_BUDGETS = 3
@@ -76,3 +77,42 @@ def budget_column(out_dir: str | Path, claim_key: str) -> str:
         effects = ", ".join(f"{b:g}: {d:+.3f}" for b, d, _, _ in sorted(pts))
         cells.append(f"{name}: {budget_trend(pts)} ({effects})")
     return "; ".join(cells)
+
+
+def budget_figure(rows: Sequence[dict], ncols: int = 4):
+    """The budget curves: one panel per (claim, comparison) of ``*_budget_effects.csv`` rows — the paired effect
+    (> 0 favours the paper's method) against the training steps of the checkpoint, with its 95% interval; a
+    budget whose effect could not be computed is marked on the panel's x axis and named in its title, and the
+    trend label (:func:`budget_trend`) closes the title.  Notebooks 03-06 and the snapshot's ``budget_curves.png``."""
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple, list[dict]] = {}
+    for r in rows:
+        panels.setdefault((str(r["claim"]), str(r["comparison"])), []).append(r)
+    n = max(1, len(panels))
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows), squeeze=False)
+    for ax, ((claim, name), rr) in zip(axes.flat, panels.items()):
+        rr = sorted(rr, key=lambda r: to_float(r["budget"]))
+        ok = [r for r in rr if math.isfinite(to_float(r.get("diff")))]
+        bad = [r for r in rr if r not in ok]
+        if ok:
+            b, d = [to_float(r["budget"]) for r in ok], [to_float(r["diff"]) for r in ok]
+            err = [[x - to_float(r["lo"]) for x, r in zip(d, ok)], [to_float(r["hi"]) - x for x, r in zip(d, ok)]]
+            ax.errorbar(b, d, yerr=err, fmt="o-", ms=4, capsize=3)
+        for r in bad:
+            ax.plot(to_float(r["budget"]), 0, "x", color="tab:red")
+        ax.axhline(0, color="grey", lw=0.8)
+        title = f"{claim}\n{name}" if len(name) < 60 else f"{claim}\n{name[:57]}..."
+        if bad:
+            title += f"\n(x: cannot be computed at {', '.join(str(r['budget']) for r in bad)})"
+        elif ok:
+            title += "\n" + budget_trend([tuple(to_float(r[k]) for k in ("budget", "diff", "lo", "hi")) for r in ok])
+        ax.set_title(title, fontsize=6)
+        ax.set_xlabel("training steps", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

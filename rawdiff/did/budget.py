@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from rawdiff.claims.budget import budget_effect_rows, budget_trend
+from rawdiff.claims.budget import budget_effect_rows, budget_figure
 from rawdiff.claims.common import Unmeasurable
 from rawdiff.claims.did import ILVR_PAPER, PRIMARY_OCR_ARM
 from rawdiff.claims.scorecard import CLAIMS
@@ -24,7 +24,7 @@ from rawdiff.did.wordcascade import enhance_words, first_per_level, word_cascade
 from rawdiff.figures import save_figure, save_table
 from rawdiff.train import budget_steps, checkpoint_steps
 
-__all__ = ["budget_checkpoints", "claim_budget_rows", "plot_budget_curves", "did_budget_effects",
+__all__ = ["budget_checkpoints", "claim_budget_rows", "did_budget_effects",
            "ocr_budget_effects", "save_budget_curves", "ocr_budget_curves", "BUDGET_COLUMNS"]
 
 BUDGET_COLUMNS = ("claim", "comparison", "budget", "diff", "lo", "hi")   # rawdiff.claims.budget's table contract
@@ -50,35 +50,6 @@ def claim_budget_rows(claim_key: str, budget: int, rows: Sequence[Mapping]) -> l
     except Unmeasurable:
         return []
     return budget_effect_rows(claim_key, budget, outcome)
-
-
-def plot_budget_curves(rows: Sequence[Mapping], title: str = ""):
-    """One panel per (claim, comparison): the effect and its 95% interval against training steps, with the
-    trend label (rawdiff.claims.budget.budget_trend) as the panel's title."""
-    import matplotlib.pyplot as plt
-
-    by: dict[tuple[str, str], list] = {}
-    for r in rows:
-        by.setdefault((str(r["claim"]), str(r["comparison"])), []).append(
-            tuple(float(r[k]) for k in ("budget", "diff", "lo", "hi")))
-    n = max(1, len(by))
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
-    for ax, ((claim, name), pts) in zip(axes[0], sorted(by.items())):
-        pts = sorted(pts)
-        b, d = [p[0] for p in pts], [p[1] for p in pts]
-        err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
-        ax.errorbar(b, d, yerr=err, marker="o", capsize=3)
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("training steps")
-        ax.set_title(f"{claim}: {name}\n{budget_trend(pts)}", fontsize=8)
-    if not by:
-        axes[0][0].text(0.5, 0.5, "no budget effects", ha="center", va="center")
-    axes[0][0].set_ylabel("effect (> 0 favours the paper's method)")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def did_budget_effects(tail, lin, preset, dark: torch.Tensor, bright: torch.Tensor, names: Sequence[str], *,
@@ -141,7 +112,11 @@ def save_budget_curves(rows: Sequence[Mapping], out_dir, name: str, title: str =
     input) and their figure as ``<name>_budget_curves.png``; returns the rows sorted by claim, comparison, budget."""
     rows = sorted(rows, key=lambda r: (r["claim"], r["comparison"], int(r["budget"])))
     save_table(rows, out_dir, f"{name}_budget_effects", columns=BUDGET_COLUMNS, title=title or None)
-    save_figure(plot_budget_curves(rows, title), out_dir, f"{name}_budget_curves")
+    fig = budget_figure(rows)
+    if title:
+        fig.suptitle(title, fontsize=8)
+        fig.tight_layout()
+    save_figure(fig, out_dir, f"{name}_budget_curves")
     return rows
 
 

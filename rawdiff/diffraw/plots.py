@@ -1,15 +1,11 @@
-"""Notebook 04's figures: the perception–distortion plane (Blau & Michaeli, CVPR-18: one point per method and K,
-distortion against detail) and the budget curves of issue 24 (a claim's paired effect against the training steps
-of the checkpoint evaluated, rawdiff.diffraw.budget).  Plotting only; the numbers come from
-rawdiff.diffraw.evaluate and rawdiff.claims."""
+"""Notebook 04's figure: the perception–distortion plane (Blau & Michaeli, CVPR-18: one point per method and K,
+distortion against detail).  Plotting only; the numbers come from rawdiff.diffraw.evaluate and rawdiff.claims.
+(The budget curves are rawdiff.claims.budget.budget_figure.)"""
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
-from rawdiff.claims.common import to_float
-
-__all__ = ["plot_distortion_detail", "distortion_detail_figure", "budget_figure"]
+__all__ = ["plot_distortion_detail", "distortion_detail_figure"]
 
 
 def plot_distortion_detail(summary: Sequence[dict], ax=None, x: str = "highband_ssim", y: str = "cc_psnr"):
@@ -57,40 +53,4 @@ def distortion_detail_figure(summary: Sequence[dict]):
                             label=r["method"])
     axes[1].set(xscale="log", xlabel="network evaluations (NFE)", ylabel="cc_psnr (dB)")
     axes[1].legend(fontsize=7)
-    return fig
-
-
-def budget_figure(rows: Sequence[dict], ncols: int = 4):
-    """The budget curves: one panel per (claim, comparison) of ``*_budget_effects.csv`` rows — the paired effect
-    (> 0 favours the paper's method) against the training steps of the checkpoint, with its 95% interval; a
-    budget whose effect could not be computed is marked on the panel's x axis and named in its title."""
-    import matplotlib.pyplot as plt
-
-    panels: dict[tuple, list[dict]] = {}
-    for r in rows:
-        panels.setdefault((str(r["claim"]), str(r["comparison"])), []).append(r)
-    n = max(1, len(panels))
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows), squeeze=False)
-    for ax, ((claim, name), rr) in zip(axes.flat, panels.items()):
-        rr = sorted(rr, key=lambda r: to_float(r["budget"]))
-        ok = [r for r in rr if math.isfinite(to_float(r.get("diff")))]
-        bad = [r for r in rr if r not in ok]
-        if ok:
-            b, d = [to_float(r["budget"]) for r in ok], [to_float(r["diff"]) for r in ok]
-            err = [[x - to_float(r["lo"]) for x, r in zip(d, ok)], [to_float(r["hi"]) - x for x, r in zip(d, ok)]]
-            ax.errorbar(b, d, yerr=err, fmt="o-", ms=4, capsize=3)
-        for r in bad:
-            ax.plot(to_float(r["budget"]), 0, "x", color="tab:red")
-        ax.axhline(0, color="grey", lw=0.8)
-        title = f"{claim}\n{name}" if len(name) < 60 else f"{claim}\n{name[:57]}..."
-        if bad:
-            title += f"\n(x: cannot be computed at {', '.join(str(r['budget']) for r in bad)})"
-        ax.set_title(title, fontsize=6)
-        ax.set_xlabel("training steps", fontsize=7)
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.tight_layout()
     return fig
