@@ -154,9 +154,6 @@ def _write_budget_figure(folder: Path) -> bool:
     """Every claim's budget curves in one figure (issue 24): the rows of all ``*_budget_effects.csv`` in ``folder``
     (rawdiff.claims.budget), one panel per (claim, comparison), saved as :data:`BUDGET_FIGURE`.  False when the
     folder has no budget rows."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from rawdiff.claims.budget import BUDGET_GLOB, budget_figure
