@@ -53,7 +53,8 @@ from rawdiff.config import DTDMConfig, TrainConfig  # noqa: E402
 from rawdiff.data.stream import step_batches  # noqa: E402
 from rawdiff.did.enhance import fit_normalizers  # noqa: E402
 from rawdiff.did.regress import RandomCropBatches  # noqa: E402
-from rawdiff.did.train import DiskImages, MultiScalePatchBatches, fit_pair_normalizers, load_lowlight  # noqa: E402
+from rawdiff.did.train import (DiskImages, MultiScalePatchBatches, PackedImages, fit_pair_normalizers,  # noqa: E402
+                               load_lowlight)
 from rawdiff.diffraw.train import diffraw_batch_fn, ispnet_batch_fn  # noqa: E402
 from rawdiff.presets import get_preset  # noqa: E402
 
@@ -114,15 +115,21 @@ def test_global_batch_same_for_any_world_size_workers_and_storage(zrr, low):
     """Issue 23: the global batch of step k is the same for 1/2/4 ranks, 0/2 workers, in memory or streamed."""
     mem, lazy = load_phone(zrr, "train"), load_phone(zrr, "train", max_bytes=0)
     dark, bright, _ = load_lowlight(low, "train")
-    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
-    assert isinstance(dark, list) and isinstance(ldark, DiskImages)
-    for fm, fl in zip(_phone_fns(mem) + _low_fns(dark, bright), _phone_fns(lazy) + _low_fns(ldark, lbright)):
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0, packed_bytes=0)
+    pdark, pbright, _ = load_lowlight(low, "train", max_bytes=0)
+    assert isinstance(dark, list) and isinstance(ldark, DiskImages) and isinstance(pdark, PackedImages)
+    packed = [None] * len(_phone_fns(mem)) + _low_fns(pdark, pbright)
+    for fm, fl, fp in zip(_phone_fns(mem) + _low_fns(dark, bright), _phone_fns(lazy) + _low_fns(ldark, lbright),
+                          packed):
         ref = _collect(fm)
         _same(ref, [fm(k, torch.Generator().manual_seed(_seed(4, k))) for k in range(3)])   # = plain call
         for world in (2, 4):
             _same(ref, _collect(fm, world=world))
             _same(ref, _collect(fl, world=world))
         _same(ref, _collect(fl))
+        if fp is not None:
+            _same(ref, _collect(fp))
+            _same(ref, _collect(fp, world=2))
 
 
 def _seed(seed, step):
@@ -132,7 +139,7 @@ def _seed(seed, step):
 
 def test_workers_and_resume_draw_the_same_batches(zrr, low):
     lazy = load_phone(zrr, "train", max_bytes=0)
-    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0, packed_bytes=0)
     for fn in (_phone_fns(lazy)[2], _low_fns(ldark, lbright)[0]):
         ref = _collect(fn, steps=4)
         _same(ref, _collect(fn, steps=4, workers=2))
@@ -142,7 +149,7 @@ def test_workers_and_resume_draw_the_same_batches(zrr, low):
 
 def test_streamed_normaliser_fit_matches_in_memory(low, monkeypatch):
     dark, bright, _ = load_lowlight(low, "train")
-    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0, packed_bytes=0)
     a, b = fit_pair_normalizers(dark, bright), fit_pair_normalizers(ldark, lbright)
     assert a[0] == b[0] and a[1] == b[1]                    # all pairs when they are fewer than FIT_PAIRS
     monkeypatch.setattr("rawdiff.did.train.FIT_PAIRS", 3)
@@ -178,7 +185,7 @@ def test_training_on_streamed_data_gives_the_same_weights(zrr, low):
                 did_train=TrainConfig(steps=2, batch_size=2, log_every=1), did=replace(p.did, scales=(32, 64), crop=64))
     mem, lazy = load_phone(zrr, "train"), load_phone(zrr, "train", max_bytes=0)
     dark, bright, _ = load_lowlight(low, "train")
-    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0)
+    ldark, lbright, _ = load_lowlight(low, "train", max_bytes=0, packed_bytes=0)
     runs = [(lambda d, **k: train_ispnet(p, d, None, "cpu", progress=False, **k), mem, lazy),
             (lambda d, **k: train_diffraw(p, d, None, "cpu", progress=False, **k), mem, lazy),
             (lambda d, **k: train_did_tensors(p, d[0], d[1], None, device="cpu", progress=False, lpips=None, **k)
@@ -189,3 +196,17 @@ def test_training_on_streamed_data_gives_the_same_weights(zrr, low):
         sb = fn(b, workers=2)
         sb = getattr(sb, "model", sb).state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_packed_images_hold_8_bit_pixels_and_decline_others(low, tmp_path):
+    """LOL-sized splits are held as 8-bit (PackedImages): the same float32 values as the files; a split with an
+    image that is not 8-bit (here 16-bit grey) streams from disk instead."""
+    dark, bright, _ = load_lowlight(low, "train")
+    pdark, pbright, _ = load_lowlight(low, "train", max_bytes=0)
+    assert isinstance(pdark, PackedImages) and pdark.images[0].dtype == torch.uint8
+    assert all(torch.equal(a, b) for a, b in zip(dark + bright, list(pdark) + list(pbright)))
+    assert PackedImages.pack([torch.full((3, 2, 2), 0.5)]) is None          # 0.5 is not k / 255
+    root = write_lowlight(tmp_path, 3)
+    low0 = sorted((root / "train" / "low").iterdir())[0]
+    Image.fromarray((np.arange(40 * 56, dtype=np.uint16).reshape(40, 56) * 7)).save(low0)
+    assert isinstance(load_lowlight(root, "train", max_bytes=0)[0], DiskImages)

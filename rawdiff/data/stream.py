@@ -34,7 +34,8 @@ IN_MEMORY_BYTES = 256 << 20
 """Training splits up to this many bytes (as float32 tensors) are held in memory; larger ones are read from disk
 when a batch needs them (rawdiff.diffraw.data.load_phone, rawdiff.did.train.load_lowlight).  The switch is by
 size, not by preset: a ``study`` split is 25-130 MB; one 448-px ZRR pair is 3.2 MB (ZRR train, 46,839 pairs,
-~150 GB, streams) and one 600x400 LOL pair 5.8 MB (LOL's 485 pairs, 2.8 GB, stream)."""
+~150 GB, streams) and one 600x400 LOL pair 5.8 MB (LOL's 485 pairs, 2.8 GB as float32, are held as 8-bit pixels,
+0.7 GB: rawdiff.did.train.PACKED_BYTES)."""
 
 
 def rank_rows(batch_size: int, rank: int, world: int) -> tuple[int, int]:

@@ -70,7 +70,13 @@ from rawdiff.utils import resolve_device, to_inference
 
 
 # ----------------------------------------------------------------------------------------------- batches
-class DiskImages(abc.Sequence):
+class LazyImages(abc.Sequence):
+    """A sequence of ``3 x H x W`` [0, 1] float32 images formed when a batch asks for one (not kept as float32):
+    training prepares them per batch (:class:`PairRows`) and fits the tail normaliser on a subset
+    (:func:`fit_pair_normalizers`), whatever holds the pixels."""
+
+
+class DiskImages(LazyImages):
     """One side (``"low"`` or ``"high"``) of a rawdiff.data.loaders.LowLightDataset as a sequence of ``3 x H x W``
     [0, 1] float tensors read from disk on demand (what :func:`load_lowlight` returns for large splits)."""
 
@@ -82,6 +88,32 @@ class DiskImages(abc.Sequence):
 
     def __getitem__(self, k: int) -> torch.Tensor:
         return self.dataset.read_side(int(k), self.side)
+
+
+class PackedImages(LazyImages):
+    """8-bit images held in memory as ``uint8`` and given out as float32 ``x / 255``: bit-identical to what
+    rawdiff.data.io.read_image makes of an 8-bit file (float32 division by 255 both ways), at a quarter of the
+    float32 bytes and without a PNG decode per batch.  Built by :meth:`pack`, which declines (``None``) when an
+    image is not exactly ``k / 255`` (16-bit or float files: those stream from disk instead)."""
+
+    def __init__(self, images: Sequence[torch.Tensor]):
+        self.images = list(images)
+
+    @classmethod
+    def pack(cls, images: Sequence[torch.Tensor]) -> "PackedImages | None":
+        packed = []
+        for x in images:
+            q = (x * 255.0).round().clamp(0, 255).to(torch.uint8)
+            if not torch.equal(q.float() / 255.0, x):
+                return None
+            packed.append(q)
+        return cls(packed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.images[int(k)].float() / 255.0
 
 
 def fit_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
@@ -104,7 +136,7 @@ class PairRows:
     def __init__(self, dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], prepare):
         if len(dark) != len(bright) or not len(dark):
             raise DataError(f"need matching non-empty dark/bright image lists, got {len(dark)} and {len(bright)}")
-        self.lazy = isinstance(dark, DiskImages) or isinstance(bright, DiskImages)
+        self.lazy = isinstance(dark, LazyImages) or isinstance(bright, LazyImages)
         self.dark, self.bright, self.prepare = dark, bright, prepare
         self.pairs = None if self.lazy else [prepare(d.cpu(), b.cpu()) for d, b in zip(dark, bright)]  # host: workers
 
@@ -196,6 +228,12 @@ class MultiScalePatchBatches(ShardedBatches):
 
 
 # ----------------------------------------------------------------------------------------------- data
+PACKED_BYTES = 1 << 30
+"""Splits too large for float32 in memory (rawdiff.data.stream.IN_MEMORY_BYTES) but at most this many bytes as
+8-bit pixels are held as :class:`PackedImages`: LOL's 485 training pairs are 0.70 GB so (2.8 GB as float32).
+Reading them from disk decoded 2 x 16 PNGs per step, ~4x a study step's time on 2 CPU cores with no DataLoader
+workers; larger sets (ZRR, 150 GB) still stream."""
+
 FIT_PAIRS = 128
 """At most this many pairs (evenly spaced) feed the tail normaliser's statistics of a streamed split: bounded time
 (~0.2 s a 600 x 400 pair on one CPU thread: ~25 s) and memory (one image at a time, rawdiff.norm.RunningStats),
@@ -203,18 +241,27 @@ so the time to the first step does not grow with the split.  In-memory splits (e
 as before; LOL's 485 training pairs stream, so its statistics come from 128 of them."""
 
 
-def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: int | None = None
+def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: int | None = None,
+                  packed_bytes: int | None = None
                   ) -> tuple[Sequence[torch.Tensor], Sequence[torch.Tensor], list[str]]:
     """``(dark images, bright images, names)`` of a low-light dataset (rawdiff.data.loaders.LowLightDataset: our
-    synthetic layout or LOL): lists in memory when the split as float32 is at most ``max_bytes`` (default
-    rawdiff.data.stream.IN_MEMORY_BYTES), else :class:`DiskImages` read on demand."""
+    synthetic layout or LOL): float32 lists in memory when the split as float32 is at most ``max_bytes`` (default
+    rawdiff.data.stream.IN_MEMORY_BYTES); else :class:`PackedImages` (8-bit in memory) when its 8-bit size is at
+    most ``packed_bytes`` (default :data:`PACKED_BYTES`) and every image is 8-bit; else :class:`DiskImages` read on
+    demand.  All three give the same float32 images, so the same batches."""
 
     ds = LowLightDataset(root, split)
     if not len(ds):
         raise DataError(f"{root}: the {split!r} split of the low-light dataset is empty")
     limit = IN_MEMORY_BYTES if max_bytes is None else int(max_bytes)
+    packed_limit = PACKED_BYTES if packed_bytes is None else int(packed_bytes)
     if len(ds) * ds.pair_nbytes() > limit:
-        return DiskImages(ds, "low"), DiskImages(ds, "high"), [str(n) for n in ds.names]
+        names = [str(n) for n in ds.names]
+        if len(ds) * ds.pair_nbytes() // 4 <= packed_limit:
+            sides = [PackedImages.pack(DiskImages(ds, side)) for side in ("low", "high")]
+            if all(s is not None for s in sides):
+                return sides[0], sides[1], names
+        return DiskImages(ds, "low"), DiskImages(ds, "high"), names
     dark, bright, names = [], [], []
     for i in range(len(ds)):
         item = ds[i]
@@ -227,7 +274,7 @@ def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: i
 def fit_pair_normalizers(dark: Sequence[torch.Tensor], bright: Sequence[torch.Tensor], normalization: str = "tail"):
     """rawdiff.did.enhance.fit_normalizers in bounded memory: in-memory lists as before (all pairs); streamed
     splits (:class:`DiskImages`) one image at a time over at most :data:`FIT_PAIRS` evenly spaced pairs."""
-    if normalization != "tail" or not (isinstance(dark, DiskImages) or isinstance(bright, DiskImages)):
+    if normalization != "tail" or not (isinstance(dark, LazyImages) or isinstance(bright, LazyImages)):
         return fit_normalizers(dark, bright, normalization)
     n = len(dark)
     idx = [round(i * (n - 1) / (FIT_PAIRS - 1)) for i in range(FIT_PAIRS)] if n > FIT_PAIRS else range(n)
