@@ -34,7 +34,7 @@ check-results: install
 # the kernel's output queue (dropped messages -> nbval "Timeout waiting for output"), so bars update every 10 s here.
 test: export TQDM_MININTERVAL = 10
 test: install
-	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
+	$(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --durations=15 tests notebooks
 
 test-unit: install
 	$(PY) -m pytest -p no:cacheprovider tests

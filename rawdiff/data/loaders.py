@@ -258,6 +258,20 @@ class LowLightDataset(Dataset):
             raise ValueError(f"side must be 'low' or 'high', got {side!r}")
         return read_image_tensor(self._pairs[i][1 if side == "low" else 2])
 
+    def image_shape(self, i: int, side: str) -> tuple[int, int, int]:
+        """``(3, H, W)`` of one image of pair ``i`` as :meth:`read_side` gives it, from the file's header (nothing
+        decoded; a file Pillow cannot open is decoded by the reader, which says in one line what is wrong)."""
+        if side not in ("low", "high"):
+            raise ValueError(f"side must be 'low' or 'high', got {side!r}")
+        try:
+            from PIL import Image
+
+            with Image.open(self._pairs[i][1 if side == "low" else 2]) as im:
+                w, h = im.size
+        except Exception:  # noqa: BLE001 - the reader raises the one-line DataError
+            return tuple(self.read_side(i, side).shape)
+        return 3, h, w
+
     def pair_nbytes(self) -> int:
         """Bytes of one pair as float32 tensors, from the first low image's PNG header (nothing decoded; 0 when
         empty, or when the header is not a PNG's, then the image is decoded)."""

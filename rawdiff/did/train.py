@@ -38,6 +38,7 @@ Inference is rawdiff.diffusion.cascade.cascade_sample (any image size).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections import abc
 from dataclasses import replace
@@ -100,13 +101,23 @@ class PackedImages(LazyImages):
         self.images = list(images)
 
     @classmethod
-    def pack(cls, images: Sequence[torch.Tensor]) -> "PackedImages | None":
-        packed = []
-        for x in images:
-            q = (x * 255.0).round().clamp(0, 255).to(torch.uint8)
+    def pack(cls, images: Sequence[torch.Tensor], shapes: Sequence[tuple[int, ...]]) -> "PackedImages | None":
+        """``images`` (formed one at a time) packed into one ``uint8`` buffer laid out by their ``shapes`` (known
+        beforehand, e.g. from the files' headers: one allocation, so the per-image float temporaries do not
+        fragment the heap around many small buffers); ``None`` when an image is not 8-bit or not its shape."""
+        sizes = [math.prod(sh) for sh in shapes]
+        buf = torch.empty(sum(sizes), dtype=torch.uint8)
+        packed, at = [], 0
+        for k, (sh, size) in enumerate(zip(shapes, sizes)):
+            x = images[k]
+            if tuple(x.shape) != tuple(sh):
+                return None
+            q = buf[at:at + size].view(sh)
+            q.copy_(torch.mul(x, 255.0).round_().clamp_(0, 255))
             if not torch.equal(q.float() / 255.0, x):
                 return None
             packed.append(q)
+            at += size
         return cls(packed)
 
     def __len__(self) -> int:
@@ -258,7 +269,8 @@ def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: i
     if len(ds) * ds.pair_nbytes() > limit:
         names = [str(n) for n in ds.names]
         if len(ds) * ds.pair_nbytes() // 4 <= packed_limit:
-            sides = [PackedImages.pack(DiskImages(ds, side)) for side in ("low", "high")]
+            sides = [PackedImages.pack(DiskImages(ds, side), [ds.image_shape(i, side) for i in range(len(ds))])
+                     for side in ("low", "high")]
             if all(s is not None for s in sides):
                 return sides[0], sides[1], names
         return DiskImages(ds, "low"), DiskImages(ds, "high"), names
