@@ -208,5 +208,5 @@ def test_packed_images_hold_8_bit_pixels_and_decline_others(low, tmp_path):
     assert PackedImages.pack([torch.full((3, 2, 2), 0.5)], [(3, 2, 2)]) is None   # 0.5 is not k / 255
     root = write_lowlight(tmp_path, 3)
     low0 = sorted((root / "train" / "low").iterdir())[0]
-    Image.fromarray((np.arange(40 * 56, dtype=np.uint16).reshape(40, 56) * 7)).save(low0)
+    Image.fromarray(np.arange(40 * 56, dtype=np.uint16).reshape(40, 56) * 7).save(low0)
     assert isinstance(load_lowlight(root, "train", max_bytes=0)[0], DiskImages)
