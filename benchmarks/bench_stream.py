@@ -125,15 +125,12 @@ def child(kind: str, data: str, out: str, scale: str, threads: int) -> None:
 
         if kind == "did":
             from rawdiff.data.loaders import LowLightDataset
-            from rawdiff.data.stream import IN_MEMORY_BYTES
+            from rawdiff.did.train import lowlight_storage
 
-            from rawdiff.did.train import PACKED_BYTES
-
-            ds = LowLightDataset(data, "train")
-            nbytes = len(ds) * ds.pair_nbytes()
-            marks["streamed"] = nbytes // 4 > PACKED_BYTES       # the bench writes 8-bit PNGs
-            marks["storage"] = ("float32 in memory" if nbytes <= IN_MEMORY_BYTES else
-                                "8-bit in memory" if not marks["streamed"] else "streamed from disk")
+            storage = lowlight_storage(LowLightDataset(data, "train"))   # the bench writes 8-bit PNGs
+            marks["streamed"] = storage == "disk"
+            marks["storage"] = {"float32": "float32 in memory", "8-bit": "8-bit in memory",
+                                "disk": "streamed from disk"}[storage]
         else:
             from rawdiff.data.loaders import ZRRDataset
             from rawdiff.data.stream import IN_MEMORY_BYTES

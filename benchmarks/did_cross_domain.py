@@ -22,13 +22,13 @@ scorecard's rule), and reports LOL-trained minus synthetic-trained word accuracy
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import torch
 
 import rawdiff  # noqa: F401
 from benchmarks.common import record
+from rawdiff.claims.common import read_csv
 from rawdiff.claims.did import ocr_level_kinds
 from rawdiff.did.enhance import load_did
 from rawdiff.did.evaluate import eval_crops, evaluate_settings
@@ -49,16 +49,14 @@ def per_image(model, dark: torch.Tensor, bright: torch.Tensor, seed: int) -> dic
 
 def ocr_rows(synthetic_dir: str, lol_dir: str, seed: int = 0) -> list[dict]:
     """LOL-trained minus synthetic-trained word accuracy per arm and method, paired per word (module docstring)."""
-    runs = {}
-    for name, folder in (("synthetic", synthetic_dir), ("lol", lol_dir)):
-        with open(Path(folder) / "06_ocr_per_word.csv", newline="") as f:
-            runs[name] = list(csv.DictReader(f))
-    kinds = [ocr_level_kinds(rows) for rows in runs.values()]
+    runs = {name: read_csv(Path(folder) / "06_ocr_per_word.csv")
+            for name, folder in (("synthetic", synthetic_dir), ("lol", lol_dir))}
+    kinds = {name: ocr_level_kinds(rs) for name, rs in runs.items()}
     rows = []
     arms = sorted({(r["protocol"], r["engine"]) for r in runs["lol"]})
     for prot, eng in arms:
-        kept = {k[2] for k in kinds[1] if k[:2] == (prot, eng)
-                and all(kd.get(k) == "kept" for kd in kinds)}
+        kept = {k[2] for k in kinds["lol"] if k[:2] == (prot, eng)
+                and all(kd.get(k) == "kept" for kd in kinds.values())}
         for method in ("did", "regression unet"):
             picked = {}
             for name, rs in runs.items():

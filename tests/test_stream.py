@@ -206,7 +206,18 @@ def test_packed_images_hold_8_bit_pixels_and_decline_others(low, tmp_path):
     assert isinstance(pdark, PackedImages) and pdark.images[0].dtype == torch.uint8
     assert all(torch.equal(a, b) for a, b in zip(dark + bright, list(pdark) + list(pbright)))
     assert PackedImages.pack([torch.full((3, 2, 2), 0.5)], [(3, 2, 2)]) is None   # 0.5 is not k / 255
-    root = write_lowlight(tmp_path, 3)
+    from skimage import data as skdata
+
+    photo = tmp_path / "photo"       # a real photograph (not our generator): dark RGB PNG, bright palette PNG
+    for side in ("low", "high"):
+        (photo / "train" / side).mkdir(parents=True)
+    im = Image.fromarray(skdata.astronaut()[:200, :300])
+    Image.fromarray((np.asarray(im) * 0.1).astype(np.uint8)).save(photo / "train" / "low" / "a.png")
+    im.quantize(64).save(photo / "train" / "high" / "a.png")
+    mem, packed = load_lowlight(photo, "train"), load_lowlight(photo, "train", max_bytes=0)
+    assert isinstance(packed[0], PackedImages) and all(torch.equal(a[0], b[0]) for a, b in
+                                                       zip((mem[0], mem[1]), (packed[0], packed[1])))
+    root = write_lowlight(tmp_path / "grey16", 3)
     low0 = sorted((root / "train" / "low").iterdir())[0]
     Image.fromarray(np.arange(40 * 56, dtype=np.uint16).reshape(40, 56) * 7).save(low0)
     assert isinstance(load_lowlight(root, "train", max_bytes=0)[0], DiskImages)

@@ -254,19 +254,21 @@ class LowLightDataset(Dataset):
         """One image of pair ``i`` (``side`` = ``"low"`` or ``"high"``) as ``3 x H x W`` float32 in [0, 1], without
         reading its partner (streamed training reads each side where it is needed; sizes are checked in
         :meth:`__getitem__` and by ``rawdiff data check``)."""
+        return read_image_tensor(self._side_path(i, side))
+
+    def _side_path(self, i: int, side: str) -> Path:
         if side not in ("low", "high"):
             raise ValueError(f"side must be 'low' or 'high', got {side!r}")
-        return read_image_tensor(self._pairs[i][1 if side == "low" else 2])
+        return self._pairs[i][1 if side == "low" else 2]
 
     def image_shape(self, i: int, side: str) -> tuple[int, int, int]:
         """``(3, H, W)`` of one image of pair ``i`` as :meth:`read_side` gives it, from the file's header (nothing
         decoded; a file Pillow cannot open is decoded by the reader, which says in one line what is wrong)."""
-        if side not in ("low", "high"):
-            raise ValueError(f"side must be 'low' or 'high', got {side!r}")
+        path = self._side_path(i, side)
         try:
             from PIL import Image
 
-            with Image.open(self._pairs[i][1 if side == "low" else 2]) as im:
+            with Image.open(path) as im:
                 w, h = im.size
         except Exception:  # noqa: BLE001 - the reader raises the one-line DataError
             return tuple(self.read_side(i, side).shape)

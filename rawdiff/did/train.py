@@ -252,6 +252,16 @@ so the time to the first step does not grow with the split.  In-memory splits (e
 as before; LOL's 485 training pairs stream, so its statistics come from 128 of them."""
 
 
+def lowlight_storage(ds: LowLightDataset, *, max_bytes: int | None = None, packed_bytes: int | None = None) -> str:
+    """How :func:`load_lowlight` holds a split, by its size alone (nothing decoded): ``"float32"`` (at most
+    ``max_bytes`` as float32, default rawdiff.data.stream.IN_MEMORY_BYTES), ``"8-bit"`` (at most ``packed_bytes``
+    as 8-bit pixels, default :data:`PACKED_BYTES`; streamed after all when an image is not 8-bit) or ``"disk"``."""
+    nbytes = len(ds) * ds.pair_nbytes()
+    if nbytes <= (IN_MEMORY_BYTES if max_bytes is None else int(max_bytes)):
+        return "float32"
+    return "8-bit" if nbytes // 4 <= (PACKED_BYTES if packed_bytes is None else int(packed_bytes)) else "disk"
+
+
 def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: int | None = None,
                   packed_bytes: int | None = None
                   ) -> tuple[Sequence[torch.Tensor], Sequence[torch.Tensor], list[str]]:
@@ -264,15 +274,15 @@ def load_lowlight(root: str | os.PathLike, split: str = "train", *, max_bytes: i
     ds = LowLightDataset(root, split)
     if not len(ds):
         raise DataError(f"{root}: the {split!r} split of the low-light dataset is empty")
-    limit = IN_MEMORY_BYTES if max_bytes is None else int(max_bytes)
-    packed_limit = PACKED_BYTES if packed_bytes is None else int(packed_bytes)
-    if len(ds) * ds.pair_nbytes() > limit:
+    storage = lowlight_storage(ds, max_bytes=max_bytes, packed_bytes=packed_bytes)
+    if storage != "float32":
         names = [str(n) for n in ds.names]
-        if len(ds) * ds.pair_nbytes() // 4 <= packed_limit:
-            sides = [PackedImages.pack(DiskImages(ds, side), [ds.image_shape(i, side) for i in range(len(ds))])
-                     for side in ("low", "high")]
-            if all(s is not None for s in sides):
-                return sides[0], sides[1], names
+        if storage == "8-bit":
+            low = PackedImages.pack(DiskImages(ds, "low"), [ds.image_shape(i, "low") for i in range(len(ds))])
+            high = None if low is None else PackedImages.pack(
+                DiskImages(ds, "high"), [ds.image_shape(i, "high") for i in range(len(ds))])
+            if high is not None:
+                return low, high, names
         return DiskImages(ds, "low"), DiskImages(ds, "high"), names
     dark, bright, names = [], [], []
     for i in range(len(ds)):
